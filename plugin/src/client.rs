@@ -193,6 +193,7 @@ impl<'t, T: Transport> Client<'t, T> {
                     let retry_after = response
                         .header("Retry-After")
                         .and_then(|v| v.trim().parse::<u32>().ok());
+                    let asked = retry_after.map(|s| Duration::from_secs(u64::from(s)));
                     if last {
                         return Err(SendError::Failed(ConnectorError::RateLimited {
                             retry_after_seconds: retry_after,
@@ -202,12 +203,23 @@ impl<'t, T: Transport> Client<'t, T> {
                             ),
                         }));
                     }
+                    // Retrying sooner than asked would only be throttled
+                    // again; a wait longer than a call may take is left to
+                    // the next run.
+                    if let Some(asked) = asked.filter(|a| *a > self.retry.max_delay) {
+                        return Err(SendError::Failed(ConnectorError::RateLimited {
+                            retry_after_seconds: retry_after,
+                            message: format!(
+                                "ConnectWise throttled {what} and asked to wait {} s, longer than one call waits ({} s); \
+                                 run the sync again later",
+                                asked.as_secs(),
+                                self.retry.max_delay.as_secs()
+                            ),
+                        }));
+                    }
                     // A throttled request was not processed, so even a POST
                     // is safe to send again.
-                    let wait = retry_after
-                        .map(|s| Duration::from_secs(u64::from(s)))
-                        .unwrap_or_else(|| self.retry.backoff(attempt))
-                        .min(self.retry.max_delay);
+                    let wait = asked.unwrap_or_else(|| self.retry.backoff(attempt));
                     self.wait(
                         Level::Warn,
                         &format!("{} {path} -> 429", request.method.as_str()),
@@ -324,9 +336,15 @@ fn is_transient(status: u16) -> bool {
     matches!(status, 500 | 502 | 503 | 504)
 }
 
-/// The URL's path below the API base, for short log lines.
-fn display_path<'a>(url: &'a str, api_url: &str) -> &'a str {
-    url.strip_prefix(api_url).unwrap_or(url)
+/// The URL's path below the API base, for short log lines: the query is
+/// left out (it is long and encoded) except for the page number.
+fn display_path(url: &str, api_url: &str) -> String {
+    let relative = url.strip_prefix(api_url).unwrap_or(url);
+    let (path, query) = relative.split_once('?').unwrap_or((relative, ""));
+    match query.split('&').find_map(|p| p.strip_prefix("page=")) {
+        Some(page) => format!("{path} (page {page})"),
+        None => path.to_string(),
+    }
 }
 
 /// Parses a JSON body, naming what was read when it is not what we expect.
@@ -341,7 +359,11 @@ pub fn parse_json<R: DeserializeOwned>(
         )));
     }
     serde_json::from_slice(&response.body).map_err(|e| {
-        let kind = if looks_like_html(response) { "an HTML page" } else { "not the JSON expected" };
+        let kind = if looks_like_html(response) {
+            "an HTML page"
+        } else {
+            "a body that is not the JSON expected"
+        };
         ConnectorError::InvalidResponse(format!(
             "ConnectWise answered {} for {what} with {kind} ({e}); check that the site is the ConnectWise API host",
             response.status
@@ -402,10 +424,9 @@ pub fn error_from_response(response: &Response, what: &str) -> ConnectorError {
             None => "an HTML error page".into(),
         };
     }
-    let said = if message.is_empty() {
-        String::new()
-    } else {
-        format!(" ConnectWise said: {message}.")
+    let said = match message.trim_end_matches(['.', ' ']) {
+        "" => String::new(),
+        m => format!(" ConnectWise said: {m}."),
     };
     match response.status {
         401 => ConnectorError::Unauthorized(format!(
@@ -420,8 +441,9 @@ pub fn error_from_response(response: &Response, what: &str) -> ConnectorError {
             ),
         },
         404 => ConnectorError::NotFound(format!(
-            "{what} was not found (404).{said} If this is ConnectWise cloud, a 404 can also mean wrong \
-             credentials or a site without the api- prefix: run test-connection"
+            "ConnectWise answered 404 Not Found for {what}.{said} Check that the record still exists (it may \
+             have been deleted since it was mapped); on ConnectWise cloud a 404 can also mean wrong credentials \
+             or a site without the api- prefix: run test-connection"
         )),
         429 => ConnectorError::RateLimited {
             retry_after_seconds: response

@@ -37,7 +37,7 @@ pub enum ConnectorError {
         message: String,
     },
     /// Any other error status.
-    #[error("ConnectWise error {status} {code}: {message}")]
+    #[error("ConnectWise error {status}{}: {message}", code_suffix(.code))]
     Remote {
         /// The HTTP status.
         status: u16,
@@ -52,6 +52,15 @@ pub enum ConnectorError {
     /// A response the API does not document.
     #[error("invalid response: {0}")]
     InvalidResponse(String),
+}
+
+/// ` Code` when ConnectWise gave a code, nothing otherwise.
+fn code_suffix(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!(" {code}")
+    }
 }
 
 impl ConnectorError {
