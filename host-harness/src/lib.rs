@@ -1,4 +1,20 @@
 //! The seatsync reference host.
+//!
+//! - [`runtime`]: the connector component in a wasmtime sandbox;
+//! - [`store`]: connections, mappings, usage and history in SQLite;
+//! - [`usage`]: reading vendor usage files (pure);
+//! - [`schedule`]: the daily timer's arithmetic (pure);
+//! - [`sync`]: one sync run of a tenant, organizations in parallel;
+//! - [`daemon`]: the daily loop around it;
+//! - [`cli`]: the `seatsync` command over all of the above.
+
+pub mod cli;
+pub mod daemon;
+pub mod runtime;
+pub mod schedule;
+pub mod store;
+pub mod sync;
+pub mod usage;
 
 /// The connector component built from this checkout by `build.rs`
 /// (`plugin/`, `wasm32-wasip2`, profile `component`).

@@ -467,7 +467,13 @@ pub fn error_from_response(response: &Response, what: &str) -> ConnectorError {
 /// "permission"/"rights"/"access" up to the end of the sentence.
 fn permission_in(message: &str) -> Option<String> {
     let lower = message.to_ascii_lowercase();
-    for marker in [" missing: ", " access to ", " permission to ", " rights to ", " access "] {
+    for marker in [
+        " missing: ",
+        " access to ",
+        " permission to ",
+        " rights to ",
+        " access ",
+    ] {
         if let Some(at) = lower.find(marker) {
             let rest = message[at + marker.len()..].trim();
             let end = rest.find(['.', ';', '\n']).unwrap_or(rest.len());
@@ -531,10 +537,15 @@ mod tests {
         );
         assert!(message.contains("security role"));
         let e = error_from_response(
-            &response(403, r#"{"code":"Forbidden","message":"Your security role is missing: Finance / Agreements (Add).","errors":null}"#),
+            &response(
+                403,
+                r#"{"code":"Forbidden","message":"Your security role is missing: Finance / Agreements (Add).","errors":null}"#,
+            ),
             "x",
         );
-        let ConnectorError::Forbidden { permission, .. } = e else { panic!() };
+        let ConnectorError::Forbidden { permission, .. } = e else {
+            panic!()
+        };
         assert_eq!(permission.as_deref(), Some("Finance / Agreements (Add)"));
         let e = error_from_response(&response(403, ""), "x");
         assert!(matches!(

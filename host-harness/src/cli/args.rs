@@ -1,0 +1,280 @@
+//! The command line, as clap parses it. Only shapes live here; what each
+//! command does is in the sibling modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps ConnectWise agreement additions equal to your customers' active users.
+#[derive(Debug, Parser)]
+#[command(name = "seatsync", version, about, long_about = None)]
+pub struct Cli {
+    /// The SQLite database holding connections, mappings, usage and history.
+    #[arg(
+        long,
+        global = true,
+        env = "SEATSYNC_DB",
+        default_value = "seatsync.db"
+    )]
+    pub db: PathBuf,
+    /// The integration to work on; one database can hold several.
+    #[arg(
+        long,
+        global = true,
+        env = "SEATSYNC_TENANT",
+        default_value = "default"
+    )]
+    pub tenant: String,
+    /// A connector component to use instead of the built-in one.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store the ConnectWise connection, after testing it.
+    Connect(ConnectArgs),
+    /// Test the stored connection.
+    TestConnection,
+    /// List ConnectWise catalog products.
+    Products(JsonFlag),
+    /// List ConnectWise companies.
+    Companies(JsonFlag),
+    /// List ConnectWise agreements.
+    Agreements {
+        /// Only the agreements of this company id.
+        #[arg(long)]
+        company: Option<u32>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Vendor usage: active users per organization and package.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
+    /// List vendor packages with their mappings.
+    Packages(JsonFlag),
+    /// List vendor organizations with their mappings and counts.
+    Orgs(JsonFlag),
+    /// Map a package to a product, or an organization to a company and agreement.
+    Map {
+        #[command(subcommand)]
+        target: MapTarget,
+    },
+    /// Switch syncing on for a package, organization or data type.
+    Enable {
+        #[command(subcommand)]
+        target: ToggleTarget,
+    },
+    /// Switch syncing off for a package, organization or data type.
+    Disable {
+        #[command(subcommand)]
+        target: ToggleTarget,
+    },
+    /// Sync every enabled, mapped organization now.
+    Sync(SyncArgs),
+    /// Show past syncs.
+    History {
+        /// Show the lines of one run.
+        #[arg(long)]
+        run: Option<i64>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Run as a daemon: sync daily at 06:00 UTC (or --at).
+    Run {
+        /// Time of day to sync, HH:MM in UTC.
+        #[arg(long, default_value = "06:00")]
+        at: String,
+    },
+    /// Run the whole flow against a built-in simulated ConnectWise.
+    Demo,
+}
+
+/// `--json`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Your ConnectWise host, e.g. na.myconnectwise.net (cloud hosts get the api- prefix).
+    #[arg(long)]
+    pub site: String,
+    /// The company id typed on the ConnectWise login screen.
+    #[arg(long)]
+    pub company_id: String,
+    /// The API member's public key.
+    #[arg(long)]
+    pub public_key: String,
+    /// Your integration's clientId from the ConnectWise developer network.
+    #[arg(long)]
+    pub client_id: String,
+    /// Read the private key from standard input.
+    #[arg(
+        long,
+        conflicts_with = "private_key_env",
+        required_unless_present = "private_key_env"
+    )]
+    pub private_key_stdin: bool,
+    /// Read the private key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub private_key_env: Option<String>,
+    /// The API codebase (e.g. v2025_1), or `auto` to look it up; default v4_6_release.
+    #[arg(long)]
+    pub codebase: Option<String>,
+    /// Allow plain http (for a loopback test server only).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// A PEM file with the CA that signed an on-premise server's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `usage …`.
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Replace all usage with a CSV (org_id,org_name,package,active_users) or JSON file.
+    Import {
+        /// The file to import.
+        file: PathBuf,
+    },
+}
+
+/// `map …`.
+#[derive(Debug, Subcommand)]
+pub enum MapTarget {
+    /// Map a vendor package to a ConnectWise catalog product.
+    Package {
+        /// The package key, as in the usage file.
+        key: String,
+        /// The ConnectWise product (catalog item) id.
+        #[arg(long)]
+        product: u32,
+        /// How to bill the customer.
+        #[arg(long, value_enum)]
+        bill: BillArg,
+        /// Mark the addition tax-exempt (taxable by default).
+        #[arg(long)]
+        tax_exempt: bool,
+    },
+    /// Map a vendor organization to a ConnectWise company and agreement.
+    Org {
+        /// The organization id, as in the usage file.
+        org: String,
+        /// The ConnectWise company id.
+        #[arg(long)]
+        company: u32,
+        /// The ConnectWise agreement id.
+        #[arg(long)]
+        agreement: u32,
+    },
+}
+
+/// `enable …` / `disable …`.
+#[derive(Debug, Subcommand)]
+pub enum ToggleTarget {
+    /// A vendor package.
+    Package {
+        /// The package key.
+        key: String,
+    },
+    /// A vendor organization.
+    Org {
+        /// The organization id.
+        org: String,
+    },
+    /// A data type: user-counts or packages.
+    Data {
+        /// The data type.
+        #[arg(value_enum)]
+        data_type: DataTypeArg,
+    },
+}
+
+/// `--bill`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BillArg {
+    /// Billed to the customer.
+    Billable,
+    /// Not billed.
+    DoNotBill,
+    /// Shown at no charge.
+    NoCharge,
+}
+
+/// A data type to sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataTypeArg {
+    /// Update the quantity of existing additions.
+    UserCounts,
+    /// Create an addition when the agreement has none for a mapped package.
+    Packages,
+}
+
+/// `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Read and decide, but write nothing to ConnectWise.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these organizations (repeatable).
+    #[arg(long = "org", value_name = "ORG")]
+    pub orgs: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_documented_surface_parses() {
+        for line in [
+            "seatsync connect --site na.myconnectwise.net --company-id acme --public-key P --client-id C --private-key-stdin",
+            "seatsync --db x.db --tenant t connect --site s --company-id a --public-key p --client-id c --private-key-env KEY --allow-http --ca-file ca.pem",
+            "seatsync test-connection",
+            "seatsync products --json",
+            "seatsync agreements --company 254 --json",
+            "seatsync usage import usage.csv",
+            "seatsync map package business --product 19 --bill do-not-bill --tax-exempt",
+            "seatsync map org pe-1 --company 254 --agreement 102",
+            "seatsync disable data user-counts",
+            "seatsync enable package business",
+            "seatsync sync --dry-run --org a --org b --json",
+            "seatsync history --run 3 --json",
+            "seatsync run --at 22:30",
+            "seatsync demo",
+        ] {
+            let args = line.split(' ');
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{line}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_private_key_source_is_required_and_exclusive() {
+        let base = "seatsync connect --site s --company-id a --public-key p --client-id c";
+        assert!(Cli::try_parse_from(base.split(' ')).is_err());
+        let both = format!("{base} --private-key-stdin --private-key-env K");
+        assert!(Cli::try_parse_from(both.split(' ')).is_err());
+    }
+}

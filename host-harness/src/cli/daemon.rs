@@ -1,0 +1,63 @@
+//! `seatsync run`: the daemon, with SIGINT/SIGTERM handling and log output.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::Context;
+use super::report::{DEFAULT_CONCURRENCY, print_summary};
+use crate::daemon::{self, DaemonOptions, SlotResult, SystemClock};
+use crate::schedule::parse_at;
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
+    let at = parse_at(at)?;
+    let store = ctx.store()?;
+    // Fail now, not at 06:00, if there is nothing to connect with.
+    ctx.connection(&store)?;
+    let runtime = ctx.runtime()?;
+    let options = DaemonOptions {
+        tenant: ctx.tenant.clone(),
+        at,
+        concurrency: DEFAULT_CONCURRENCY,
+        max_slots: None,
+    };
+    println!(
+        "seatsync daemon for tenant '{}': syncing daily at {} UTC. Stop with Ctrl-C or SIGTERM.",
+        options.tenant,
+        at.format("%H:%M")
+    );
+    daemon::run(
+        &store,
+        runtime,
+        &SystemClock,
+        &options,
+        shutdown_signal()?,
+        |slot, result| {
+            println!("\n== {} UTC", slot.format("%Y-%m-%d %H:%M"));
+            match result {
+                SlotResult::Synced(summary) => print_summary(summary),
+                SlotResult::Busy(holder) => {
+                    println!("Skipped: another process is syncing ({holder}).")
+                }
+                SlotResult::Failed(error) => eprintln!("The sync could not run: {error}"),
+            }
+        },
+    )
+    .await?;
+    println!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    })
+}

@@ -1,0 +1,183 @@
+//! `seatsync demo`: the whole flow on a fresh machine, against the
+//! ConnectWise simulator started in-process on a free loopback port, with a
+//! temporary database. The steps call the same functions as the commands, so
+//! the demo shows the real thing. It leaves nothing running.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use seatsync_fixtures::{
+    DEMO_CLIENT_ID, DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, SimConfig, Simulator, demo,
+};
+
+use super::args::{BillArg, ConnectArgs, MapTarget, SyncArgs};
+use super::{Context, connect, lists, mapping, report, test_connection};
+
+const STEPS: usize = 9;
+
+fn step(n: usize, title: &str, explain: &str) {
+    println!("\n[{n}/{STEPS}] {title}");
+    println!("      {explain}\n");
+}
+
+/// Runs the demo.
+pub async fn run() -> anyhow::Result<ExitCode> {
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .context("cannot start the ConnectWise simulator on 127.0.0.1")?;
+    let dir =
+        tempfile::tempdir().context("cannot create a temporary directory for the demo database")?;
+    let mut ctx = Context::new(dir.path().join("seatsync-demo.db"), "demo".into(), None);
+    println!(
+        "seatsync demo: a simulated ConnectWise Manage (the MSP \"Acme Managed IT\", {} catalog items) is listening on \
+         http://{}; the database is temporary.",
+        sim.tenant().catalog.len(),
+        sim.addr()
+    );
+    let result = steps(&mut ctx, &format!("http://{}", sim.addr())).await;
+    sim.shutdown();
+    result?;
+    println!("\nThe demo is over: the simulator is stopped and the temporary database is removed.");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
+    step(
+        1,
+        "Connect to ConnectWise",
+        "The site, company id, public key and client id as an MSP enters them; the private key comes from \
+         stdin or an environment variable, never the command line. The connection is tested before it is saved.",
+    );
+    let args = ConnectArgs {
+        site: site.to_string(),
+        company_id: DEMO_COMPANY_ID.into(),
+        public_key: DEMO_PUBLIC_KEY.into(),
+        client_id: DEMO_CLIENT_ID.into(),
+        private_key_stdin: false,
+        private_key_env: None,
+        codebase: None,
+        allow_http: true,
+        ca_file: None,
+    };
+    connect(ctx, &args, DEMO_PRIVATE_KEY.into()).await?;
+    test_connection(ctx).await?;
+
+    step(
+        2,
+        "Choose the data to sync",
+        "Both data types are on by default: `user-counts` updates the quantity of existing additions, \
+         `packages` creates an addition when an agreement has none for a mapped package.",
+    );
+    let types = ctx.store()?.data_types(&ctx.tenant)?;
+    println!(
+        "user-counts: {}",
+        if types.user_counts { "on" } else { "off" }
+    );
+    println!("packages:    {}", if types.packages { "on" } else { "off" });
+
+    step(
+        3,
+        "Import the vendor's usage",
+        "Active users per organization and package, as the vendor reports them (CSV: org_id,org_name,package,active_users).",
+    );
+    let usage_file = ctx
+        .db
+        .parent()
+        .map(|d| d.join("usage.csv"))
+        .context("the demo database has no directory")?;
+    std::fs::write(&usage_file, demo::USAGE_CSV).context("cannot write the demo usage file")?;
+    mapping::import_usage(ctx, &usage_file)?;
+
+    let mappings = demo::mappings();
+    step(
+        4,
+        "Map the packages to ConnectWise products",
+        "Each package is checked against the ConnectWise catalog (it must exist, be active and not be a bundle).",
+    );
+    for (key, m) in &mappings.packages {
+        let bill = match m.bill_customer.as_str() {
+            "do-not-bill" => BillArg::DoNotBill,
+            "no-charge" => BillArg::NoCharge,
+            _ => BillArg::Billable,
+        };
+        let target = MapTarget::Package {
+            key: key.clone(),
+            product: m.product_id,
+            bill,
+            tax_exempt: !m.taxable,
+        };
+        mapping::map(ctx, target).await?;
+    }
+
+    step(
+        5,
+        "Map the organizations to companies and agreements",
+        "Each agreement must exist, belong to the company and not be cancelled. One trial organization stays unmapped.",
+    );
+    for (org, m) in &mappings.organizations {
+        let target = MapTarget::Org {
+            org: org.clone(),
+            company: m.company_id,
+            agreement: m.agreement_id,
+        };
+        mapping::map(ctx, target).await?;
+    }
+    println!();
+    lists::packages(ctx, false)?;
+    println!();
+    lists::orgs(ctx, false)?;
+
+    step(
+        6,
+        "Preview: a dry run",
+        "Reads each agreement's additions once and says what it would do; writes nothing.",
+    );
+    report::sync(
+        ctx,
+        &SyncArgs {
+            dry_run: true,
+            orgs: Vec::new(),
+            json: false,
+        },
+    )
+    .await?;
+
+    step(
+        7,
+        "Sync",
+        "Updates quantities that differ and creates missing additions. A CONFLICT (two active additions for one \
+         product) is reported and left alone for a person to resolve; cancelled additions are never touched.",
+    );
+    report::sync(
+        ctx,
+        &SyncArgs {
+            dry_run: false,
+            orgs: Vec::new(),
+            json: false,
+        },
+    )
+    .await?;
+
+    step(
+        8,
+        "Sync again",
+        "Nothing changed, so nothing is written: one request per organization, zero writes.",
+    );
+    report::sync(
+        ctx,
+        &SyncArgs {
+            dry_run: false,
+            orgs: Vec::new(),
+            json: false,
+        },
+    )
+    .await?;
+
+    step(
+        9,
+        "History",
+        "Every run and every line is kept; `seatsync history --run ID` shows one run's lines.",
+    );
+    report::history(ctx, None, false)?;
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! The `seatsync` command: each subcommand as a function over a [`Context`].
+//!
+//! Output for people goes to stdout as tables; `--json` prints JSON instead;
+//! progress and warnings go to stderr. Errors are returned to `main`, which
+//! prints them (without a backtrace) and exits with status 1.
+
+pub mod args;
+mod daemon;
+mod demo;
+mod lists;
+mod mapping;
+mod report;
+pub mod table;
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use seatsync_plugin::model::{Connection, ConnectionInfo};
+
+use crate::runtime::{Call, Runtime, RuntimeOptions, SitePolicy};
+use crate::store::{Store, StoredConnection};
+use args::{Cli, Command, ConnectArgs};
+
+/// Where a command runs: the database, tenant and component it was given.
+pub struct Context {
+    /// The database path.
+    pub db: PathBuf,
+    /// The tenant name.
+    pub tenant: String,
+    /// A component to load instead of the built-in one.
+    pub plugin: Option<PathBuf>,
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    runtime: Option<Arc<Runtime>>,
+}
+
+impl Context {
+    /// A context for `cli`'s global options.
+    pub fn new(db: PathBuf, tenant: String, plugin: Option<PathBuf>) -> Self {
+        Context {
+            db,
+            tenant,
+            plugin,
+            cache_dir: default_cache_dir(),
+            runtime: None,
+        }
+    }
+
+    /// Opens the database (creating it, mode 0600, on first use).
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.db)?)
+    }
+
+    /// The connector runtime, compiled (or loaded from the cache) on first use.
+    pub fn runtime(&mut self) -> anyhow::Result<Arc<Runtime>> {
+        if let Some(runtime) = &self.runtime {
+            return Ok(runtime.clone());
+        }
+        let bytes = match &self.plugin {
+            Some(path) => std::fs::read(path).with_context(|| {
+                format!(
+                    "cannot read the plugin {}: check the --plugin path",
+                    path.display()
+                )
+            })?,
+            None => crate::DEFAULT_COMPONENT.to_vec(),
+        };
+        let options = RuntimeOptions {
+            cache_dir: self.cache_dir.clone(),
+            ..RuntimeOptions::default()
+        };
+        let runtime = Arc::new(Runtime::new(&bytes, options)?);
+        self.runtime = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    /// The stored connection and the sandbox policy for its site.
+    pub fn connection(&self, store: &Store) -> anyhow::Result<(StoredConnection, SitePolicy)> {
+        let stored = store.connection(&self.tenant)?.ok_or_else(|| {
+            anyhow!(
+                "tenant '{}' has no ConnectWise connection yet: run `seatsync connect` first",
+                self.tenant
+            )
+        })?;
+        let site = site_policy(&stored)?;
+        Ok((stored, site))
+    }
+}
+
+/// The sandbox policy for a stored connection's site.
+fn site_policy(stored: &StoredConnection) -> anyhow::Result<SitePolicy> {
+    let mut site = SitePolicy::from_site(&stored.site, stored.allow_http)?;
+    if let Some(ca) = &stored.ca_file {
+        site = site.with_ca_file(ca);
+    }
+    Ok(site)
+}
+
+/// `$SEATSYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/seatsync`, else
+/// `~/.cache/seatsync`; `None` (no cache) when none is known.
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SEATSYNC_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("seatsync"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("seatsync"))
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut ctx = Context::new(cli.db, cli.tenant, cli.plugin);
+    match cli.command {
+        Command::Connect(args) => {
+            let private_key = read_private_key(&args)?;
+            connect(&mut ctx, &args, private_key).await?;
+        }
+        Command::TestConnection => {
+            test_connection(&mut ctx).await?;
+        }
+        Command::Products(f) => lists::products(&mut ctx, f.json).await?,
+        Command::Companies(f) => lists::companies(&mut ctx, f.json).await?,
+        Command::Agreements { company, json } => {
+            lists::agreements(&mut ctx, company, json.json).await?
+        }
+        Command::Usage { command } => match command {
+            args::UsageCommand::Import { file } => mapping::import_usage(&ctx, &file)?,
+        },
+        Command::Packages(f) => lists::packages(&ctx, f.json)?,
+        Command::Orgs(f) => lists::orgs(&ctx, f.json)?,
+        Command::Map { target } => mapping::map(&mut ctx, target).await?,
+        Command::Enable { target } => mapping::toggle(&ctx, target, true)?,
+        Command::Disable { target } => mapping::toggle(&ctx, target, false)?,
+        Command::Sync(args) => return report::sync(&mut ctx, &args).await,
+        Command::History { run, json } => report::history(&ctx, run, json.json)?,
+        Command::Run { at } => return daemon::run(&mut ctx, &at).await,
+        Command::Demo => return demo::run().await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The private key, from stdin or an environment variable: never from the
+/// command line, where `ps` and shell history would show it.
+fn read_private_key(args: &ConnectArgs) -> anyhow::Result<String> {
+    let key = if args.private_key_stdin {
+        let mut input = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut input)
+            .context("cannot read the private key from standard input")?;
+        input
+    } else if let Some(var) = &args.private_key_env {
+        std::env::var(var).map_err(|_| {
+            anyhow!("the environment variable {var} is not set (or not UTF-8): export it with the private key")
+        })?
+    } else {
+        bail!("give the private key with --private-key-stdin or --private-key-env VAR");
+    };
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        bail!(
+            "the private key is empty: pass the API member's private key on standard input or in the variable"
+        );
+    }
+    Ok(key)
+}
+
+/// `connect`: tests the connection and stores it only if the test passes.
+pub async fn connect(
+    ctx: &mut Context,
+    args: &ConnectArgs,
+    private_key: String,
+) -> anyhow::Result<ConnectionInfo> {
+    if let Some(ca) = &args.ca_file {
+        check_readable(ca, "CA file")?;
+    }
+    let mut conn = Connection {
+        site: args.site.trim().to_string(),
+        company_id: args.company_id.trim().to_string(),
+        public_key: args.public_key.trim().to_string(),
+        private_key,
+        client_id: args.client_id.trim().to_string(),
+        codebase: args.codebase.clone(),
+    };
+    let stored = StoredConnection::new(conn.clone(), args.allow_http, args.ca_file.clone());
+    let site = site_policy(&stored)?;
+    // Open the store first: a database problem is reported before the test.
+    let store = ctx.store()?;
+    let runtime = ctx.runtime()?;
+    let call = runtime.test_connection(&site, &conn).await?;
+    let info = connector_value(call, "the connection test failed")?;
+    // A looked-up codebase is stored, so later calls skip the lookup.
+    if conn.codebase.is_some() {
+        conn.codebase = Some(info.codebase.clone());
+    }
+    store.save_connection(
+        &ctx.tenant,
+        &StoredConnection::new(conn, args.allow_http, args.ca_file.clone()),
+    )?;
+    println!(
+        "Connected to {} (ConnectWise {}, {}). Saved as the connection of tenant '{}'.",
+        info.api_url,
+        if info.version.is_empty() {
+            "version unknown"
+        } else {
+            &info.version
+        },
+        if info.is_cloud { "cloud" } else { "on-premise" },
+        ctx.tenant
+    );
+    Ok(info)
+}
+
+/// `test-connection` with the stored connection.
+pub async fn test_connection(ctx: &mut Context) -> anyhow::Result<ConnectionInfo> {
+    let store = ctx.store()?;
+    let (stored, site) = ctx.connection(&store)?;
+    let runtime = ctx.runtime()?;
+    let call = runtime
+        .test_connection(&site, &stored.connector_connection())
+        .await?;
+    let info = connector_value(call, "the connection test failed")?;
+    println!(
+        "OK: {} answers (ConnectWise {}, time zone {}).",
+        info.api_url,
+        if info.version.is_empty() {
+            "version unknown"
+        } else {
+            &info.version
+        },
+        if info.server_time_zone.is_empty() {
+            "unknown"
+        } else {
+            &info.server_time_zone
+        },
+    );
+    Ok(info)
+}
+
+/// A call's value, or an error that says what failed and what to do.
+fn connector_value<T>(
+    call: Call<Result<T, seatsync_plugin::error::ConnectorError>>,
+    what: &str,
+) -> anyhow::Result<T> {
+    call.value.map_err(|e| anyhow!("{what}: {e}"))
+}
+
+fn check_readable(path: &Path, what: &str) -> anyhow::Result<()> {
+    std::fs::File::open(path).map(drop).with_context(|| {
+        format!(
+            "cannot read the {what} {}: check the path and its permissions",
+            path.display()
+        )
+    })
+}
+
+/// Whether stderr is a terminal (for progress bars).
+fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}

@@ -1,0 +1,369 @@
+//! `sync` and `history`: running a sync and showing what runs did.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use seatsync_plugin::model::LineOutcome;
+use serde_json::{Value, json};
+
+use super::args::SyncArgs;
+use super::table::{self, or_dash};
+use super::{Context, stderr_is_terminal};
+use crate::store::{RunId, RunLine, RunRecord, Trigger};
+use crate::sync::{OrgOutcome, SyncOptions, SyncSummary, sync_tenant};
+
+/// Organizations synced at once unless `SEATSYNC_CONCURRENCY` says otherwise:
+/// enough to overlap ConnectWise's latency, few enough to stay well under its
+/// throttle.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// `sync`: exit status 0 only if every organization succeeded.
+pub async fn sync(ctx: &mut Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let summary = run_sync(ctx, args, Trigger::Manual).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(if summary.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs a sync with a progress bar on a terminal.
+pub async fn run_sync(
+    ctx: &mut Context,
+    args: &SyncArgs,
+    trigger: Trigger,
+) -> anyhow::Result<SyncSummary> {
+    let store = ctx.store()?;
+    let runtime = ctx.runtime()?;
+    let options = SyncOptions {
+        dry_run: args.dry_run,
+        orgs: args.orgs.clone(),
+        concurrency: concurrency(),
+        trigger,
+        effective_date: Utc::now().date_naive(),
+    };
+    let progress = if stderr_is_terminal() && !args.json {
+        let total = store
+            .sync_plan(&ctx.tenant)?
+            .iter()
+            .filter(|p| args.orgs.is_empty() || args.orgs.contains(&p.org_id))
+            .count();
+        let bar = ProgressBar::new(total as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} organizations {msg}")
+        {
+            bar.set_style(style);
+        }
+        Some(bar)
+    } else {
+        None
+    };
+    let summary = sync_tenant(
+        &store,
+        runtime,
+        &ctx.tenant,
+        &options,
+        |outcome: &OrgOutcome| {
+            if let Some(bar) = &progress {
+                bar.set_message(outcome.plan.org_id.clone());
+                bar.inc(1);
+            }
+        },
+    )
+    .await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    Ok(summary?)
+}
+
+fn concurrency() -> usize {
+    std::env::var("SEATSYNC_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_CONCURRENCY)
+}
+
+/// The outcome of a line as a short word and detail.
+fn describe(outcome: &LineOutcome, dry_run: bool) -> (String, String) {
+    let would = |s: &str| {
+        if dry_run {
+            format!("would be {s}")
+        } else {
+            s.to_string()
+        }
+    };
+    match outcome {
+        LineOutcome::Created => (would("created"), String::new()),
+        LineOutcome::Updated { previous_quantity } => {
+            (would("updated"), format!("was {previous_quantity}"))
+        }
+        LineOutcome::Unchanged => ("unchanged".into(), String::new()),
+        LineOutcome::Conflict(ids) if ids.is_empty() => (
+            "CONFLICT".into(),
+            "several packages map to this product".into(),
+        ),
+        LineOutcome::Conflict(ids) => (
+            "CONFLICT".into(),
+            format!(
+                "active additions {}: keep one in ConnectWise",
+                ids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        LineOutcome::Skipped(reason) => ("skipped".into(), reason.clone()),
+        LineOutcome::Failed(error) => ("FAILED".into(), error.to_string()),
+    }
+}
+
+/// Prints the run as a table for people.
+pub fn print_summary(summary: &SyncSummary) {
+    let Some(run) = &summary.run else {
+        println!(
+            "Nothing to sync: no enabled organization is mapped with an enabled, mapped package. \
+             Map them with `seatsync map package` and `seatsync map org`."
+        );
+        return;
+    };
+    let mut orgs: Vec<&OrgOutcome> = summary.orgs.iter().collect();
+    orgs.sort_by(|a, b| a.plan.org_id.cmp(&b.plan.org_id));
+    let mut t = table::new(&[
+        "org",
+        "agreement",
+        "package",
+        "users",
+        "result",
+        "addition",
+        "detail",
+    ]);
+    for o in &orgs {
+        let agreement = o.plan.agreement_id.to_string();
+        match &o.result {
+            Ok(report) => {
+                for line in &report.lines {
+                    let (result, detail) = describe(&line.outcome, report.dry_run);
+                    t.add_row(vec![
+                        o.plan.org_id.clone(),
+                        agreement.clone(),
+                        line.package_key.clone(),
+                        line.quantity.to_string(),
+                        result,
+                        or_dash(line.addition_id),
+                        detail,
+                    ]);
+                }
+            }
+            Err(error) => {
+                t.add_row(vec![
+                    o.plan.org_id.clone(),
+                    agreement,
+                    "-".into(),
+                    "-".into(),
+                    "FAILED".into(),
+                    "-".into(),
+                    error.clone(),
+                ]);
+            }
+        }
+    }
+    table::align_right(&mut t, &[1, 3, 5]);
+    println!("{t}");
+    println!("{}", totals_line(run));
+}
+
+fn totals_line(run: &RunRecord) -> String {
+    let t = &run.totals;
+    format!(
+        "{} {}: {} organizations ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
+         {} skipped, {} failed; {} requests, {} writes.",
+        if run.dry_run { "Dry run" } else { "Run" },
+        run.id,
+        t.orgs,
+        t.orgs_failed,
+        t.created,
+        t.updated,
+        t.unchanged,
+        t.conflicts,
+        t.skipped,
+        t.failed,
+        t.requests,
+        t.writes
+    )
+}
+
+/// The `--json` form of a run.
+pub fn summary_json(summary: &SyncSummary) -> Value {
+    let mut orgs: Vec<&OrgOutcome> = summary.orgs.iter().collect();
+    orgs.sort_by(|a, b| a.plan.org_id.cmp(&b.plan.org_id));
+    json!({
+        "run": summary.run.as_ref().map(run_json),
+        "succeeded": summary.succeeded(),
+        "organizations": orgs.iter().map(|o| json!({
+            "org_id": o.plan.org_id,
+            "company_id": o.plan.company_id,
+            "agreement_id": o.plan.agreement_id,
+            "requests": o.requests,
+            "writes": o.writes,
+            "report": o.result.as_ref().ok(),
+            "error": o.result.as_ref().err(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn run_json(run: &RunRecord) -> Value {
+    let t = &run.totals;
+    json!({
+        "id": run.id.0,
+        "started_at": run.started_at.to_rfc3339(),
+        "finished_at": run.finished_at.map(|f| f.to_rfc3339()),
+        "status": run.status.as_str(),
+        "dry_run": run.dry_run,
+        "trigger": run.trigger.as_str(),
+        "message": run.message,
+        "totals": {
+            "orgs": t.orgs, "orgs_failed": t.orgs_failed, "created": t.created, "updated": t.updated,
+            "unchanged": t.unchanged, "conflicts": t.conflicts, "skipped": t.skipped, "failed": t.failed,
+            "requests": t.requests, "writes": t.writes,
+        },
+    })
+}
+
+fn line_json(line: &RunLine) -> Value {
+    json!({
+        "org_id": line.org_id,
+        "company_id": line.company_id,
+        "agreement_id": line.agreement_id,
+        "package": line.package_key,
+        "product_id": line.product_id,
+        "quantity": line.quantity,
+        "result": line.kind.as_str(),
+        "previous_quantity": line.previous_quantity,
+        "addition_id": line.addition_id,
+        "conflict_ids": line.conflict_ids,
+        "message": line.message,
+    })
+}
+
+/// `history [--run ID]`.
+pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result<()> {
+    let store = ctx.store()?;
+    match run {
+        None => {
+            let runs = store.list_runs(&ctx.tenant, 50)?;
+            if as_json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&runs.iter().map(run_json).collect::<Vec<_>>())?
+                );
+                return Ok(());
+            }
+            let mut t = table::new(&[
+                "run",
+                "started (UTC)",
+                "trigger",
+                "mode",
+                "status",
+                "orgs",
+                "failed",
+                "created",
+                "updated",
+                "unchanged",
+                "conflicts",
+                "requests",
+                "writes",
+            ]);
+            for r in &runs {
+                let x = &r.totals;
+                t.add_row(vec![
+                    r.id.to_string(),
+                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    r.trigger.as_str().to_string(),
+                    if r.dry_run { "dry run" } else { "sync" }.to_string(),
+                    r.status.as_str().to_string(),
+                    x.orgs.to_string(),
+                    x.orgs_failed.to_string(),
+                    x.created.to_string(),
+                    x.updated.to_string(),
+                    x.unchanged.to_string(),
+                    x.conflicts.to_string(),
+                    x.requests.to_string(),
+                    x.writes.to_string(),
+                ]);
+            }
+            table::align_right(&mut t, &[0, 5, 6, 7, 8, 9, 10, 11, 12]);
+            println!("{t}");
+            if runs.is_empty() {
+                println!("No runs yet for tenant '{}'.", ctx.tenant);
+            }
+        }
+        Some(id) => {
+            let record = store.run(RunId(id))?.ok_or_else(|| {
+                anyhow::anyhow!("no run {id}: run `seatsync history` to list runs")
+            })?;
+            if record.tenant != ctx.tenant {
+                anyhow::bail!(
+                    "run {id} belongs to tenant '{}': add --tenant {}",
+                    record.tenant,
+                    record.tenant
+                );
+            }
+            let lines = store.run_lines(RunId(id))?;
+            if as_json {
+                let value = json!({ "run": run_json(&record), "lines": lines.iter().map(line_json).collect::<Vec<_>>() });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(());
+            }
+            let mut t = table::new(&[
+                "org",
+                "agreement",
+                "package",
+                "users",
+                "result",
+                "was",
+                "addition",
+                "detail",
+            ]);
+            for l in &lines {
+                let detail = match (&l.message, l.conflict_ids.is_empty()) {
+                    (Some(m), _) => m.clone(),
+                    (None, false) => format!(
+                        "additions {}",
+                        l.conflict_ids
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    (None, true) => String::new(),
+                };
+                t.add_row(vec![
+                    l.org_id.clone(),
+                    or_dash(l.agreement_id),
+                    or_dash(l.package_key.as_ref()),
+                    or_dash(l.quantity),
+                    l.kind.as_str().to_string(),
+                    or_dash(l.previous_quantity),
+                    or_dash(l.addition_id),
+                    detail,
+                ]);
+            }
+            table::align_right(&mut t, &[1, 3, 5, 6]);
+            println!("{t}");
+            println!(
+                "{} ({}, {})",
+                totals_line(&record),
+                record.trigger.as_str(),
+                record.status.as_str()
+            );
+        }
+    }
+    Ok(())
+}

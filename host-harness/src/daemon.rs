@@ -1,0 +1,142 @@
+//! `seatsync run`: sync once a day at a fixed UTC time, catching up once at
+//! start-up when a slot was missed, until told to stop.
+//!
+//! Time comes from a [`Clock`], so tests can run days of slots in
+//! milliseconds; the real clock sleeps with tokio. The sync lock lives in
+//! the database (see `store::lock`), so two daemons on one database never
+//! sync at once: the second finds the lock taken and skips the slot.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveTime, Utc};
+
+use crate::runtime::Runtime;
+use crate::schedule;
+use crate::store::{Store, StoreError, Trigger};
+use crate::sync::{SyncError, SyncOptions, SyncSummary, sync_tenant};
+
+/// Where the daemon gets the time and how it waits.
+pub trait Clock {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+    /// Returns at `when` (at once if it has passed).
+    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send {
+        let wait = (when - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait)
+    }
+}
+
+/// What the daemon did in one slot.
+#[derive(Debug)]
+pub enum SlotResult {
+    /// The sync ran (it may have failed for some organizations).
+    Synced(SyncSummary),
+    /// Another process holds the sync lock; this slot was left to it.
+    Busy(String),
+    /// The sync could not run (no connection, database error); the daemon
+    /// goes on to the next slot.
+    Failed(String),
+}
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The tenant to sync.
+    pub tenant: String,
+    /// The UTC time of day of the slot.
+    pub at: NaiveTime,
+    /// Organizations in flight at once.
+    pub concurrency: usize,
+    /// Stop after this many slots (tests); `None` runs until `stop`.
+    pub max_slots: Option<u32>,
+}
+
+/// Runs the daemon until `stop` resolves (or `max_slots` slots ran).
+/// `on_slot` is told about each slot as it finishes. A sync in progress when
+/// `stop` resolves is finished first, so its run is recorded completely.
+pub async fn run<C: Clock>(
+    store: &Store,
+    runtime: Arc<Runtime>,
+    clock: &C,
+    options: &DaemonOptions,
+    stop: impl Future<Output = ()>,
+    mut on_slot: impl FnMut(DateTime<Utc>, &SlotResult),
+) -> Result<(), StoreError> {
+    let first_started = store.note_daemon_started(&options.tenant)?;
+    let mut slots = 0u32;
+    tokio::pin!(stop);
+
+    // Catch up once if the last slot passed without a run.
+    let last = store
+        .last_completed_run_start(&options.tenant)?
+        .or(Some(first_started));
+    let mut due = schedule::missed_slot(last, clock.now(), options.at);
+    if let Some(slot) = due {
+        tracing::info!(%slot, "catching up the missed sync slot");
+    }
+    loop {
+        let slot = match due.take() {
+            Some(slot) => slot,
+            None => {
+                let next = schedule::next_fire(clock.now(), options.at);
+                tracing::info!(%next, "next sync");
+                tokio::select! {
+                    _ = clock.sleep_until(next) => next,
+                    _ = &mut stop => return Ok(()),
+                }
+            }
+        };
+        let result = run_slot(store, runtime.clone(), clock, options).await;
+        on_slot(slot, &result);
+        slots += 1;
+        if options.max_slots.is_some_and(|max| slots >= max) {
+            return Ok(());
+        }
+        // A stop that arrived during the sync ends the daemon now.
+        if has_resolved(&mut stop).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether `stop` has already resolved, without waiting for it.
+async fn has_resolved(stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    tokio::select! {
+        biased;
+        _ = stop.as_mut() => true,
+        _ = std::future::ready(()) => false,
+    }
+}
+
+async fn run_slot<C: Clock>(
+    store: &Store,
+    runtime: Arc<Runtime>,
+    clock: &C,
+    options: &DaemonOptions,
+) -> SlotResult {
+    let sync_options = SyncOptions {
+        dry_run: false,
+        orgs: Vec::new(),
+        concurrency: options.concurrency,
+        trigger: Trigger::Daemon,
+        effective_date: clock.now().date_naive(),
+    };
+    match sync_tenant(store, runtime, &options.tenant, &sync_options, |_| {}).await {
+        Ok(summary) => SlotResult::Synced(summary),
+        Err(SyncError::Store(StoreError::LockBusy(holder))) => SlotResult::Busy(holder.to_string()),
+        Err(e) => SlotResult::Failed(e.to_string()),
+    }
+}

@@ -1,0 +1,546 @@
+//! Outbound HTTP for the guest: the site policy, the host's sender hook, the
+//! TLS configuration and the response size cap.
+//!
+//! Every request the component makes through `wasi:http/outgoing-handler`
+//! reaches [`HttpHooks::send_request`]. The hook checks it against the
+//! call's [`SitePolicy`] (refusing anything else with `HttpRequestDenied`,
+//! which the guest sees as a transport error), clamps the guest's timeouts to
+//! the host's maxima, records the exchange (method, URL, status, duration;
+//! never a header) and counts requests and writes.
+//!
+//! The [`Sender`] opens one connection per request. Connection reuse is a
+//! later change: a pool keyed by `(scheme, authority)` of hyper
+//! `SendRequest`s fits behind [`Sender::send`] without touching the hook.
+
+use std::future::{Future, poll_fn};
+use std::path::{Path, PathBuf};
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::http::uri::Scheme;
+use hyper::{Request, Response};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use seatsync_plugin::connection::Site;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::RuntimeError;
+use super::sandbox::Redactor;
+
+/// Where the guest may send requests during one call.
+///
+/// Derive it from the same `site` string the connector gets with
+/// [`SitePolicy::from_site`], so that the two always agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitePolicy {
+    /// The only authority (`host` or `host:port`, compared case-insensitively
+    /// and ignoring the scheme's default port) requests may go to.
+    pub authority: String,
+    /// Whether plain `http` is allowed (loopback testing only); otherwise
+    /// only `https`.
+    pub allow_http: bool,
+    /// A PEM file of CA certificates trusted in addition to the public web
+    /// roots, for an on-premise ConnectWise behind a private CA. Read at the
+    /// start of each call, so a replaced file takes effect on the next call.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl SitePolicy {
+    /// The policy for a connection's `site`: its authority as the connector
+    /// will address it (cloud sites get the `api-` prefix), no private CA.
+    pub fn from_site(site: &str, allow_http: bool) -> Result<SitePolicy, RuntimeError> {
+        let parsed = Site::parse(site).map_err(|e| RuntimeError::InvalidSite(e.to_string()))?;
+        if parsed.scheme == "http" && !allow_http {
+            return Err(RuntimeError::InvalidSite(format!(
+                "the site {site:?} uses http, which this host does not allow: use https"
+            )));
+        }
+        Ok(SitePolicy {
+            authority: parsed.authority,
+            allow_http,
+            ca_file: None,
+        })
+    }
+
+    /// The same policy, trusting the CA certificates in `path` too.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> SitePolicy {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Whether a request to `scheme://authority` is allowed; the error says
+    /// why not.
+    pub fn check(&self, scheme: &str, authority: &str) -> Result<(), String> {
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => return Err("plain http is not allowed for this connection".into()),
+            other => return Err(format!("the scheme {other:?} is not allowed")),
+        }
+        if authority.contains('@') {
+            return Err("URLs with user information are not allowed".into());
+        }
+        let wanted = normalize_authority(&scheme, &self.authority);
+        if normalize_authority(&scheme, authority) == wanted {
+            Ok(())
+        } else {
+            Err(format!(
+                "only the ConnectWise site {} may be reached",
+                self.authority
+            ))
+        }
+    }
+}
+
+/// Lower-cases an authority and drops the scheme's default port.
+fn normalize_authority(scheme: &str, authority: &str) -> String {
+    let lower = authority.trim().to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    match lower.strip_suffix(default_port) {
+        Some(bare) if !bare.is_empty() => bare.to_string(),
+        _ => lower,
+    }
+}
+
+/// One HTTP exchange of a call, as the host saw it. Headers (and so the
+/// `Authorization` header) are never recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// The request method, e.g. `GET`.
+    pub method: String,
+    /// The request URL, without user information; secrets of the call's
+    /// connection are replaced with `[redacted]`.
+    pub url: String,
+    /// The response status, when a response arrived.
+    pub status: Option<u16>,
+    /// From the start of the request to the response head (or the failure).
+    pub duration: Duration,
+    /// Why no response arrived (refused by the sandbox, connect or TLS
+    /// failure, timeout, response too large).
+    pub error: Option<String>,
+    /// Whether the sandbox refused the request (it was never sent).
+    pub denied: bool,
+}
+
+/// Exchanges and counters of one call, shared between the store and the
+/// request tasks.
+#[derive(Debug, Default)]
+pub(crate) struct HttpRecord {
+    pub(crate) exchanges: Vec<Exchange>,
+    pub(crate) dropped: usize,
+    pub(crate) requests: u32,
+    pub(crate) writes: u32,
+}
+
+/// The host's HTTP limits for one call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) between_bytes_timeout: Duration,
+    pub(crate) max_response_bytes: u64,
+    pub(crate) max_exchanges: usize,
+}
+
+/// The `wasi:http` hooks of one call's store.
+pub(crate) struct HttpHooks {
+    pub(crate) policy: SitePolicy,
+    pub(crate) sender: Sender,
+    pub(crate) limits: HttpLimits,
+    pub(crate) record: Arc<Mutex<HttpRecord>>,
+    pub(crate) redactor: Arc<Redactor>,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for HttpHooks {
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let started = Instant::now();
+        let method = request.method().as_str().to_string();
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("").to_string();
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str())
+            .unwrap_or("")
+            .to_string();
+        let url = self.redactor.redact(&display_url(uri));
+
+        if let Err(reason) = self.policy.check(&scheme, &authority) {
+            tracing::warn!(
+                target: "seatsync::http",
+                %method, %url, %reason,
+                "request refused by the sandbox"
+            );
+            record(
+                &self.record,
+                self.limits.max_exchanges,
+                Exchange {
+                    method,
+                    url,
+                    status: None,
+                    duration: started.elapsed(),
+                    error: Some(format!("refused by the sandbox: {reason}")),
+                    denied: true,
+                },
+                false,
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+
+        let timeouts = clamp(options, &self.limits);
+        let is_write = matches!(method.as_str(), "POST" | "PATCH" | "PUT");
+        let sender = self.sender.clone();
+        let rec = self.record.clone();
+        let limits = self.limits;
+        Box::new(async move {
+            let result = sender
+                .send(request, timeouts, limits.max_response_bytes)
+                .await;
+            let duration = started.elapsed();
+            let (status, error) = match &result {
+                Ok((response, _)) => (Some(response.status().as_u16()), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            match (status, &error) {
+                (Some(status), _) => tracing::info!(
+                    target: "seatsync::http",
+                    %method, %url, status, duration_ms = duration.as_millis() as u64,
+                    "exchange"
+                ),
+                (None, Some(error)) => tracing::warn!(
+                    target: "seatsync::http",
+                    %method, %url, %error, duration_ms = duration.as_millis() as u64,
+                    "exchange failed"
+                ),
+                (None, None) => {}
+            }
+            record(
+                &rec,
+                limits.max_exchanges,
+                Exchange {
+                    method,
+                    url,
+                    status,
+                    duration,
+                    error,
+                    denied: false,
+                },
+                is_write,
+            );
+            result
+        })
+    }
+}
+
+/// Adds an exchange (up to the cap) and counts it as a sent request.
+fn record(record: &Mutex<HttpRecord>, max: usize, exchange: Exchange, is_write: bool) {
+    let mut r = record.lock().unwrap_or_else(|p| p.into_inner());
+    if !exchange.denied {
+        r.requests = r.requests.saturating_add(1);
+        if is_write {
+            r.writes = r.writes.saturating_add(1);
+        }
+    }
+    if r.exchanges.len() < max {
+        r.exchanges.push(exchange);
+    } else {
+        r.dropped += 1;
+    }
+}
+
+/// `scheme://host[:port]/path?query`, leaving out any user information.
+fn display_url(uri: &hyper::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("?");
+    let authority = uri
+        .authority()
+        .map(|a| {
+            let s = a.as_str();
+            s.rsplit_once('@').map_or(s, |(_, host)| host).to_string()
+        })
+        .unwrap_or_default();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("{scheme}://{authority}{path}")
+}
+
+/// The timeouts a request gets: the guest's, each clamped to the host's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) first_byte: Duration,
+    pub(crate) between_bytes: Duration,
+}
+
+fn clamp(options: Option<RequestOptions>, limits: &HttpLimits) -> Timeouts {
+    let options = options.unwrap_or_default();
+    let pick = |asked: Option<Duration>, max: Duration| asked.map_or(max, |a| a.min(max));
+    Timeouts {
+        connect: pick(options.connect_timeout, limits.connect_timeout),
+        first_byte: pick(options.first_byte_timeout, limits.first_byte_timeout),
+        between_bytes: pick(options.between_bytes_timeout, limits.between_bytes_timeout)
+            .max(Duration::from_millis(1)),
+    }
+}
+
+/// Builds the TLS client configuration: the public web roots, plus the CA
+/// certificates of `ca_file` when given.
+pub(crate) fn tls_config(
+    ca_file: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, RuntimeError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let ca_error = |reason: String| RuntimeError::CaFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(format!("it cannot be read: {e}")))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ca_error(format!("it is not valid PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(ca_error(
+                "it holds no certificate (a PEM block starting with -----BEGIN CERTIFICATE-----)"
+                    .into(),
+            ));
+        }
+        for (i, cert) in certs.into_iter().enumerate() {
+            roots.add(cert).map_err(|e| {
+                ca_error(format!(
+                    "certificate {} is not a usable CA certificate: {e}",
+                    i + 1
+                ))
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RuntimeError::Load(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Sends requests: TCP, TLS with the call's roots, HTTP/1.1.
+///
+/// One connection per request for now; a connection pool belongs here.
+#[derive(Clone)]
+pub(crate) struct Sender {
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
+
+type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
+
+impl Sender {
+    /// Sends `request` (absolute URI) and returns the response head with a
+    /// body capped at `max_body` bytes, and the future that drives the
+    /// connection.
+    pub(crate) async fn send(
+        &self,
+        mut request: Request<WasiBody>,
+        timeouts: Timeouts,
+        max_body: u64,
+    ) -> wasmtime_wasi_http::Result<(Response<WasiBody>, IoFuture)> {
+        let uri = request.uri().clone();
+        let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let use_tls = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = authority.host();
+        let port = authority
+            .port_u16()
+            .unwrap_or(if use_tls { 443 } else { 80 });
+        let address = format!("{host}:{port}");
+
+        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(&address))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(HttpError::Connect)?;
+        let stream: Box<dyn Stream> = if use_tls {
+            let name = server_name(host)?;
+            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
+            let tls = tokio::time::timeout(timeouts.connect, connector.connect(name, tcp))
+                .await
+                .map_err(|_| HttpError::ConnectionTimeout)?
+                .map_err(HttpError::Tls)?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        let (mut sender, conn) = tokio::time::timeout(
+            timeouts.connect,
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)),
+        )
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)??;
+
+        // On a direct connection the request line carries only the path.
+        *request.uri_mut() = hyper::Uri::builder()
+            .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .build()
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+
+        let send = async move {
+            tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)?
+                .map_err(HttpError::from)
+        };
+        // Drive the connection while waiting for the response head.
+        let mut send = pin!(send);
+        let mut conn = Some(conn);
+        let response = poll_fn(|cx| match send.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => {
+                let Some(c) = conn.as_mut() else {
+                    return Poll::Pending;
+                };
+                let done = ready!(Pin::new(c).poll(cx));
+                conn = None;
+                match done {
+                    Ok(()) => send.as_mut().poll(cx),
+                    Err(e) => Poll::Ready(Err(HttpError::from(e))),
+                }
+            }
+        })
+        .await?;
+
+        if let Some(length) = content_length(&response)
+            && length > max_body
+        {
+            return Err(HttpError::HttpResponseBodySize(Some(length)));
+        }
+        let response = response.map(|incoming| {
+            CappedBody {
+                incoming,
+                between_bytes: timeouts.between_bytes,
+                idle: Box::pin(tokio::time::sleep(timeouts.between_bytes)),
+                received: 0,
+                max: max_body,
+                failed: false,
+            }
+            .boxed_unsync()
+        });
+        let io: IoFuture = Box::new(async move {
+            match conn {
+                Some(conn) => conn.await.map_err(HttpError::from),
+                None => Ok(()),
+            }
+        });
+        Ok((response, io))
+    }
+}
+
+fn content_length<B>(response: &Response<B>) -> Option<u64> {
+    response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The TLS server name for a URI host: an IP address (IPv6 in brackets) or a
+/// DNS name.
+fn server_name(host: &str) -> wasmtime_wasi_http::Result<ServerName<'static>> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(ServerName::from(ip));
+    }
+    ServerName::try_from(bare.to_string()).map_err(HttpError::InvalidDnsNameError)
+}
+
+/// A response body that fails once more than `max` bytes arrived, or when
+/// no frame arrives for `between_bytes`.
+struct CappedBody {
+    incoming: Incoming,
+    between_bytes: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    received: u64,
+    max: u64,
+    failed: bool,
+}
+
+impl Body for CappedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => {
+                self.failed = true;
+                let e = if e.is_timeout() {
+                    HttpError::HttpResponseTimeout
+                } else {
+                    HttpError::from(e)
+                };
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received = self.received.saturating_add(data.len() as u64);
+                    if self.received > self.max {
+                        self.failed = true;
+                        tracing::warn!(
+                            target: "seatsync::http",
+                            max = self.max,
+                            "response body over the host's size cap; cut off"
+                        );
+                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
+                            self.received,
+                        )))));
+                    }
+                }
+                let deadline = tokio::time::Instant::now() + self.between_bytes;
+                self.idle.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                ready!(self.idle.as_mut().poll(cx));
+                self.failed = true;
+                Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
+    }
+}

@@ -1,0 +1,341 @@
+//! Named locks kept in the database, so that two processes using the same
+//! database (two daemons, or a daemon and a manual `seatsync sync`) cannot
+//! sync the same tenant at once, even on different hosts sharing the file.
+//!
+//! A lock is a row of `locks`, taken in a `BEGIN IMMEDIATE` transaction (so
+//! two takers are serialized by SQLite) and deleted when the [`LockGuard`]
+//! is dropped. A process that dies leaves its row behind; the row is then
+//! *stale* once its holder has not refreshed `heartbeat_at` for the stale
+//! timeout, and the next taker replaces it. A holder must therefore call
+//! [`LockGuard::heartbeat`] well within the timeout (e.g. before each
+//! organization, and every minute from a timer). Staleness compares the
+//! taker's clock with the holder's heartbeat, so hosts sharing a database
+//! need clocks that agree to well within the timeout.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{Clock, Store, StoreError, Ts, connect, db_error};
+
+/// How long a lock may go without a heartbeat before it is stale.
+pub const DEFAULT_LOCK_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// The name of the lock a sync of `tenant` must hold.
+pub fn sync_lock_name(tenant: &str) -> String {
+    format!("sync:{tenant}")
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    /// The lock's name.
+    pub name: String,
+    /// The holder's process id.
+    pub pid: u32,
+    /// The holder's host name.
+    pub hostname: String,
+    /// When the holder took the lock.
+    pub acquired_at: DateTime<Utc>,
+    /// The holder's last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+    /// When the lock becomes stale if the holder stops heart-beating.
+    pub stale_at: DateTime<Utc>,
+}
+
+impl fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the lock '{}' is held by process {} on {} since {} (last heartbeat {}): \
+             wait for that sync to finish; if that process is gone, the lock is taken over \
+             automatically after {}",
+            self.name,
+            self.pid,
+            self.hostname,
+            self.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.heartbeat_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.stale_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        )
+    }
+}
+
+/// A held lock; dropping it releases the lock.
+///
+/// It has its own database connection, so it can outlive borrows of the
+/// [`Store`] it came from and release itself on drop.
+pub struct LockGuard {
+    conn: Connection,
+    path: PathBuf,
+    clock: Clock,
+    token: String,
+    info: LockInfo,
+    stale_after: Duration,
+    released: bool,
+}
+
+impl fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LockGuard {
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// This holder's details (as another process would see them).
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    pub(super) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Refreshes the heartbeat. Fails with [`StoreError::LockLost`] if
+    /// another process took the lock over as stale: the caller must stop.
+    pub fn heartbeat(&mut self) -> Result<(), StoreError> {
+        let now = (self.clock)();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE locks SET heartbeat_at = ?3 WHERE name = ?1 AND token = ?2",
+                rusqlite::params![self.info.name, self.token, Ts(now)],
+            )
+            .map_err(|e| db_error(&self.path, "refreshing the lock", e))?;
+        if changed == 0 {
+            return Err(StoreError::LockLost {
+                name: self.info.name.clone(),
+            });
+        }
+        self.info.heartbeat_at = now;
+        self.info.stale_at = stale_at(now, self.stale_after);
+        Ok(())
+    }
+
+    /// Releases the lock now, reporting a failure (dropping releases too,
+    /// but can only log one).
+    pub fn release(mut self) -> Result<(), StoreError> {
+        self.released = true;
+        self.delete()
+    }
+
+    fn delete(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM locks WHERE name = ?1 AND token = ?2",
+                [&self.info.name, &self.token],
+            )
+            .map_err(|e| db_error(&self.path, "releasing the lock", e))?;
+        Ok(())
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if !self.released
+            && let Err(e) = self.delete()
+        {
+            // The row stays until it goes stale; the next taker waits that
+            // long at most.
+            tracing::warn!("could not release the lock '{}': {e}", self.info.name);
+        }
+    }
+}
+
+fn stale_at(heartbeat: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    heartbeat
+        .checked_add_signed(after)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// This host's name, for telling operators who holds a lock.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// A random token identifying one lock holding (not a secret: it only has
+/// to differ between holders, including two guards of one process).
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !from_os {
+        // Randomly keyed hashes of the time and pid are unique enough.
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            h.write_u32(std::process::id());
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `locks` row.
+struct Holder {
+    pid: u32,
+    hostname: String,
+    acquired_at: DateTime<Utc>,
+    heartbeat_at: DateTime<Utc>,
+}
+
+impl Store {
+    fn read_holder(&self, conn: &Connection, name: &str) -> Result<Option<Holder>, StoreError> {
+        conn.query_row(
+            "SELECT pid, hostname, acquired_at, heartbeat_at FROM locks WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(Holder {
+                    pid: r.get(0)?,
+                    hostname: r.get(1)?,
+                    acquired_at: r.get::<_, Ts>(2)?.0,
+                    heartbeat_at: r.get::<_, Ts>(3)?.0,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.err("reading a lock", e))
+    }
+
+    fn info(&self, name: &str, h: Holder) -> LockInfo {
+        LockInfo {
+            name: name.to_owned(),
+            pid: h.pid,
+            hostname: h.hostname,
+            acquired_at: h.acquired_at,
+            stale_at: stale_at(h.heartbeat_at, self.lock_stale_after),
+            heartbeat_at: h.heartbeat_at,
+        }
+    }
+
+    /// Takes the lock, or says who holds it.
+    fn take_lock(&self, name: &str) -> Result<Result<LockGuard, LockInfo>, StoreError> {
+        if name.is_empty() {
+            return Err(StoreError::InvalidInput(
+                "a lock needs a name (this is a seatsync bug)".into(),
+            ));
+        }
+        // Open the guard's connection first: once the row is committed,
+        // nothing may fail before the guard exists to delete it.
+        let conn = connect(&self.path)?;
+        let ctx = "taking a lock";
+        let tx = self.write_tx(ctx)?;
+        let now = self.now();
+        if let Some(holder) = self.read_holder(&tx, name)? {
+            let info = self.info(name, holder);
+            if info.stale_at > now {
+                return Ok(Err(info));
+            }
+            tracing::warn!(
+                "taking over the stale lock '{}' of process {} on {} (no heartbeat since {})",
+                name,
+                info.pid,
+                info.hostname,
+                info.heartbeat_at
+            );
+            tx.execute("DELETE FROM locks WHERE name = ?1", [name])
+                .map_err(|e| self.err(ctx, e))?;
+        }
+        let token = new_token();
+        let info = LockInfo {
+            name: name.to_owned(),
+            pid: std::process::id(),
+            hostname: hostname(),
+            acquired_at: now,
+            heartbeat_at: now,
+            stale_at: stale_at(now, self.lock_stale_after),
+        };
+        tx.execute(
+            "INSERT INTO locks (name, pid, hostname, token, acquired_at, heartbeat_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            rusqlite::params![name, info.pid, info.hostname, token, Ts(now)],
+        )
+        .map_err(|e| self.err(ctx, e))?;
+        tx.commit().map_err(|e| self.err(ctx, e))?;
+        Ok(Ok(LockGuard {
+            conn,
+            path: self.path.clone(),
+            clock: self.clock.clone(),
+            token,
+            info,
+            stale_after: self.lock_stale_after,
+            released: false,
+        }))
+    }
+
+    /// Takes the named lock if it is free or stale; `None` if another holder
+    /// has it (see [`Store::lock_holder`] or [`Store::lock`] for who).
+    /// Not reentrant: a second take in the same process is refused too.
+    pub fn try_lock(&self, name: &str) -> Result<Option<LockGuard>, StoreError> {
+        Ok(self.take_lock(name)?.ok())
+    }
+
+    /// Takes the named lock, or fails with [`StoreError::LockBusy`], whose
+    /// message says who holds it and what to do.
+    pub fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
+        self.take_lock(name)?.map_err(StoreError::LockBusy)
+    }
+
+    /// Who holds the named lock, if anyone (stale holders included; see
+    /// [`LockInfo::stale_at`]).
+    pub fn lock_holder(&self, name: &str) -> Result<Option<LockInfo>, StoreError> {
+        Ok(self
+            .read_holder(&self.conn, name)?
+            .map(|h| self.info(name, h)))
+    }
+
+    /// Within a write transaction: checks that `lock` is still held by its
+    /// guard and refreshes its heartbeat.
+    pub(super) fn confirm_lock(&self, tx: &Connection, lock: &LockGuard) -> Result<(), StoreError> {
+        let changed = tx
+            .execute(
+                "UPDATE locks SET heartbeat_at = ?3 WHERE name = ?1 AND token = ?2",
+                rusqlite::params![lock.name(), lock.token(), Ts(self.now())],
+            )
+            .map_err(|e| self.err("checking the lock", e))?;
+        if changed == 0 {
+            return Err(StoreError::LockLost {
+                name: lock.name().to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_differ_and_are_hex() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

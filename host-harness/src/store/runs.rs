@@ -1,0 +1,614 @@
+//! Sync runs and their per-line results: the history, and crash recovery.
+//!
+//! A run is recorded ([`Store::begin_run`]) before the first request of the
+//! sync, each organization's result is committed as soon as it is known
+//! ([`Store::record_org_result`]), and the run is closed with
+//! [`Store::finish_run`]. A crash therefore leaves a `running` run with the
+//! results of every organization finished before it; the next process to
+//! take the tenant's sync lock marks it `interrupted`
+//! ([`Store::recover_interrupted_runs`]).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, ToSql};
+use seatsync_plugin::model::{LineOutcome, SyncReport};
+
+use super::mappings::OrgPlan;
+use super::{LockGuard, Store, StoreError, Ts, check_tenant, sync_lock_name};
+
+/// Implements `as_str`, `Display`, and SQLite conversion for a text enum.
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The name shown to operators and stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+            fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($ty::$variant),)+ _ => None }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let s = value.as_str()?;
+                $ty::parse(s).ok_or_else(|| {
+                    FromSqlError::Other(format!("unknown {} {s:?}", stringify!($ty)).into())
+                })
+            }
+        }
+    };
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// An operator's `seatsync sync`.
+    Manual,
+    /// The daemon's schedule (or its start-up catch-up).
+    Daemon,
+}
+text_enum!(Trigger { Manual => "manual", Daemon => "daemon" });
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Started and not finished (or its process is still to be found dead).
+    Running,
+    /// Every organization and line went through (skipped lines included).
+    Succeeded,
+    /// The run failed as a whole, or an organization failed, or a line
+    /// failed or conflicted: someone should look.
+    Failed,
+    /// The process stopped before finishing it.
+    Interrupted,
+}
+text_enum!(RunStatus {
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Interrupted => "interrupted",
+});
+
+/// The kind of a recorded line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// An addition was (or in a dry run would be) created.
+    Created,
+    /// An addition's quantity was (would be) changed.
+    Updated,
+    /// The addition already had the quantity.
+    Unchanged,
+    /// Several additions, or several packages, for one product.
+    Conflict,
+    /// Not attempted; see the message.
+    Skipped,
+    /// The write failed; see the message.
+    Failed,
+    /// The whole organization failed (no package, product or quantity).
+    OrgFailed,
+}
+text_enum!(LineKind {
+    Created => "created",
+    Updated => "updated",
+    Unchanged => "unchanged",
+    Conflict => "conflict",
+    Skipped => "skipped",
+    Failed => "failed",
+    OrgFailed => "org-failed",
+});
+
+/// A run's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A run's counters, kept up to date as organizations finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunTotals {
+    /// Organizations recorded.
+    pub orgs: u32,
+    /// Organizations whose call failed as a whole.
+    pub orgs_failed: u32,
+    /// Lines created.
+    pub created: u32,
+    /// Lines updated.
+    pub updated: u32,
+    /// Lines unchanged.
+    pub unchanged: u32,
+    /// Lines in conflict.
+    pub conflicts: u32,
+    /// Lines skipped.
+    pub skipped: u32,
+    /// Lines whose write failed.
+    pub failed: u32,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Writes ConnectWise accepted.
+    pub writes: u64,
+}
+
+/// One run, as listed in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    /// The run's id.
+    pub id: RunId,
+    /// The tenant synced.
+    pub tenant: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished (`None` while running, or if interrupted).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Whether it only read and decided.
+    pub dry_run: bool,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Its counters.
+    pub totals: RunTotals,
+    /// Why it failed as a whole or was interrupted.
+    pub message: Option<String>,
+}
+
+/// One recorded line of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunLine {
+    /// The vendor organization.
+    pub org_id: String,
+    /// The company synced.
+    pub company_id: Option<u32>,
+    /// The agreement synced.
+    pub agreement_id: Option<u32>,
+    /// The package (`None` for an [`LineKind::OrgFailed`] row).
+    pub package_key: Option<String>,
+    /// The product.
+    pub product_id: Option<u32>,
+    /// The quantity asked for.
+    pub quantity: Option<u32>,
+    /// What happened.
+    pub kind: LineKind,
+    /// The quantity before an update.
+    pub previous_quantity: Option<f64>,
+    /// The addition concerned, when there is exactly one.
+    pub addition_id: Option<u32>,
+    /// The additions in conflict.
+    pub conflict_ids: Vec<u32>,
+    /// The reason for a skip, failure, conflict or organization failure.
+    pub message: Option<String>,
+}
+
+const RUN_COLUMNS: &str = "id, tenant, started_at, finished_at, status, dry_run, trigger,
+    orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
+    writes, message";
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: RunId(r.get(0)?),
+        tenant: r.get(1)?,
+        started_at: r.get::<_, Ts>(2)?.0,
+        finished_at: r.get::<_, Option<Ts>>(3)?.map(|t| t.0),
+        status: r.get(4)?,
+        dry_run: r.get(5)?,
+        trigger: r.get(6)?,
+        totals: RunTotals {
+            orgs: r.get(7)?,
+            orgs_failed: r.get(8)?,
+            created: r.get(9)?,
+            updated: r.get(10)?,
+            unchanged: r.get(11)?,
+            conflicts: r.get(12)?,
+            skipped: r.get(13)?,
+            failed: r.get(14)?,
+            // Stored as INTEGER (i64); the counters are never negative.
+            requests: r.get::<_, i64>(15)?.max(0).unsigned_abs(),
+            writes: r.get::<_, i64>(16)?.max(0).unsigned_abs(),
+        },
+        message: r.get(17)?,
+    })
+}
+
+/// The tenant a sync lock is for.
+fn lock_tenant(lock: &LockGuard) -> Option<&str> {
+    lock.name().strip_prefix("sync:")
+}
+
+impl Store {
+    fn run_status(&self, tx: &Connection, run: RunId) -> Result<RunStatus, StoreError> {
+        tx.query_row("SELECT status FROM runs WHERE id = ?1", [run.0], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| self.err("reading a run", e))?
+        .ok_or(StoreError::NoSuchRun(run.0))
+    }
+
+    fn require_running(&self, tx: &Connection, run: RunId) -> Result<(), StoreError> {
+        match self.run_status(tx, run)? {
+            RunStatus::Running => Ok(()),
+            status => Err(StoreError::RunNotRunning { id: run.0, status }),
+        }
+    }
+
+    /// Records the start of a run of `tenant`. `lock` must be the tenant's
+    /// sync lock ([`sync_lock_name`]), still held; dry runs need it too, so
+    /// that crash recovery can tell live runs from dead ones.
+    pub fn begin_run(
+        &self,
+        lock: &LockGuard,
+        tenant: &str,
+        trigger: Trigger,
+        dry_run: bool,
+    ) -> Result<RunId, StoreError> {
+        check_tenant(tenant)?;
+        let needed = sync_lock_name(tenant);
+        if lock.name() != needed {
+            return Err(StoreError::WrongLock {
+                tenant: tenant.to_owned(),
+                needed,
+                held: lock.name().to_owned(),
+            });
+        }
+        let ctx = "recording the start of a run";
+        let tx = self.write_tx(ctx)?;
+        self.confirm_lock(&tx, lock)?;
+        self.touch_tenant(&tx, tenant)?;
+        tx.execute(
+            "INSERT INTO runs (tenant, started_at, status, dry_run, trigger, lock_token)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+            rusqlite::params![tenant, Ts(self.now()), dry_run, trigger, lock.token()],
+        )
+        .map_err(|e| self.err(ctx, e))?;
+        let id = RunId(tx.last_insert_rowid());
+        tx.commit().map_err(|e| self.err(ctx, e))?;
+        Ok(id)
+    }
+
+    /// Records one organization's result: the connector's report, or why the
+    /// whole call failed (one [`LineKind::OrgFailed`] row). Committed at
+    /// once, with the run's totals, so an interrupted run keeps it.
+    ///
+    /// This does not check the lock; call [`LockGuard::heartbeat`] before
+    /// each organization to stop if the lock was lost.
+    pub fn record_org_result(
+        &self,
+        run: RunId,
+        plan: &OrgPlan,
+        result: Result<&SyncReport, &str>,
+    ) -> Result<(), StoreError> {
+        let ctx = "recording an organization's result";
+        let e = |e| self.err(ctx, e);
+        let tx = self.write_tx(ctx)?;
+        self.require_running(&tx, run)?;
+        let mut totals = RunTotals {
+            orgs: 1,
+            ..Default::default()
+        };
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO run_lines (run_id, org_id, company_id, agreement_id,
+                         package_key, product_id, quantity, outcome, previous_quantity,
+                         addition_id, conflict_ids, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(e)?;
+            match result {
+                Err(message) => {
+                    totals.orgs_failed = 1;
+                    insert
+                        .execute(rusqlite::params![
+                            run.0,
+                            plan.org_id,
+                            plan.company_id,
+                            plan.agreement_id,
+                            None::<String>,
+                            None::<u32>,
+                            None::<u32>,
+                            LineKind::OrgFailed,
+                            None::<f64>,
+                            None::<u32>,
+                            None::<String>,
+                            message,
+                        ])
+                        .map_err(e)?;
+                }
+                Ok(report) => {
+                    totals.requests = u64::from(report.requests);
+                    totals.writes = u64::from(report.writes);
+                    for line in &report.lines {
+                        let (kind, previous, conflicts, message) = match &line.outcome {
+                            LineOutcome::Created => {
+                                totals.created += 1;
+                                (LineKind::Created, None, None, None)
+                            }
+                            LineOutcome::Updated { previous_quantity } => {
+                                totals.updated += 1;
+                                (LineKind::Updated, Some(*previous_quantity), None, None)
+                            }
+                            LineOutcome::Unchanged => {
+                                totals.unchanged += 1;
+                                (LineKind::Unchanged, None, None, None)
+                            }
+                            LineOutcome::Conflict(ids) => {
+                                totals.conflicts += 1;
+                                let message = if ids.is_empty() {
+                                    "two or more packages of this organization map to this \
+                                     product: map them to different products"
+                                        .to_owned()
+                                } else {
+                                    format!(
+                                        "{} active additions exist for this product: cancel or \
+                                         remove all but one in ConnectWise",
+                                        ids.len()
+                                    )
+                                };
+                                let ids = serde_json::to_string(ids).map_err(|err| {
+                                    StoreError::InvalidInput(format!(
+                                        "cannot record conflict ids: {err}"
+                                    ))
+                                })?;
+                                (LineKind::Conflict, None, Some(ids), Some(message))
+                            }
+                            LineOutcome::Skipped(reason) => {
+                                totals.skipped += 1;
+                                (LineKind::Skipped, None, None, Some(reason.clone()))
+                            }
+                            LineOutcome::Failed(err) => {
+                                totals.failed += 1;
+                                (LineKind::Failed, None, None, Some(err.to_string()))
+                            }
+                        };
+                        insert
+                            .execute(rusqlite::params![
+                                run.0,
+                                plan.org_id,
+                                report.company_id,
+                                report.agreement_id,
+                                line.package_key,
+                                line.product_id,
+                                line.quantity,
+                                kind,
+                                previous,
+                                line.addition_id,
+                                conflicts,
+                                message,
+                            ])
+                            .map_err(e)?;
+                    }
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE runs SET orgs = orgs + ?2, orgs_failed = orgs_failed + ?3,
+                 created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
+                 conflicts = conflicts + ?7, skipped = skipped + ?8, failed = failed + ?9,
+                 requests = requests + ?10, writes = writes + ?11
+             WHERE id = ?1",
+            rusqlite::params![
+                run.0,
+                totals.orgs,
+                totals.orgs_failed,
+                totals.created,
+                totals.updated,
+                totals.unchanged,
+                totals.conflicts,
+                totals.skipped,
+                totals.failed,
+                i64::from(u32::try_from(totals.requests).unwrap_or(u32::MAX)),
+                i64::from(u32::try_from(totals.writes).unwrap_or(u32::MAX)),
+            ],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    /// Closes a running run. Its status is `failed` when `error` is given
+    /// (the run failed as a whole) or when any organization failed or any
+    /// line failed or conflicted; `succeeded` otherwise.
+    pub fn finish_run(&self, run: RunId, error: Option<&str>) -> Result<RunRecord, StoreError> {
+        let ctx = "recording the end of a run";
+        let e = |e| self.err(ctx, e);
+        let tx = self.write_tx(ctx)?;
+        self.require_running(&tx, run)?;
+        tx.execute(
+            "UPDATE runs SET finished_at = ?2, message = ?3,
+                 status = CASE WHEN ?3 IS NOT NULL OR orgs_failed > 0 OR failed > 0
+                                    OR conflicts > 0
+                               THEN 'failed' ELSE 'succeeded' END
+             WHERE id = ?1",
+            rusqlite::params![run.0, Ts(self.now()), error],
+        )
+        .map_err(e)?;
+        let record = tx
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [run.0],
+                run_from_row,
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(record)
+    }
+
+    /// Marks the tenant's `running` runs that belong to no live holder of
+    /// `lock` (the tenant's sync lock, which the caller holds, so no other
+    /// process can be running one) as `interrupted`. Returns their ids.
+    /// Call it at start-up, right after taking the lock.
+    pub fn recover_interrupted_runs(&self, lock: &LockGuard) -> Result<Vec<RunId>, StoreError> {
+        let Some(tenant) = lock_tenant(lock) else {
+            return Err(StoreError::WrongLock {
+                tenant: "?".into(),
+                needed: sync_lock_name("<tenant>"),
+                held: lock.name().to_owned(),
+            });
+        };
+        let ctx = "marking interrupted runs";
+        let e = |e| self.err(ctx, e);
+        let tx = self.write_tx(ctx)?;
+        self.confirm_lock(&tx, lock)?;
+        let now = self.now();
+        let ids: Vec<RunId> = {
+            let mut stmt = tx
+                .prepare(
+                    "UPDATE runs SET status = 'interrupted', message = ?3
+                     WHERE tenant = ?1 AND status = 'running' AND lock_token <> ?2
+                     RETURNING id",
+                )
+                .map_err(e)?;
+            let message = format!(
+                "the process running this sync stopped before it finished (found at {}); \
+                 the organizations recorded were synced, the others were not",
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            stmt.query_map(rusqlite::params![tenant, lock.token(), message], |r| {
+                Ok(RunId(r.get(0)?))
+            })
+            .map_err(e)?
+            .collect::<Result<_, _>>()
+            .map_err(e)?
+        };
+        tx.commit().map_err(e)?;
+        let mut ids = ids;
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The tenant's most recent runs, newest first, at most `limit`.
+    pub fn list_runs(&self, tenant: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        check_tenant(tenant)?;
+        let ctx = "listing runs";
+        let e = |e| self.err(ctx, e);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1
+                 ORDER BY started_at DESC, id DESC LIMIT ?2"
+            ))
+            .map_err(e)?;
+        let rows = stmt
+            .query_map(rusqlite::params![tenant, limit], run_from_row)
+            .map_err(e)?;
+        rows.collect::<Result<_, _>>().map_err(e)
+    }
+
+    /// One run, if it exists.
+    pub fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [run.0],
+                run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err("reading a run", e))
+    }
+
+    /// A run's lines, in the order they were recorded.
+    pub fn run_lines(&self, run: RunId) -> Result<Vec<RunLine>, StoreError> {
+        let ctx = "reading a run's lines";
+        let e = |e| self.err(ctx, e);
+        let tx = self.read_tx(ctx)?;
+        self.run_status(&tx, run)?;
+        let mut stmt = tx
+            .prepare(
+                "SELECT org_id, company_id, agreement_id, package_key, product_id, quantity,
+                        outcome, previous_quantity, addition_id, conflict_ids, message
+                 FROM run_lines WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([run.0], |r| {
+                let conflicts: Option<String> = r.get(9)?;
+                let conflict_ids = match conflicts {
+                    None => Vec::new(),
+                    Some(text) => serde_json::from_str(&text).map_err(|err| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            9,
+                            rusqlite::types::Type::Text,
+                            Box::new(err),
+                        )
+                    })?,
+                };
+                Ok(RunLine {
+                    org_id: r.get(0)?,
+                    company_id: r.get(1)?,
+                    agreement_id: r.get(2)?,
+                    package_key: r.get(3)?,
+                    product_id: r.get(4)?,
+                    quantity: r.get(5)?,
+                    kind: r.get(6)?,
+                    previous_quantity: r.get(7)?,
+                    addition_id: r.get(8)?,
+                    conflict_ids,
+                    message: r.get(10)?,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<Result<_, _>>().map_err(e)
+    }
+
+    /// When the tenant's last run that counts for the schedule started: the
+    /// latest non-dry run that finished (`succeeded` or `failed`; manual
+    /// runs count). Interrupted runs do not count, so a crash mid-sync is
+    /// caught up at the next start-up. Pass it to `schedule::missed_slot`.
+    pub fn last_completed_run_start(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        check_tenant(tenant)?;
+        let t: Option<Ts> = self
+            .conn
+            .query_row(
+                "SELECT max(started_at) FROM runs WHERE tenant = ?1 AND dry_run = 0
+                     AND status IN ('succeeded', 'failed')",
+                [tenant],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("reading the last run", e))?;
+        Ok(t.map(|t| t.0))
+    }
+
+    /// Records that a daemon started for the tenant, and returns when one
+    /// first did (now, the first time). For a tenant that never ran, this is
+    /// what `schedule::missed_slot` compares with.
+    pub fn note_daemon_started(&self, tenant: &str) -> Result<DateTime<Utc>, StoreError> {
+        check_tenant(tenant)?;
+        let ctx = "recording the daemon's start";
+        let e = |e| self.err(ctx, e);
+        let tx = self.write_tx(ctx)?;
+        self.touch_tenant(&tx, tenant)?;
+        tx.execute(
+            "UPDATE tenants SET daemon_first_started_at = ?2
+             WHERE name = ?1 AND daemon_first_started_at IS NULL",
+            rusqlite::params![tenant, Ts(self.now())],
+        )
+        .map_err(e)?;
+        let first: Ts = tx
+            .query_row(
+                "SELECT daemon_first_started_at FROM tenants WHERE name = ?1",
+                [tenant],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(first.0)
+    }
+}

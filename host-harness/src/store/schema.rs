@@ -1,0 +1,166 @@
+//! The database schema, as an ordered list of migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Each
+//! migration runs in its own `BEGIN IMMEDIATE` transaction together with the
+//! `user_version` bump, so a crash leaves the database at the old or the new
+//! version, never in between. Migrations are append-only: a released one is
+//! never edited, a change is a new entry.
+
+/// `PRAGMA application_id` of a seatsync database ("SEAT" in ASCII), so that
+/// another program's SQLite file is recognised and left alone.
+pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
+
+/// The migrations, in order; migration `i` takes the database from version
+/// `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The first schema.
+///
+/// - Every table is `STRICT`, so a wrong type is an error, not a silent
+///   conversion.
+/// - Booleans are `INTEGER` 0/1 with a `CHECK`.
+/// - Times are `TEXT` in RFC 3339 UTC with nine fractional digits
+///   (`2027-06-15T06:00:00.000000000Z`), so text order is time order.
+/// - Ids from ConnectWise are positive 32-bit integers.
+const V1: &str = r#"
+PRAGMA application_id = 1397047636;
+
+-- Per-tenant state that is not a mapping.
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY NOT NULL,
+    -- When usage was last replaced.
+    usage_imported_at TEXT,
+    -- When a daemon first started for this tenant (the catch-up reference
+    -- for a tenant that never ran; see `schedule::missed_slot`).
+    daemon_first_started_at TEXT
+) STRICT;
+
+CREATE TABLE connections (
+    tenant TEXT PRIMARY KEY NOT NULL,
+    site TEXT NOT NULL,
+    company_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    -- Stored in clear so the daemon can run unattended; the file is 0600.
+    private_key TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    codebase TEXT,
+    allow_http INTEGER NOT NULL CHECK (allow_http IN (0, 1)),
+    ca_file TEXT,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+-- Only the toggles that were set; a missing row means enabled.
+CREATE TABLE data_types (
+    tenant TEXT NOT NULL,
+    data_type TEXT NOT NULL CHECK (data_type IN ('user-counts', 'packages')),
+    enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    PRIMARY KEY (tenant, data_type)
+) STRICT;
+
+CREATE TABLE packages (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL CHECK (key <> ''),
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    product_id INTEGER CHECK (product_id BETWEEN 1 AND 4294967295),
+    product_identifier TEXT,
+    product_description TEXT,
+    bill_method TEXT NOT NULL DEFAULT 'billable'
+        CHECK (bill_method IN ('billable', 'do-not-bill', 'no-charge')),
+    taxable INTEGER NOT NULL DEFAULT 1 CHECK (taxable IN (0, 1)),
+    PRIMARY KEY (tenant, key)
+) STRICT;
+
+CREATE TABLE orgs (
+    tenant TEXT NOT NULL,
+    org_id TEXT NOT NULL CHECK (org_id <> ''),
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    company_id INTEGER CHECK (company_id BETWEEN 1 AND 4294967295),
+    agreement_id INTEGER CHECK (agreement_id BETWEEN 1 AND 4294967295),
+    company_name TEXT,
+    agreement_name TEXT,
+    PRIMARY KEY (tenant, org_id),
+    -- Mapped means both, never half.
+    CHECK ((company_id IS NULL) = (agreement_id IS NULL))
+) STRICT;
+
+-- The current usage: replaced as a whole by each import.
+CREATE TABLE usage (
+    tenant TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    package_key TEXT NOT NULL,
+    active_users INTEGER NOT NULL CHECK (active_users BETWEEN 0 AND 10000000),
+    PRIMARY KEY (tenant, org_id, package_key),
+    FOREIGN KEY (tenant, org_id) REFERENCES orgs (tenant, org_id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant, package_key) REFERENCES packages (tenant, key) ON DELETE CASCADE
+) STRICT;
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+    dry_run INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+    trigger TEXT NOT NULL CHECK (trigger IN ('manual', 'daemon')),
+    -- The token of the lock held by the process running it: a `running` run
+    -- whose token is not the current holder's belongs to a dead process.
+    lock_token TEXT NOT NULL,
+    orgs INTEGER NOT NULL DEFAULT 0,
+    orgs_failed INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    conflicts INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    writes INTEGER NOT NULL DEFAULT 0,
+    -- Why the run as a whole failed or was interrupted.
+    message TEXT
+) STRICT;
+CREATE INDEX runs_by_tenant ON runs (tenant, started_at);
+
+-- One row per line of each org, or one 'org-failed' row (package_key NULL)
+-- when the org's call failed as a whole.
+CREATE TABLE run_lines (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL,
+    company_id INTEGER,
+    agreement_id INTEGER,
+    package_key TEXT,
+    product_id INTEGER,
+    quantity INTEGER,
+    outcome TEXT NOT NULL CHECK (outcome IN
+        ('created', 'updated', 'unchanged', 'conflict', 'skipped', 'failed', 'org-failed')),
+    previous_quantity REAL,
+    addition_id INTEGER,
+    -- A JSON array of addition ids, for conflicts.
+    conflict_ids TEXT,
+    message TEXT,
+    CHECK ((outcome = 'org-failed') = (package_key IS NULL))
+) STRICT;
+CREATE INDEX run_lines_by_run ON run_lines (run_id, id);
+
+-- Named locks across processes (the daemon's sync lock).
+CREATE TABLE locks (
+    name TEXT PRIMARY KEY NOT NULL,
+    pid INTEGER NOT NULL,
+    hostname TEXT NOT NULL,
+    token TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+) STRICT;
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn application_id_in_sql_matches_constant() {
+        assert!(V1.contains(&format!("PRAGMA application_id = {APPLICATION_ID};")));
+        assert_eq!(&APPLICATION_ID.to_be_bytes(), b"SEAT");
+    }
+}

@@ -1,0 +1,210 @@
+//! One sync run of a tenant: every enabled, mapped organization through the
+//! connector, several at a time, each result committed to history as it
+//! arrives.
+//!
+//! The order of steps is what makes a run safe to interrupt: the tenant's
+//! sync lock is taken first (no second process can run), runs a crash left
+//! behind are marked interrupted, the run record is committed before the
+//! first request, and each organization's result is committed on its own.
+//! A killed run therefore leaves a trace, and the next run simply reads
+//! ConnectWise again: the connector reads before it writes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use seatsync_plugin::model::SyncReport;
+use tokio::task::JoinSet;
+
+use crate::runtime::{Runtime, RuntimeError, SitePolicy};
+use crate::store::{OrgPlan, RunRecord, Store, StoreError, Trigger, sync_lock_name};
+
+/// How to run a sync.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Read and decide, write nothing.
+    pub dry_run: bool,
+    /// Only these organizations; empty means all enabled, mapped ones.
+    pub orgs: Vec<String>,
+    /// Organizations in flight at once (at least 1).
+    pub concurrency: usize,
+    /// Who asked.
+    pub trigger: Trigger,
+    /// Today, for the connector: the start of created additions.
+    pub effective_date: NaiveDate,
+}
+
+/// One organization's result.
+#[derive(Debug, Clone)]
+pub struct OrgOutcome {
+    /// What was synced.
+    pub plan: OrgPlan,
+    /// The connector's report, or why the organization failed as a whole.
+    pub result: Result<SyncReport, String>,
+    /// HTTP requests the host saw for this organization.
+    pub requests: u32,
+    /// Writes among them.
+    pub writes: u32,
+    /// How long the call took.
+    pub elapsed: Duration,
+}
+
+impl OrgOutcome {
+    /// Whether the organization synced without a failed or conflicting line.
+    pub fn succeeded(&self) -> bool {
+        use seatsync_plugin::model::LineOutcome;
+        match &self.result {
+            Ok(report) => report
+                .lines
+                .iter()
+                .all(|l| !matches!(l.outcome, LineOutcome::Failed(_) | LineOutcome::Conflict(_))),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct SyncSummary {
+    /// The run as recorded in history; `None` when there was nothing to
+    /// sync, so no run was recorded.
+    pub run: Option<RunRecord>,
+    /// Each organization's outcome, in the order they finished.
+    pub orgs: Vec<OrgOutcome>,
+}
+
+impl SyncSummary {
+    /// Whether every organization succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.orgs.iter().all(OrgOutcome::succeeded)
+    }
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// No connection stored for the tenant.
+    #[error("tenant '{0}' has no ConnectWise connection: run `seatsync connect` first")]
+    NotConnected(String),
+    /// Organizations named with `--org` that are not enabled and mapped.
+    #[error(
+        "cannot sync {}: not an enabled, mapped organization; run `seatsync orgs` to see them",
+        .0.join(", ")
+    )]
+    UnknownOrgs(Vec<String>),
+    /// The store failed (lock busy, database errors).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored site cannot be used by the sandbox.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Runs one sync of `tenant`. `on_org` is called as each organization
+/// finishes (for progress output), after its result is committed.
+pub async fn sync_tenant(
+    store: &Store,
+    runtime: Arc<Runtime>,
+    tenant: &str,
+    options: &SyncOptions,
+    mut on_org: impl FnMut(&OrgOutcome),
+) -> Result<SyncSummary, SyncError> {
+    let stored = store
+        .connection(tenant)?
+        .ok_or_else(|| SyncError::NotConnected(tenant.to_string()))?;
+    let mut site = SitePolicy::from_site(&stored.site, stored.allow_http)?;
+    if let Some(ca) = &stored.ca_file {
+        site = site.with_ca_file(ca);
+    }
+    let mut lock = store.lock(&sync_lock_name(tenant))?;
+    let interrupted = store.recover_interrupted_runs(&lock)?;
+    if !interrupted.is_empty() {
+        tracing::warn!(
+            runs = ?interrupted.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "earlier runs were interrupted; this run reads ConnectWise again, so nothing is written twice"
+        );
+    }
+
+    let mut plans = store.sync_plan(tenant)?;
+    if !options.orgs.is_empty() {
+        let unknown: Vec<String> = options
+            .orgs
+            .iter()
+            .filter(|o| !plans.iter().any(|p| &p.org_id == *o))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(SyncError::UnknownOrgs(unknown));
+        }
+        plans.retain(|p| options.orgs.contains(&p.org_id));
+    }
+    if plans.is_empty() {
+        return Ok(SyncSummary {
+            run: None,
+            orgs: Vec::new(),
+        });
+    }
+    let data_types = store.data_types(tenant)?;
+    let connection = Arc::new(stored.connector_connection());
+    let site = Arc::new(site);
+
+    let run = store.begin_run(&lock, tenant, options.trigger, options.dry_run)?;
+    let mut in_flight = JoinSet::new();
+    let mut outcomes = Vec::with_capacity(plans.len());
+    let mut pending = plans.into_iter();
+    loop {
+        while in_flight.len() < options.concurrency.max(1) {
+            let Some(plan) = pending.next() else { break };
+            let request = plan.to_request(data_types, options.dry_run, options.effective_date);
+            let (runtime, site, connection) = (runtime.clone(), site.clone(), connection.clone());
+            in_flight.spawn(async move {
+                let call = runtime
+                    .sync_organization(&site, &connection, &request)
+                    .await;
+                (plan, call)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        let outcome = match joined {
+            Ok((plan, Ok(call))) => OrgOutcome {
+                plan,
+                result: call.value.map_err(|e| e.to_string()),
+                requests: call.requests,
+                writes: call.writes,
+                elapsed: call.elapsed,
+            },
+            Ok((plan, Err(runtime_error))) => OrgOutcome {
+                plan,
+                result: Err(runtime_error.to_string()),
+                requests: 0,
+                writes: 0,
+                elapsed: Duration::ZERO,
+            },
+            // A panic in the host's own task: there is no plan to blame, so
+            // the run fails as a whole below (history keeps what finished).
+            Err(join_error) => {
+                let message = format!("a sync task failed: {join_error}");
+                store.finish_run(run, Some(&message))?;
+                return Err(SyncError::Store(StoreError::InvalidInput(message)));
+            }
+        };
+        // Record first: the writes happened, whatever became of the lock.
+        store.record_org_result(
+            run,
+            &outcome.plan,
+            outcome.result.as_ref().map_err(String::as_str),
+        )?;
+        on_org(&outcome);
+        // Losing the lock means another process may now be syncing: start
+        // no further organization rather than race it.
+        lock.heartbeat()?;
+        outcomes.push(outcome);
+    }
+    let record = store.finish_run(run, None)?;
+    Ok(SyncSummary {
+        run: Some(record),
+        orgs: outcomes,
+    })
+}

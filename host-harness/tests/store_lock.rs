@@ -1,0 +1,157 @@
+//! The database lock, with two `Store` handles on one file (as two processes
+//! would have).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use seatsync_host::store::{Store, StoreError, sync_lock_name};
+
+/// A clock the test moves by hand, shared by both handles.
+#[derive(Clone)]
+struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    fn new() -> Self {
+        let start = Utc.with_ymd_and_hms(2027, 6, 15, 6, 0, 0).unwrap();
+        TestClock(Arc::new(AtomicI64::new(start.timestamp())))
+    }
+    fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    fn install(&self, store: &mut Store) {
+        let t = self.0.clone();
+        store.set_clock(Arc::new(move || {
+            DateTime::from_timestamp(t.load(Ordering::SeqCst), 0).expect("in range")
+        }));
+        store.set_lock_stale_after(Duration::from_secs(600));
+    }
+}
+
+fn two_handles() -> (tempfile::TempDir, TestClock, Store, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    let clock = TestClock::new();
+    let mut a = Store::open(&path).unwrap();
+    let mut b = Store::open(&path).unwrap();
+    clock.install(&mut a);
+    clock.install(&mut b);
+    (dir, clock, a, b)
+}
+
+#[test]
+fn second_handle_is_refused_and_told_who_holds_it() {
+    let (_d, _clock, a, b) = two_handles();
+    let name = sync_lock_name("default");
+    assert_eq!(name, "sync:default");
+    let guard = a.try_lock(&name).unwrap().expect("free lock");
+    assert!(b.try_lock(&name).unwrap().is_none(), "held by a");
+    assert!(a.try_lock(&name).unwrap().is_none(), "not reentrant");
+
+    let holder = b.lock_holder(&name).unwrap().expect("held");
+    assert_eq!(holder.pid, std::process::id());
+    assert_eq!(&holder, guard.info());
+    let err = b.lock(&name).expect_err("busy");
+    assert!(matches!(err, StoreError::LockBusy(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "the lock 'sync:default' is held by process {} on ",
+            std::process::id()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("since 2027-06-15 06:00:00 UTC"), "{msg}");
+    assert!(
+        msg.contains("taken over automatically after 2027-06-15 06:10:00 UTC"),
+        "{msg}"
+    );
+
+    // Other names are independent.
+    assert!(b.try_lock("sync:acme").unwrap().is_some());
+
+    drop(guard);
+    assert_eq!(b.lock_holder(&name).unwrap(), None, "released on drop");
+    assert!(b.try_lock(&name).unwrap().is_some(), "free again");
+}
+
+#[test]
+fn explicit_release_frees_the_lock() {
+    let (_d, _clock, a, b) = two_handles();
+    let guard = a.lock("sync:default").unwrap();
+    guard.release().unwrap();
+    assert!(b.try_lock("sync:default").unwrap().is_some());
+}
+
+#[test]
+fn stale_lock_is_taken_over_and_old_holder_learns_it() {
+    let (_d, clock, a, b) = two_handles();
+    let mut old = a.lock("sync:default").unwrap();
+    clock.advance(599);
+    assert!(
+        b.try_lock("sync:default").unwrap().is_none(),
+        "not stale yet"
+    );
+    old.heartbeat().unwrap();
+    clock.advance(599);
+    assert!(
+        b.try_lock("sync:default").unwrap().is_none(),
+        "the heartbeat kept it fresh"
+    );
+    clock.advance(2);
+    let new = b
+        .try_lock("sync:default")
+        .unwrap()
+        .expect("stale after 10 minutes without heartbeat");
+    let err = old.heartbeat().expect_err("lost");
+    assert!(matches!(err, StoreError::LockLost { .. }), "{err:?}");
+    assert!(err.to_string().contains("stop this sync"), "{err}");
+    // Dropping the old guard must not release the new holder's lock.
+    drop(old);
+    assert_eq!(
+        a.lock_holder("sync:default").unwrap().as_ref(),
+        Some(new.info())
+    );
+    assert!(a.try_lock("sync:default").unwrap().is_none());
+}
+
+#[test]
+fn lock_survives_a_forgotten_guard_until_stale() {
+    // A crashed process: its row stays (forget skips Drop).
+    let (_d, clock, a, b) = two_handles();
+    std::mem::forget(a.lock("sync:default").unwrap());
+    assert!(b.try_lock("sync:default").unwrap().is_none());
+    clock.advance(601);
+    assert!(b.try_lock("sync:default").unwrap().is_some());
+}
+
+#[test]
+fn concurrent_takers_get_exactly_one_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    drop(Store::open(&path).unwrap());
+    let barrier = Arc::new(std::sync::Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let store = Store::open(&path).unwrap();
+                barrier.wait();
+                let guard = store.try_lock("sync:default").unwrap();
+                let got = guard.is_some();
+                // Hold it until every thread has tried.
+                barrier.wait();
+                drop(guard);
+                got
+            })
+        })
+        .collect();
+    let winners = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|&w| w)
+        .count();
+    assert_eq!(winners, 1);
+}

@@ -1,0 +1,273 @@
+//! The whole MSP flow through the real `seatsync` binary, which runs the real
+//! connector component in its sandbox, against the loopback ConnectWise
+//! simulator: connect, list, import, map, dry run, sync, re-sync, a usage
+//! change, and switches turned off. After each step, the requests ConnectWise
+//! received and its additions are snapshotted.
+
+mod common;
+
+use common::Env;
+use insta::assert_snapshot;
+use seatsync_fixtures::demo;
+use serde_json::Value;
+
+/// The agreements the demo organizations are mapped to.
+fn demo_agreements() -> Vec<u32> {
+    demo::mappings()
+        .organizations
+        .values()
+        .map(|m| m.agreement_id)
+        .collect()
+}
+
+fn json(run: &common::Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout))
+}
+
+/// Connects, imports the demo usage and maps everything, like the demo.
+fn set_up(env: &Env) {
+    assert_eq!(env.connect().status, 0);
+    let usage = env.file("usage.csv", demo::USAGE_CSV);
+    env.ok(&["usage", "import", usage.to_str().unwrap()]);
+    let mappings = demo::mappings();
+    for (key, m) in &mappings.packages {
+        let product = m.product_id.to_string();
+        env.ok(&[
+            "map",
+            "package",
+            key,
+            "--product",
+            &product,
+            "--bill",
+            &m.bill_customer,
+        ]);
+    }
+    for (org, m) in &mappings.organizations {
+        let (company, agreement) = (m.company_id.to_string(), m.agreement_id.to_string());
+        env.ok(&[
+            "map",
+            "org",
+            org,
+            "--company",
+            &company,
+            "--agreement",
+            &agreement,
+        ]);
+    }
+}
+
+#[test]
+fn connect_list_import_map_dry_run_sync_resync() {
+    let env = Env::new();
+
+    // Connect: tested, then stored.
+    let connected = env.connect();
+    assert_eq!(connected.status, 0, "{}", connected.stderr);
+    assert_snapshot!("connect_stdout", env.redact(&connected.stdout));
+    env.sim.clear_log();
+
+    // Lists come back whole.
+    let products = json(&env.ok(&["products", "--json"]));
+    assert_eq!(products.as_array().map(Vec::len), Some(1234));
+    let agreements = json(&env.ok(&["agreements", "--company", "254", "--json"]));
+    assert!(
+        agreements
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["company_id"] == 254)
+    );
+    assert_snapshot!("list_requests", env.requests().join("\n"));
+
+    // Usage and mappings.
+    let usage = env.file("usage.csv", demo::USAGE_CSV);
+    let imported = env.ok(&["usage", "import", usage.to_str().unwrap()]);
+    assert!(
+        imported
+            .stdout
+            .contains("Imported 16 rows for 13 organizations"),
+        "{}",
+        imported.stdout
+    );
+    set_up_mappings(&env);
+    assert_snapshot!("orgs_table", env.ok(&["orgs"]).stdout);
+
+    // Dry run: one read per organization, zero writes, nothing changed.
+    let before = env.sim.state_dump_for(&demo_agreements());
+    env.sim.clear_log();
+    env.sim.reset_counts();
+    let dry = env.run(&["sync", "--dry-run", "--json"]);
+    assert_eq!(
+        dry.status, 1,
+        "the demo tenant has a conflict, so the exit status says so"
+    );
+    let dry = json(&dry);
+    assert_eq!(env.sim.counts().writes, 0);
+    assert_eq!(env.sim.counts().total, 12, "one request per organization");
+    assert_eq!(env.sim.state_dump_for(&demo_agreements()), before);
+    assert_eq!(dry["run"]["totals"]["writes"], 0);
+
+    // Sync: exactly the writes the dry run announced.
+    env.sim.clear_log();
+    env.sim.reset_counts();
+    let synced = env.run(&["sync"]);
+    assert_eq!(synced.status, 1, "conflict on agreement 115");
+    assert_eq!(
+        env.sim.counts().writes,
+        8,
+        "4 created + 4 updated, as the dry run said"
+    );
+    assert_eq!(dry["run"]["totals"]["created"], 4);
+    assert_eq!(dry["run"]["totals"]["updated"], 4);
+    assert_snapshot!("sync_table", synced.stdout);
+    assert_snapshot!("sync_requests", env.requests().join("\n"));
+    assert_snapshot!("state_after_sync", env.state(&demo_agreements()));
+
+    // Re-sync: one request per organization, zero writes.
+    env.sim.clear_log();
+    env.sim.reset_counts();
+    let again = json(&env.run(&["sync", "--json"]));
+    assert_eq!(env.sim.counts().writes, 0);
+    assert_eq!(env.sim.counts().total, 12);
+    for org in again["organizations"].as_array().unwrap() {
+        assert_eq!(org["requests"], 1, "{org}");
+        assert_eq!(org["writes"], 0, "{org}");
+    }
+
+    // History holds the three runs.
+    let history = json(&env.ok(&["history", "--json"]));
+    let kinds: Vec<(bool, i64)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["dry_run"].as_bool().unwrap(),
+                r["totals"]["writes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, [(false, 0), (false, 8), (true, 0)]);
+}
+
+fn set_up_mappings(env: &Env) {
+    let mappings = demo::mappings();
+    for (key, m) in &mappings.packages {
+        let product = m.product_id.to_string();
+        env.ok(&[
+            "map",
+            "package",
+            key,
+            "--product",
+            &product,
+            "--bill",
+            &m.bill_customer,
+        ]);
+    }
+    for (org, m) in &mappings.organizations {
+        let (company, agreement) = (m.company_id.to_string(), m.agreement_id.to_string());
+        env.ok(&[
+            "map",
+            "org",
+            org,
+            "--company",
+            &company,
+            "--agreement",
+            &agreement,
+        ]);
+    }
+}
+
+/// Only the additions whose counts changed are patched; disabled switches
+/// leave their additions alone.
+#[test]
+fn usage_changes_and_switches() {
+    let mut env = Env::new();
+    // Several organizations at once, as by default.
+    env.concurrency = 4;
+    set_up(&env);
+    env.run(&["sync"]);
+
+    // Contoso's business count 42 -> 45 and Fabrikam's advanced 21 -> 19.
+    let changed = demo::USAGE_CSV
+        .replace(
+            "pe-100482,Contoso,business,42",
+            "pe-100482,Contoso,business,45",
+        )
+        .replace(
+            "pe-100517,\"Fabrikam, Inc.\",advanced,21",
+            "pe-100517,\"Fabrikam, Inc.\",advanced,19",
+        );
+    assert_ne!(
+        changed,
+        demo::USAGE_CSV,
+        "the demo usage has the rows this test changes"
+    );
+    let file = env.file("usage2.csv", &changed);
+    env.ok(&["usage", "import", file.to_str().unwrap()]);
+    env.sim.clear_log();
+    env.sim.reset_counts();
+    env.run(&["sync"]);
+    let writes: Vec<String> = env
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET"))
+        .collect();
+    assert_snapshot!("usage_change_writes", writes.join("\n"));
+    assert_eq!(env.sim.counts().total, 12 + 2);
+
+    // Switch things off, change their counts, sync: untouched.
+    env.ok(&["disable", "org", "pe-100482"]);
+    env.ok(&["disable", "package", "professional"]);
+    env.ok(&["disable", "data", "user-counts"]);
+    let changed = changed
+        .replace(
+            "pe-100482,Contoso,business,45",
+            "pe-100482,Contoso,business,50",
+        )
+        .replace(
+            "pe-100729,Lamna Healthcare Company,professional,120",
+            "pe-100729,Lamna Healthcare Company,professional,125",
+        )
+        .replace(
+            "pe-100812,Trey Research,business,33",
+            "pe-100812,Trey Research,business,34",
+        );
+    let file = env.file("usage3.csv", &changed);
+    env.ok(&["usage", "import", file.to_str().unwrap()]);
+    let before = env.sim.state_dump_for(&demo_agreements());
+    env.sim.reset_counts();
+    let run = json(&env.run(&["sync", "--json"]));
+    assert_eq!(env.sim.counts().writes, 0, "every change is switched off");
+    assert_eq!(env.sim.state_dump_for(&demo_agreements()), before);
+    let orgs: Vec<&str> = run["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["org_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !orgs.contains(&"pe-100482"),
+        "a disabled organization is not synced"
+    );
+    assert!(!orgs.contains(&"pe-100729"), "its only package is disabled");
+    let trey = run["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["org_id"] == "pe-100812")
+        .unwrap();
+    assert_eq!(
+        trey["report"]["lines"][0]["outcome"]["Skipped"]
+            .as_str()
+            .map(|s| s.contains("user-counts")),
+        Some(true),
+        "{trey}"
+    );
+
+    // Switched back on, the pending changes go through.
+    env.ok(&["enable", "data", "user-counts"]);
+    env.sim.reset_counts();
+    env.run(&["sync"]);
+    assert_eq!(env.sim.counts().writes, 1, "Trey Research's count");
+}

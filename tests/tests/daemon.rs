@@ -1,0 +1,171 @@
+//! The daily timer with the real component, the real store and the
+//! simulator, on a fake clock: a slot fires once, a missed slot is caught up
+//! once at start-up, and a slot another process is syncing is left to it.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveTime, Utc};
+use common::{Env, shared_cache_dir};
+use seatsync_fixtures::demo;
+use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
+use seatsync_host::runtime::{Runtime, RuntimeOptions};
+use seatsync_host::store::{Store, Trigger, sync_lock_name};
+
+/// A clock that jumps to wherever the daemon sleeps until.
+#[derive(Clone)]
+struct FakeClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl FakeClock {
+    fn at(s: &str) -> FakeClock {
+        FakeClock(Arc::new(Mutex::new(s.parse().expect("an RFC 3339 time"))))
+    }
+    fn set(&self, s: &str) {
+        *self.0.lock().unwrap() = s.parse().expect("an RFC 3339 time");
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send {
+        *self.0.lock().unwrap() = when;
+        std::future::ready(())
+    }
+}
+
+/// Connect, import and map through the binary, as an MSP would.
+fn configured() -> Env {
+    let env = Env::new();
+    assert_eq!(env.connect().status, 0);
+    let usage = env.file("usage.csv", demo::USAGE_CSV);
+    env.ok(&["usage", "import", usage.to_str().unwrap()]);
+    let mappings = demo::mappings();
+    for (key, m) in &mappings.packages {
+        env.ok(&[
+            "map",
+            "package",
+            key,
+            "--product",
+            &m.product_id.to_string(),
+            "--bill",
+            &m.bill_customer,
+        ]);
+    }
+    for (org, m) in &mappings.organizations {
+        env.ok(&[
+            "map",
+            "org",
+            org,
+            "--company",
+            &m.company_id.to_string(),
+            "--agreement",
+            &m.agreement_id.to_string(),
+        ]);
+    }
+    env
+}
+
+fn runtime() -> Arc<Runtime> {
+    let options = RuntimeOptions {
+        cache_dir: Some(shared_cache_dir()),
+        ..RuntimeOptions::default()
+    };
+    Arc::new(Runtime::new(seatsync_host::DEFAULT_COMPONENT, options).expect("the component loads"))
+}
+
+/// Runs the daemon for one slot and returns (slot, what happened).
+async fn one_slot(store: &Store, clock: &FakeClock) -> Vec<(DateTime<Utc>, String)> {
+    let options = DaemonOptions {
+        tenant: "default".into(),
+        at: NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
+        concurrency: 4,
+        max_slots: Some(1),
+    };
+    let mut slots = Vec::new();
+    daemon::run(
+        store,
+        runtime(),
+        clock,
+        &options,
+        std::future::pending(),
+        |slot, result| {
+            let what = match result {
+                SlotResult::Synced(summary) => {
+                    let run = summary.run.as_ref().expect("a run was recorded");
+                    assert_eq!(run.trigger, Trigger::Daemon);
+                    format!(
+                        "synced: {} orgs, {} writes",
+                        run.totals.orgs, run.totals.writes
+                    )
+                }
+                SlotResult::Busy(holder) => format!("busy: {}", holder.contains("held by process")),
+                SlotResult::Failed(e) => format!("failed: {e}"),
+            };
+            slots.push((slot, what));
+        },
+    )
+    .await
+    .expect("the daemon runs");
+    slots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_fires_once_and_a_missed_slot_is_caught_up_once() {
+    let env = configured();
+    let clock = FakeClock::at("2026-11-27T05:59:00Z");
+    let mut store = Store::open(env.db()).unwrap();
+    let store_clock = clock.clone();
+    store.set_clock(Arc::new(move || store_clock.now()));
+
+    // First start, a minute before the slot: it waits, then syncs at 06:00.
+    let slots = one_slot(&store, &clock).await;
+    assert_eq!(
+        slots,
+        [(
+            "2026-11-27T06:00:00Z".parse().unwrap(),
+            "synced: 12 orgs, 8 writes".to_string()
+        )]
+    );
+
+    // Down for two days; started at 07:00 on the 29th: the 29th's slot is
+    // caught up at once (not the 28th's too), and nothing needs writing.
+    clock.set("2026-11-29T07:00:00Z");
+    env.sim.reset_counts();
+    let slots = one_slot(&store, &clock).await;
+    assert_eq!(
+        slots,
+        [(
+            "2026-11-29T06:00:00Z".parse().unwrap(),
+            "synced: 12 orgs, 0 writes".to_string()
+        )]
+    );
+    assert_eq!(env.sim.counts().total, 12, "one request per organization");
+
+    // Started again the same morning: no catch-up; the next slot is the 30th's.
+    clock.set("2026-11-29T07:30:00Z");
+    let slots = one_slot(&store, &clock).await;
+    assert_eq!(
+        slots[0].0,
+        "2026-11-30T06:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+
+    let runs = store.list_runs("default", 10).unwrap();
+    assert_eq!(runs.len(), 3, "exactly one run per slot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_another_process_is_syncing_is_skipped() {
+    let env = configured();
+    let clock = FakeClock::at("2026-11-27T05:59:00Z");
+    let store = Store::open(env.db()).unwrap();
+    // Another process (another handle on the same database) holds the lock.
+    let other = Store::open(env.db()).unwrap();
+    let _held = other.lock(&sync_lock_name("default")).unwrap();
+    env.sim.reset_counts();
+    let slots = one_slot(&store, &clock).await;
+    assert_eq!(slots[0].1, "busy: true");
+    assert_eq!(env.sim.counts().total, 0, "nothing was sent");
+}
