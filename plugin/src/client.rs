@@ -248,6 +248,21 @@ impl<'t, T: Transport> Client<'t, T> {
                     );
                     return Err(SendError::Failed(error_from_response(&response, what)));
                 }
+                Err(failure) if !failure.retryable => {
+                    self.transport.log(
+                        Level::Error,
+                        &format!(
+                            "{} {path} refused: {}",
+                            request.method.as_str(),
+                            failure.message
+                        ),
+                    );
+                    return Err(SendError::Failed(ConnectorError::Transport(format!(
+                        "the request for {what} was refused before it was sent ({}); the host allows only the \
+                         configured ConnectWise site: check the site in the connection",
+                        failure.message
+                    ))));
+                }
                 Err(failure) => {
                     let error = ConnectorError::Transport(format!(
                         "no response from ConnectWise for {what} ({}); check that the site is reachable from this host",

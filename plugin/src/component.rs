@@ -86,17 +86,22 @@ impl Transport for WasiHttp {
         for header in &request.headers {
             let name =
                 waki::header::HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
-                    TransportError {
-                        message: format!("invalid header name {:?}", header.name),
-                    }
+                    TransportError::refused(format!("invalid header name {:?}", header.name))
                 })?;
             builder = builder.header(name, header.wire_value());
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.as_bytes().to_vec());
         }
-        let response = builder.send().map_err(|e| TransportError {
-            message: e.to_string(),
+        let response = builder.send().map_err(|e| {
+            let message = e.to_string();
+            // wasi:http's `HttpRequestDenied`: the host's policy refused the
+            // request before sending it.
+            if message.contains("HttpRequestDenied") {
+                TransportError::refused("the host denied the request")
+            } else {
+                TransportError::retryable(message)
+            }
         })?;
         let status = response.status_code();
         let headers = response
@@ -115,19 +120,18 @@ impl Transport for WasiHttp {
                 Ok(Some(chunk)) => {
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_BODY_BYTES {
-                        return Err(TransportError {
-                            message: format!(
-                                "the response is larger than {} MiB",
-                                MAX_BODY_BYTES / (1024 * 1024)
-                            ),
-                        });
+                        return Err(TransportError::retryable(format!(
+                            "the response is larger than {} MiB",
+                            MAX_BODY_BYTES / (1024 * 1024)
+                        )));
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(TransportError {
-                        message: format!("the response broke off after {} bytes: {e}", body.len()),
-                    });
+                    return Err(TransportError::retryable(format!(
+                        "the response broke off after {} bytes: {e}",
+                        body.len()
+                    )));
                 }
             }
         }

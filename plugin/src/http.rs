@@ -139,6 +139,28 @@ impl Response {
 pub struct TransportError {
     /// What went wrong, without secrets (no headers, no body).
     pub message: String,
+    /// Whether the request may have reached ConnectWise, so that trying
+    /// again could help (and a create may have been applied). `false` when
+    /// the request was never sent, e.g. the host's sandbox refused it.
+    pub retryable: bool,
+}
+
+impl TransportError {
+    /// A failure after the request may have left: worth retrying.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// The request was refused before it was sent: retrying cannot help.
+    pub fn refused(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
 }
 
 impl fmt::Display for TransportError {

@@ -100,3 +100,16 @@ fn invalid_config_sends_nothing() {
     assert!(t.requests.is_empty());
     assert_snapshot!(t.finish(&result));
 }
+
+/// A request the host's sandbox refuses was never sent: it is reported at
+/// once, not retried.
+#[test]
+fn a_request_the_host_refuses_is_not_retried() {
+    let mut t = Scripted::new([Reply::Refused("the host denied the request".into())]);
+    let result = seatsync_plugin::test_connection(&mut t, &cloud_connection());
+    assert!(
+        matches!(&result, Err(ConnectorError::Transport(m)) if m.contains("refused before it was sent"))
+    );
+    assert_eq!(t.requests.len(), 1);
+    assert_snapshot!(t.finish(&result));
+}

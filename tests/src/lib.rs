@@ -49,9 +49,7 @@ impl Transport for NativeHttp {
         for header in &request.headers {
             builder = builder.header(header.name.as_str(), header.wire_value());
         }
-        let failed = |e: &dyn std::fmt::Display| TransportError {
-            message: e.to_string(),
-        };
+        let failed = |e: &dyn std::fmt::Display| TransportError::retryable(e.to_string());
         let result = match &request.body {
             Some(body) => builder
                 .body(body.clone())

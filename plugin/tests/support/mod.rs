@@ -41,6 +41,8 @@ pub fn fixture(path: &str) -> String {
 pub enum Reply {
     Respond(Response, String),
     Fail(String),
+    /// The host refused to send the request (its sandbox policy).
+    Refused(String),
 }
 
 /// A 2xx/4xx/5xx JSON response from a fixture file under `scenarios/`.
@@ -200,9 +202,13 @@ impl Transport for Scripted {
                 );
                 Ok(response)
             }
+            Some(Reply::Refused(message)) => {
+                let _ = writeln!(t, "<<< refused by the host: {message}");
+                Err(TransportError::refused(message))
+            }
             Some(Reply::Fail(message)) => {
                 let _ = writeln!(t, "<<< no response: {message}");
-                Err(TransportError { message })
+                Err(TransportError::retryable(message))
             }
             None => panic!(
                 "unexpected request, no reply scripted:\n{}",
