@@ -4,12 +4,10 @@
 //! Nothing here decides anything; it only translates, so that all behaviour
 //! stays in the natively tested modules.
 
-use std::time::Duration;
-
-use crate::client::MAX_BODY_BYTES;
 use crate::error::ConnectorError;
-use crate::http::{Level, Method, Request, Response, Transport, TransportError};
+use crate::http::Level;
 use crate::model;
+use crate::wasi_http::WasiHttp;
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -20,32 +18,41 @@ use exports::seatsync::psa::connector::Guest;
 use seatsync::psa::log;
 use seatsync::psa::types as wit;
 
-/// How long to wait for a TCP connection. The host clamps it further.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Read responses in chunks of this size, so the size cap is checked as the
-/// body arrives rather than after it has all been buffered.
-const CHUNK: u64 = 64 * 1024;
-
 struct Component;
+
+/// HTTP through wasi:http, logging through the host's `log` import.
+fn transport() -> WasiHttp<fn(Level, &str)> {
+    WasiHttp::new(emit)
+}
+
+fn emit(level: Level, message: &str) {
+    let level = match level {
+        Level::Trace => log::Level::Trace,
+        Level::Debug => log::Level::Debug,
+        Level::Info => log::Level::Info,
+        Level::Warn => log::Level::Warn,
+        Level::Error => log::Level::Error,
+    };
+    log::emit(level, message);
+}
 
 export!(Component);
 
 impl Guest for Component {
     fn test_connection(conn: wit::Connection) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
-        crate::test_connection(&mut WasiHttp, &conn.into())
+        crate::test_connection(&mut transport(), &conn.into())
             .map(Into::into)
             .map_err(Into::into)
     }
 
     fn list_products(conn: wit::Connection) -> Result<Vec<wit::Product>, wit::ConnectorError> {
-        crate::list_products(&mut WasiHttp, &conn.into())
+        crate::list_products(&mut transport(), &conn.into())
             .map(|v| v.into_iter().map(Into::into).collect())
             .map_err(Into::into)
     }
 
     fn list_companies(conn: wit::Connection) -> Result<Vec<wit::Company>, wit::ConnectorError> {
-        crate::list_companies(&mut WasiHttp, &conn.into())
+        crate::list_companies(&mut transport(), &conn.into())
             .map(|v| v.into_iter().map(Into::into).collect())
             .map_err(Into::into)
     }
@@ -54,7 +61,7 @@ impl Guest for Component {
         conn: wit::Connection,
         company_id: Option<u32>,
     ) -> Result<Vec<wit::Agreement>, wit::ConnectorError> {
-        crate::list_agreements(&mut WasiHttp, &conn.into(), company_id)
+        crate::list_agreements(&mut transport(), &conn.into(), company_id)
             .map(|v| v.into_iter().map(Into::into).collect())
             .map_err(Into::into)
     }
@@ -63,98 +70,9 @@ impl Guest for Component {
         conn: wit::Connection,
         request: wit::SyncRequest,
     ) -> Result<wit::SyncReport, wit::ConnectorError> {
-        crate::sync_organization(&mut WasiHttp, &conn.into(), &request.into())
+        crate::sync_organization(&mut transport(), &conn.into(), &request.into())
             .map(Into::into)
             .map_err(Into::into)
-    }
-}
-
-/// HTTP through the host's `wasi:http/outgoing-handler`.
-struct WasiHttp;
-
-impl Transport for WasiHttp {
-    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
-        let method = match request.method {
-            Method::Get => waki::Method::Get,
-            Method::Post => waki::Method::Post,
-            Method::Patch => waki::Method::Patch,
-            Method::Put => waki::Method::Put,
-        };
-        let mut builder = waki::Client::new()
-            .request(method, &request.url)
-            .connect_timeout(CONNECT_TIMEOUT);
-        for header in &request.headers {
-            let name =
-                waki::header::HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
-                    TransportError::refused(format!("invalid header name {:?}", header.name))
-                })?;
-            builder = builder.header(name, header.wire_value());
-        }
-        if let Some(body) = &request.body {
-            builder = builder.body(body.as_bytes().to_vec());
-        }
-        let response = builder.send().map_err(|e| {
-            let message = e.to_string();
-            // wasi:http's `HttpRequestDenied`: the host's policy refused the
-            // request before sending it.
-            if message.contains("HttpRequestDenied") {
-                TransportError::refused("the host denied the request")
-            } else {
-                TransportError::retryable(message)
-            }
-        })?;
-        let status = response.status_code();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk(CHUNK) {
-                Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > MAX_BODY_BYTES {
-                        return Err(TransportError::retryable(format!(
-                            "the response is larger than {} MiB",
-                            MAX_BODY_BYTES / (1024 * 1024)
-                        )));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(TransportError::retryable(format!(
-                        "the response broke off after {} bytes: {e}",
-                        body.len()
-                    )));
-                }
-            }
-        }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    fn sleep(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-
-    fn log(&mut self, level: Level, message: &str) {
-        let level = match level {
-            Level::Trace => log::Level::Trace,
-            Level::Debug => log::Level::Debug,
-            Level::Info => log::Level::Info,
-            Level::Warn => log::Level::Warn,
-            Level::Error => log::Level::Error,
-        };
-        log::emit(level, message);
     }
 }
 

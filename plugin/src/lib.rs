@@ -28,8 +28,10 @@ pub mod reconcile;
 pub mod sync;
 pub mod wire;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;
+#[cfg(target_arch = "wasm32")]
+pub mod wasi_http;
 
 use client::Client;
 use connection::{Endpoint, normalize_codebase_value};
