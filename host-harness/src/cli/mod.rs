@@ -264,3 +264,39 @@ fn check_readable(path: &Path, what: &str) -> anyhow::Result<()> {
 fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
+
+/// The whole `seatsync` process: parse the command line, set up logging and
+/// the async runtime, run, and turn an error into a message and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    // Logs go to stderr; SEATSYNC_LOG (e.g. `info`, `debug`) sets the level.
+    // By default only problems are logged; the connector's own warnings
+    // (conflicts, skipped lines) already appear in the command's output.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEATSYNC_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,seatsync::connector=error")
+            }),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("seatsync: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            // `{:#}` prints the chain of causes on one line, no backtrace.
+            eprintln!("seatsync: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -12,20 +12,10 @@ use seatsync_fixtures::{
     Simulator,
 };
 
-/// The `seatsync` binary, built once per test process (a no-op when
-/// `cargo test --workspace` already built it).
+/// The `seatsync` binary under test (this crate's copy of it, so it is
+/// always built from the current sources).
 pub fn seatsync_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        escargot::CargoBuild::new()
-            .package("seatsync-host")
-            .bin("seatsync")
-            .current_release()
-            .run()
-            .expect("cargo builds the seatsync binary")
-            .path()
-            .to_path_buf()
-    })
+    Path::new(env!("CARGO_BIN_EXE_seatsync-under-test"))
 }
 
 /// Where compiled components are cached across tests, so each test does not
@@ -207,4 +197,221 @@ pub fn assert_no_secret(text: &str) {
         !text.contains("Basic YWNt"),
         "an Authorization header leaked:\n{text}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Reliability helpers (faults, crashes, bad input, secrets).
+// ---------------------------------------------------------------------------
+
+/// The agreements the demo organizations are mapped to, sorted.
+pub fn demo_agreements() -> Vec<u32> {
+    let mut ids: Vec<u32> = seatsync_fixtures::demo::mappings()
+        .organizations
+        .values()
+        .map(|m| m.agreement_id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+impl Env {
+    /// The database, opened in this process (the binary's own library).
+    pub fn store(&self) -> seatsync_host::store::Store {
+        seatsync_host::store::Store::open(self.db()).expect("the test database opens")
+    }
+
+    /// Stores the demo connection, usage and mappings straight into the
+    /// database: what `connect`, `usage import` and `map` store, without the
+    /// ~20 commands (and catalog reads) that take. For tests whose subject
+    /// is the sync, not the setup.
+    pub fn configure(&self) {
+        use seatsync_host::store::{OrgMapping, PackageMapping, StoredConnection};
+        let store = self.store();
+        let conn = seatsync_tests::demo_connection(&self.site());
+        store
+            .save_connection("default", &StoredConnection::new(conn, true, None))
+            .expect("the connection is saved");
+        let usage = seatsync_host::usage::parse_usage(
+            seatsync_fixtures::demo::USAGE_CSV.as_bytes(),
+            Some(seatsync_host::usage::UsageFormat::Csv),
+        )
+        .expect("the demo usage parses");
+        store
+            .replace_usage("default", &usage)
+            .expect("the usage is stored");
+        let mappings = seatsync_fixtures::demo::mappings();
+        for (key, m) in &mappings.packages {
+            let mapping = PackageMapping {
+                product_id: m.product_id,
+                product_identifier: None,
+                product_description: None,
+                bill_method: seatsync_host::store::parse_bill_method(&m.bill_customer)
+                    .expect("a demo bill method"),
+                taxable: m.taxable,
+            };
+            store
+                .upsert_package_mapping("default", key, &mapping)
+                .expect("the package is mapped");
+        }
+        for (org, m) in &mappings.organizations {
+            let mapping = OrgMapping {
+                company_id: m.company_id,
+                agreement_id: m.agreement_id,
+                company_name: None,
+                agreement_name: None,
+            };
+            store
+                .upsert_org_mapping("default", org, &mapping)
+                .expect("the organization is mapped");
+        }
+    }
+
+    /// Starts `seatsync --db DB ARGS…` without waiting (for killing it).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(seatsync_bin())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
+            .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
+            .env_remove("SEATSYNC_LOG")
+            .env_remove("SEATSYNC_DB")
+            .env_remove("SEATSYNC_TENANT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("seatsync starts")
+    }
+
+    /// Runs with extra environment variables (e.g. `SEATSYNC_LOG`).
+    pub fn run_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let out = Command::new(seatsync_bin())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
+            .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
+            .env_remove("SEATSYNC_LOG")
+            .env_remove("SEATSYNC_DB")
+            .env_remove("SEATSYNC_TENANT")
+            .envs(vars.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("seatsync runs");
+        let run = Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_no_secret(&run.stdout);
+        assert_no_secret(&run.stderr);
+        run
+    }
+
+    /// `history --json`, parsed.
+    pub fn history(&self) -> serde_json::Value {
+        let run = self.ok(&["history", "--json"]);
+        serde_json::from_str(&run.stdout).expect("history --json is JSON")
+    }
+}
+
+/// The additions ConnectWise holds for the demo agreements with every id
+/// removed and each agreement's list sorted: two tenants that received the
+/// same writes compare equal whatever ids they assigned.
+pub fn normalized_state(sim: &SimHandle) -> serde_json::Value {
+    let dump = sim.state_dump_for(&demo_agreements());
+    let mut out = serde_json::Map::new();
+    for (agreement, list) in dump.as_object().expect("a dump is an object") {
+        let mut items: Vec<serde_json::Value> = list
+            .as_array()
+            .expect("a list of additions")
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                a.as_object_mut().expect("an addition").remove("id");
+                a
+            })
+            .collect();
+        items.sort_by_key(|a| a.to_string());
+        out.insert(agreement.clone(), serde_json::Value::Array(items));
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The state after one uninterrupted, fault-free `seatsync sync` of the demo
+/// tenant, normalized ([`normalized_state`]). Computed once per test binary.
+pub fn reference_state() -> serde_json::Value {
+    static REFERENCE: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    REFERENCE
+        .get_or_init(|| {
+            let env = Env::new();
+            env.configure();
+            let run = env.run(&["sync"]);
+            assert_eq!(run.status, 1, "only 115's conflict fails:\n{}", run.stdout);
+            assert_eq!(env.sim.counts().writes, 8, "4 created, 4 updated");
+            normalized_state(&env.sim)
+        })
+        .clone()
+}
+
+/// Fails unless ConnectWise has at most one active addition per (agreement,
+/// product) among those the sync manages: the demo organizations' agreements
+/// and the mapped products. Agreement 115 starts with two active additions
+/// (86 and 87) for product 21, the demo's conflict: those two, and no third.
+pub fn assert_no_duplicate_additions(sim: &SimHandle) {
+    let mappings = seatsync_fixtures::demo::mappings();
+    let products: Vec<u64> = mappings
+        .packages
+        .values()
+        .map(|p| u64::from(p.product_id))
+        .collect();
+    let today = today();
+    for agreement in demo_agreements() {
+        let mut active: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+        for a in sim.additions(agreement) {
+            let Some(product) = a.pointer("/product/id").and_then(serde_json::Value::as_u64)
+            else {
+                continue;
+            };
+            if !products.contains(&product) {
+                continue;
+            }
+            let cancelled = a
+                .get("cancelledDate")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|d| d.get(..10))
+                .is_some_and(|day| day <= today.as_str());
+            if cancelled {
+                continue;
+            }
+            let id = a.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            active.entry(product).or_default().push(id);
+        }
+        for (product, mut ids) in active {
+            ids.sort_unstable();
+            if (agreement, product) == (115, 21) {
+                assert_eq!(
+                    ids,
+                    [86, 87],
+                    "agreement 115 must keep exactly its two pre-existing additions for product 21"
+                );
+            } else {
+                assert!(
+                    ids.len() <= 1,
+                    "DUPLICATE: agreement {agreement} has {} active additions for product {product}: {ids:?}",
+                    ids.len()
+                );
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; panics after `timeout`.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
