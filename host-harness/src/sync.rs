@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use seatsync_plugin::model::SyncReport;
+use seatsync_plugin::model::{Connection, LineOutcome, SyncReport};
 use tokio::task::JoinSet;
 
 use crate::runtime::{Runtime, RuntimeError, SitePolicy};
@@ -52,7 +52,6 @@ pub struct OrgOutcome {
 impl OrgOutcome {
     /// Whether the organization synced without a failed or conflicting line.
     pub fn succeeded(&self) -> bool {
-        use seatsync_plugin::model::LineOutcome;
         match &self.result {
             Ok(report) => report
                 .lines
@@ -170,7 +169,18 @@ pub async fn sync_tenant(
         let outcome = match joined {
             Ok((plan, Ok(call))) => OrgOutcome {
                 plan,
-                result: call.value.map_err(|e| e.to_string()),
+                // What ConnectWise said ends up in reports and history: a
+                // key it echoed back must not.
+                // History keeps the host's own counts: a component cannot
+                // be trusted to report what it sent.
+                result: call
+                    .value
+                    .map(|report| SyncReport {
+                        requests: call.requests,
+                        writes: call.writes,
+                        ..redact_report(report, &connection)
+                    })
+                    .map_err(|e| redact_secrets(&connection, &e.to_string())),
                 requests: call.requests,
                 writes: call.writes,
                 elapsed: call.elapsed,
@@ -207,4 +217,46 @@ pub async fn sync_tenant(
         run: Some(record),
         orgs: outcomes,
     })
+}
+
+/// `text` with the connection's private key and Authorization header value
+/// replaced by `[redacted]`.
+pub fn redact_secrets(conn: &Connection, text: &str) -> String {
+    let mut secrets = vec![
+        conn.private_key.clone(),
+        conn.private_key.trim().to_string(),
+    ];
+    if let Ok(endpoint) = seatsync_plugin::connection::Endpoint::new(conn) {
+        for header in endpoint.headers() {
+            if header.name.eq_ignore_ascii_case("authorization") {
+                let value = header.wire_value().to_string();
+                if let Some(encoded) = value.strip_prefix("Basic ") {
+                    secrets.push(encoded.to_string());
+                }
+                secrets.push(value);
+            }
+        }
+    }
+    // Longest first; too short a "secret" would only shred the text.
+    secrets.retain(|s| s.len() >= 6);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in &secrets {
+        out = out.replace(secret.as_str(), "[redacted]");
+    }
+    out
+}
+
+/// The report with [`redact_secrets`] applied to every message in it.
+fn redact_report(mut report: SyncReport, conn: &Connection) -> SyncReport {
+    for line in &mut report.lines {
+        line.outcome = match std::mem::replace(&mut line.outcome, LineOutcome::Unchanged) {
+            LineOutcome::Skipped(reason) => LineOutcome::Skipped(redact_secrets(conn, &reason)),
+            LineOutcome::Failed(error) => {
+                LineOutcome::Failed(error.map_text(|t| redact_secrets(conn, t)))
+            }
+            other => other,
+        };
+    }
+    report
 }

@@ -197,7 +197,7 @@ pub enum UsageError {
     Empty,
     /// The file has a header (CSV) or an empty array (JSON) but no rows.
     #[error(
-        "the usage file has no rows, only a header; an export with no organizations is most likely a failed export, so nothing was changed"
+        "the usage file has no rows (only a CSV header, or an empty JSON array); an export with no organizations is most likely a failed export, so nothing was changed"
     )]
     NoRows,
     /// The file is not valid UTF-8.

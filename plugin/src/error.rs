@@ -64,6 +64,41 @@ fn code_suffix(code: &str) -> String {
 }
 
 impl ConnectorError {
+    /// The same error with `f` applied to each text it carries (e.g. to
+    /// redact a secret ConnectWise echoed back).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> ConnectorError {
+        match self {
+            ConnectorError::InvalidConfig(m) => ConnectorError::InvalidConfig(f(&m)),
+            ConnectorError::Unauthorized(m) => ConnectorError::Unauthorized(f(&m)),
+            ConnectorError::Forbidden {
+                message,
+                permission,
+            } => ConnectorError::Forbidden {
+                message: f(&message),
+                permission: permission.map(|p| f(&p)),
+            },
+            ConnectorError::NotFound(m) => ConnectorError::NotFound(f(&m)),
+            ConnectorError::RateLimited {
+                retry_after_seconds,
+                message,
+            } => ConnectorError::RateLimited {
+                retry_after_seconds,
+                message: f(&message),
+            },
+            ConnectorError::Remote {
+                status,
+                code,
+                message,
+            } => ConnectorError::Remote {
+                status,
+                code: f(&code),
+                message: f(&message),
+            },
+            ConnectorError::Transport(m) => ConnectorError::Transport(f(&m)),
+            ConnectorError::InvalidResponse(m) => ConnectorError::InvalidResponse(f(&m)),
+        }
+    }
+
     /// Whether later requests of the same call would fail the same way, so
     /// a sync should stop attempting its remaining lines.
     pub fn is_fatal_for_call(&self) -> bool {

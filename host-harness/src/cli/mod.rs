@@ -68,10 +68,11 @@ impl Context {
             })?,
             None => crate::DEFAULT_COMPONENT.to_vec(),
         };
-        let options = RuntimeOptions {
+        let mut options = RuntimeOptions {
             cache_dir: self.cache_dir.clone(),
             ..RuntimeOptions::default()
         };
+        options.limits.requests_per_minute = report::requests_per_minute();
         let runtime = Arc::new(Runtime::new(&bytes, options)?);
         self.runtime = Some(runtime.clone());
         Ok(runtime)
@@ -294,9 +295,24 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            // `{:#}` prints the chain of causes on one line, no backtrace.
-            eprintln!("seatsync: {error:#}");
+            eprintln!("seatsync: {}", error_text(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, no backtrace, like `{:#}`, but
+/// without a cause whose text the message already quotes (many messages
+/// embed their cause, and "…: Is a directory (os error 21); check …: Is a
+/// directory (os error 21)" reads as a stutter).
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }

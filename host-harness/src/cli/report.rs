@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::args::SyncArgs;
 use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
-use crate::store::{RunId, RunLine, RunRecord, Trigger};
-use crate::sync::{OrgOutcome, SyncOptions, SyncSummary, sync_tenant};
+use crate::store::{RunId, RunLine, RunRecord, StoreError, Trigger};
+use crate::sync::{OrgOutcome, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
 /// Organizations synced at once unless `SEATSYNC_CONCURRENCY` says otherwise:
 /// enough to overlap ConnectWise's latency, few enough to stay well under its
@@ -79,7 +79,14 @@ pub async fn run_sync(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    Ok(summary?)
+    match summary {
+        Ok(summary) => Ok(summary),
+        Err(SyncError::Store(StoreError::LockBusy(holder))) => Err(anyhow::anyhow!(
+            "another seatsync process is already syncing tenant '{}', so this sync did nothing: {holder}",
+            ctx.tenant
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn concurrency() -> usize {
@@ -88,6 +95,19 @@ fn concurrency() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_CONCURRENCY)
+}
+
+/// Requests a minute to the ConnectWise site, from `SEATSYNC_REQUESTS_PER_MINUTE`
+/// (a number, or `unlimited`); the runtime's default (900) otherwise.
+pub fn requests_per_minute() -> Option<std::num::NonZeroU32> {
+    let default = crate::runtime::Limits::default().requests_per_minute;
+    let Ok(text) = std::env::var("SEATSYNC_REQUESTS_PER_MINUTE") else {
+        return default;
+    };
+    crate::runtime::parse_requests_per_minute(&text).unwrap_or_else(|| {
+        tracing::warn!(value = %text, "SEATSYNC_REQUESTS_PER_MINUTE is not a number or 'unlimited'; using the default");
+        default
+    })
 }
 
 /// The outcome of a line as a short word and detail.

@@ -8,19 +8,23 @@
 //! the host's maxima, records the exchange (method, URL, status, duration;
 //! never a header) and counts requests and writes.
 //!
-//! The [`Sender`] opens one connection per request. Connection reuse is a
-//! later change: a pool keyed by `(scheme, authority)` of hyper
-//! `SendRequest`s fits behind [`Sender::send`] without touching the hook.
+//! Before it is sent, a request waits for its site's turn under the
+//! runtime's pacing ([`super::pacing`]). The [`Sender`] then sends it over
+//! one of the runtime's pooled connections ([`super::pool`]), opening one
+//! when none is idle.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
 use hyper::http::uri::Scheme;
 use hyper::{Request, Response};
 use rustls::pki_types::pem::PemObject;
@@ -33,6 +37,8 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::RuntimeError;
+use super::pacing::Pacer;
+use super::pool::{Pool, SiteKey};
 use super::sandbox::Redactor;
 
 /// Where the guest may send requests during one call.
@@ -215,6 +221,8 @@ impl WasiHttpHooks for HttpHooks {
         let rec = self.record.clone();
         let limits = self.limits;
         Box::new(async move {
+            // Waiting for the site's turn is not part of the exchange.
+            let started = started + sender.pace(&scheme, &authority).await;
             let result = sender
                 .send(request, timeouts, limits.max_response_bytes)
                 .await;
@@ -308,16 +316,32 @@ fn clamp(options: Option<RequestOptions>, limits: &HttpLimits) -> Timeouts {
 pub(crate) fn tls_config(
     ca_file: Option<&Path>,
 ) -> Result<Arc<rustls::ClientConfig>, RuntimeError> {
+    match ca_file {
+        None => tls_config_from_pem(None),
+        Some(path) => tls_config_from_pem(Some((path, &read_ca_file(path)?))),
+    }
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(path).map_err(|e| RuntimeError::CaFile {
+        path: path.to_path_buf(),
+        reason: format!("it cannot be read: {e}"),
+    })
+}
+
+/// [`tls_config`] with the CA file already read.
+fn tls_config_from_pem(
+    ca: Option<(&Path, &[u8])>,
+) -> Result<Arc<rustls::ClientConfig>, RuntimeError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    if let Some(path) = ca_file {
+    if let Some((path, pem)) = ca {
         let ca_error = |reason: String| RuntimeError::CaFile {
             path: path.to_path_buf(),
             reason,
         };
-        let pem = std::fs::read(path).map_err(|e| ca_error(format!("it cannot be read: {e}")))?;
-        let certs = CertificateDer::pem_slice_iter(&pem)
+        let certs = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ca_error(format!("it is not valid PEM: {e}")))?;
         if certs.is_empty() {
@@ -344,12 +368,57 @@ pub(crate) fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// Sends requests: TCP, TLS with the call's roots, HTTP/1.1.
-///
-/// One connection per request for now; a connection pool belongs here.
+/// The runtime's network, shared by all its calls: the connection pool, the
+/// pacing per site and the default TLS configuration.
+pub(crate) struct Net {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) pacer: Pacer,
+    default_tls: Arc<rustls::ClientConfig>,
+}
+
+impl Net {
+    /// A network with no open connection, pacing each site to
+    /// `per_minute` requests a minute (`None`: no pacing).
+    pub(crate) fn new(
+        default_tls: Arc<rustls::ClientConfig>,
+        per_minute: Option<NonZeroU32>,
+    ) -> Arc<Net> {
+        Arc::new(Net {
+            pool: Arc::new(Pool::default()),
+            pacer: Pacer::new(per_minute),
+            default_tls,
+        })
+    }
+
+    /// The sender for one call to `site`: its CA file, if any, is read now.
+    pub(crate) fn sender(self: &Arc<Self>, site: &SitePolicy) -> Result<Sender, RuntimeError> {
+        let (tls, trust) = match &site.ca_file {
+            None => (self.default_tls.clone(), 0),
+            Some(path) => {
+                let pem = read_ca_file(path)?;
+                let mut h = DefaultHasher::new();
+                path.hash(&mut h);
+                pem.hash(&mut h);
+                // 0 is the public roots' key.
+                (tls_config_from_pem(Some((path, &pem)))?, h.finish() | 1)
+            }
+        };
+        Ok(Sender {
+            tls,
+            trust,
+            net: self.clone(),
+        })
+    }
+}
+
+/// Sends requests: TCP, TLS with the call's roots, HTTP/1.1, over the
+/// runtime's pooled connections.
 #[derive(Clone)]
 pub(crate) struct Sender {
-    pub(crate) tls: Arc<rustls::ClientConfig>,
+    tls: Arc<rustls::ClientConfig>,
+    /// Identifies `tls` for the pool (0: the public roots).
+    trust: u64,
+    net: Arc<Net>,
 }
 
 trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
@@ -358,9 +427,19 @@ impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
 type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 
 impl Sender {
+    /// Waits for the site's turn under the runtime's pacing; returns the
+    /// wait.
+    pub(crate) async fn pace(&self, scheme: &str, authority: &str) -> Duration {
+        let scheme = scheme.to_ascii_lowercase();
+        let site = format!("{scheme}://{}", normalize_authority(&scheme, authority));
+        self.net.pacer.wait_turn(&site).await
+    }
+
     /// Sends `request` (absolute URI) and returns the response head with a
-    /// body capped at `max_body` bytes, and the future that drives the
-    /// connection.
+    /// body capped at `max_body` bytes. The connection is an idle one of the
+    /// pool when there is one; it goes back to the pool once the body has
+    /// been read. The returned future has nothing left to do: each
+    /// connection is driven by its own task.
     pub(crate) async fn send(
         &self,
         mut request: Request<WasiBody>,
@@ -374,29 +453,12 @@ impl Sender {
         let port = authority
             .port_u16()
             .unwrap_or(if use_tls { 443 } else { 80 });
-        let address = format!("{host}:{port}");
-
-        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(&address))
-            .await
-            .map_err(|_| HttpError::ConnectionTimeout)?
-            .map_err(HttpError::Connect)?;
-        let stream: Box<dyn Stream> = if use_tls {
-            let name = server_name(host)?;
-            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
-            let tls = tokio::time::timeout(timeouts.connect, connector.connect(name, tcp))
-                .await
-                .map_err(|_| HttpError::ConnectionTimeout)?
-                .map_err(HttpError::Tls)?;
-            Box::new(tls)
-        } else {
-            Box::new(tcp)
+        let key = SiteKey {
+            https: use_tls,
+            host: host.to_ascii_lowercase(),
+            port,
+            trust: if use_tls { self.trust } else { 0 },
         };
-        let (mut sender, conn) = tokio::time::timeout(
-            timeouts.connect,
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)),
-        )
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)??;
 
         // On a direct connection the request line carries only the path.
         *request.uri_mut() = hyper::Uri::builder()
@@ -404,30 +466,28 @@ impl Sender {
             .build()
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
-        let send = async move {
-            tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
-                .await
-                .map_err(|_| HttpError::ConnectionReadTimeout)?
-                .map_err(HttpError::from)
-        };
-        // Drive the connection while waiting for the response head.
-        let mut send = pin!(send);
-        let mut conn = Some(conn);
-        let response = poll_fn(|cx| match send.as_mut().poll(cx) {
-            Poll::Ready(r) => Poll::Ready(r),
-            Poll::Pending => {
-                let Some(c) = conn.as_mut() else {
-                    return Poll::Pending;
-                };
-                let done = ready!(Pin::new(c).poll(cx));
-                conn = None;
-                match done {
-                    Ok(()) => send.as_mut().poll(cx),
-                    Err(e) => Poll::Ready(Err(HttpError::from(e))),
+        let pool = &self.net.pool;
+        let response = loop {
+            let (mut conn, reused) = match pool.checkout(&key) {
+                Some(conn) => (conn, true),
+                None => (self.connect(host, port, use_tls, timeouts).await?, false),
+            };
+            // Dropping the request future at the timeout closes the
+            // connection: it is not reused.
+            match tokio::time::timeout(timeouts.first_byte, conn.try_send_request(request)).await {
+                Err(_) => return Err(HttpError::ConnectionReadTimeout),
+                Ok(Ok(response)) => {
+                    pool.give_back(key, conn);
+                    break response;
                 }
+                Ok(Err(mut e)) => match e.take_message() {
+                    // An idle connection that closed before the request
+                    // was written: nothing was sent, so try the next one.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(HttpError::from(e.into_error())),
+                },
             }
-        })
-        .await?;
+        };
 
         if let Some(length) = content_length(&response)
             && length > max_body
@@ -445,13 +505,51 @@ impl Sender {
             }
             .boxed_unsync()
         });
-        let io: IoFuture = Box::new(async move {
-            match conn {
-                Some(conn) => conn.await.map_err(HttpError::from),
-                None => Ok(()),
+        let io: IoFuture = Box::new(async { Ok(()) });
+        Ok((response, io))
+    }
+
+    /// Opens a connection (TCP, TLS when asked, the HTTP/1.1 handshake, each
+    /// within the connect timeout) and starts the task that drives it.
+    async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        use_tls: bool,
+        timeouts: Timeouts,
+    ) -> wasmtime_wasi_http::Result<SendRequest<WasiBody>> {
+        let address = format!("{host}:{port}");
+        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(&address))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(HttpError::Connect)?;
+        // Requests are small and a response is awaited after each: never
+        // hold a write back for the previous one's acknowledgement.
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Stream> = if use_tls {
+            let name = server_name(host)?;
+            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
+            let tls = tokio::time::timeout(timeouts.connect, connector.connect(name, tcp))
+                .await
+                .map_err(|_| HttpError::ConnectionTimeout)?
+                .map_err(HttpError::Tls)?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        let (sender, conn) = tokio::time::timeout(
+            timeouts.connect,
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)),
+        )
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)??;
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(target: "seatsync::http", %error, "connection ended");
             }
         });
-        Ok((response, io))
+        self.net.pool.opened();
+        Ok(sender)
     }
 }
 

@@ -25,8 +25,12 @@ mod bindings;
 mod cache;
 mod contract;
 mod http;
+mod native;
+mod pacing;
+mod pool;
 mod sandbox;
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +50,9 @@ pub use contract::{
     CONNECTOR_INTERFACE, SUPPORTED_CONTRACT_VERSIONS, check_contract, connector_version,
 };
 pub use http::{Exchange, SitePolicy};
+pub use native::NativeConnector;
+pub use pacing::{DEFAULT_REQUESTS_PER_MINUTE, burst_for, parse_requests_per_minute};
+pub use pool::ConnectionStats;
 use sandbox::{
     CallState, CappedPipe, CpuLimitExceeded, CpuMeter, LogCollector, MemoryLimitExceeded,
     MemoryLimiter, Redactor,
@@ -84,6 +91,16 @@ pub struct Limits {
     pub max_stdio_bytes: usize,
     /// The most exchanges kept per call (default 10,000); all are counted.
     pub max_exchanges: usize,
+    /// The most requests a minute to one site, over all calls of the
+    /// runtime (default 900, under ConnectWise's ~1,000); a request over it
+    /// waits for its turn. `None` is unlimited (loopback benchmarks).
+    pub requests_per_minute: Option<NonZeroU32>,
+    /// Instantiate from wasmtime's pooling allocator with this many instance
+    /// slots (default 16), which is then also the most calls running at once:
+    /// others wait for a slot. It makes a call's set-up and teardown about
+    /// a third cheaper (see `docs/performance.md`). `None` allocates each
+    /// call's instance on demand, with no cap on calls at once.
+    pub instance_pool: Option<u32>,
 }
 
 impl Default for Limits {
@@ -101,6 +118,8 @@ impl Default for Limits {
             max_log_line_bytes: 4 * 1024,
             max_stdio_bytes: 64 * 1024,
             max_exchanges: 10_000,
+            requests_per_minute: NonZeroU32::new(DEFAULT_REQUESTS_PER_MINUTE),
+            instance_pool: Some(DEFAULT_INSTANCE_POOL),
         }
     }
 }
@@ -189,6 +208,11 @@ pub enum RuntimeError {
         /// The limit.
         limit: Duration,
     },
+    /// The component answered with something the contract does not allow
+    /// (e.g. a sync report whose lines are not one per request line); the
+    /// answer is dropped.
+    #[error("the connector broke the seatsync:psa contract: {0}")]
+    BrokenContract(String),
 }
 
 /// The result of one call, with what the host observed while it ran.
@@ -234,7 +258,8 @@ pub struct Runtime {
     contract_version: String,
     loaded_from_cache: bool,
     cache_file: Option<PathBuf>,
-    default_tls: Arc<rustls::ClientConfig>,
+    net: Arc<http::Net>,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     ticks: Arc<AtomicU64>,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -288,6 +313,9 @@ impl Runtime {
         // is a deprecated no-op); calls use `call_async`.
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        if let Some(slots) = limits.instance_pool {
+            config.allocation_strategy(pooling_config(slots.max(1), limits.memory_bytes));
+        }
         let engine =
             Engine::new(&config).map_err(|e| RuntimeError::Load(format!("engine: {e:#}")))?;
 
@@ -308,7 +336,10 @@ impl Runtime {
         let pre = ConnectwisePluginPre::new(instance_pre)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
 
-        let default_tls = http::tls_config(None)?;
+        let net = http::Net::new(http::tls_config(None)?, limits.requests_per_minute);
+        let slots = limits
+            .instance_pool
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1) as usize)));
         let ticks = Arc::new(AtomicU64::new(0));
         let stop_ticker = Arc::new(AtomicBool::new(false));
         start_ticker(&engine, limits.epoch_tick, &ticks, &stop_ticker)?;
@@ -320,7 +351,8 @@ impl Runtime {
             contract_version,
             loaded_from_cache: loaded.from_cache,
             cache_file: loaded.cache_file,
-            default_tls,
+            net,
+            slots,
             ticks,
             stop_ticker,
         })
@@ -344,6 +376,11 @@ impl Runtime {
     /// The sandbox's limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Outbound connections opened and reused so far, all calls together.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.net.pool.stats()
     }
 
     /// `test-connection`: checks the site, keys, company id and client id.
@@ -407,10 +444,14 @@ impl Runtime {
         request: &SyncRequest,
     ) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
         let call = self.run(site, conn, Op::Sync(request.clone())).await?;
-        Ok(call.map(|o| match o {
+        let call = call.map(|o| match o {
             Output::Report(v) => v,
             _ => unreachable!("sync-organization answers with a report"),
-        }))
+        });
+        if let Ok(report) = &call.value {
+            check_report(report, request)?;
+        }
+        Ok(call)
     }
 
     /// Runs one operation in a fresh store.
@@ -421,10 +462,16 @@ impl Runtime {
         op: Op,
     ) -> Result<Call<Output>, RuntimeError> {
         let started = Instant::now();
-        let tls = match &site.ca_file {
-            None => self.default_tls.clone(),
-            Some(path) => http::tls_config(Some(path))?,
+        let _slot = match &self.slots {
+            Some(slots) => Some(
+                slots
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
+            None => None,
         };
+        let sender = self.net.sender(site)?;
         let limits = &self.limits;
         let redactor = Arc::new(redactor_for(conn));
         let record = Arc::new(Mutex::new(http::HttpRecord::default()));
@@ -445,7 +492,7 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             hooks: http::HttpHooks {
                 policy: site.clone(),
-                sender: http::Sender { tls },
+                sender,
                 limits: http::HttpLimits {
                     connect_timeout: limits.connect_timeout,
                     first_byte_timeout: limits.first_byte_timeout,
@@ -518,11 +565,11 @@ impl Runtime {
                 });
             }
             Ok(Err(e)) => {
-                let error = classify(e, memory_hit, cpu_spent, limits);
+                let error = classify(e, memory_hit, cpu_spent, limits, &log);
                 tracing::warn!(%error, "connector call failed");
                 return Err(error);
             }
-            Ok(Ok(value)) => value,
+            Ok(Ok(value)) => value.capped(limits.max_log_line_bytes),
         };
         let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
         let mut log = log;
@@ -581,6 +628,7 @@ fn classify(
     memory_hit: bool,
     cpu_spent: bool,
     limits: &Limits,
+    log: &[LogLine],
 ) -> RuntimeError {
     let is = |pred: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool| e.chain().any(pred);
     if memory_hit || is(&|c| c.is::<MemoryLimitExceeded>()) {
@@ -593,7 +641,144 @@ fn classify(
             budget: limits.epoch_tick * u32::try_from(limits.cpu_ticks()).unwrap_or(u32::MAX),
         };
     }
-    RuntimeError::Trap(format!("{e:#}"))
+    // The root cause (`wasm trap: …`), not `{e:#}`: that adds a multi-line
+    // backtrace of unnamed functions. A panic's message is on stderr.
+    tracing::debug!(error = %format!("{e:#}"), "connector trap");
+    let mut message = e.root_cause().to_string();
+    let stderr: Vec<&str> = log
+        .iter()
+        .filter(|l| l.source == LogSource::Stderr)
+        .map(|l| l.message.as_str())
+        .collect();
+    if !stderr.is_empty() {
+        let last = stderr[stderr.len().saturating_sub(3)..].join(" ");
+        message.push_str("; its stderr ended with: ");
+        message.push_str(&cap(last, 1024));
+    }
+    RuntimeError::Trap(message)
+}
+
+/// Checks that a sync report answers `request`: one line per request line,
+/// for the same package and product, in order. Anything else (a hostile or
+/// broken component returning a million lines) is refused before it reaches
+/// history.
+fn check_report(report: &SyncReport, request: &SyncRequest) -> Result<(), RuntimeError> {
+    if report.lines.len() != request.lines.len() {
+        return Err(RuntimeError::BrokenContract(format!(
+            "the sync report has {} lines for a request of {}",
+            report.lines.len(),
+            request.lines.len()
+        )));
+    }
+    let mismatch = report
+        .lines
+        .iter()
+        .zip(&request.lines)
+        .position(|(got, asked)| {
+            got.package_key != asked.package_key || got.product_id != asked.product_id
+        });
+    if let Some(i) = mismatch {
+        return Err(RuntimeError::BrokenContract(format!(
+            "line {} of the sync report is not for the package and product of the request's line {}",
+            i + 1,
+            i + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+fn cap(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
+}
+
+/// A [`ConnectorError`] with every message cut to `max` bytes.
+fn cap_error(e: ConnectorError, max: usize) -> ConnectorError {
+    use ConnectorError as E;
+    let c = |m: String| cap(m, max);
+    match e {
+        E::InvalidConfig(m) => E::InvalidConfig(c(m)),
+        E::Unauthorized(m) => E::Unauthorized(c(m)),
+        E::Forbidden {
+            message,
+            permission,
+        } => E::Forbidden {
+            message: c(message),
+            permission: permission.map(c),
+        },
+        E::NotFound(m) => E::NotFound(c(m)),
+        E::RateLimited {
+            retry_after_seconds,
+            message,
+        } => E::RateLimited {
+            retry_after_seconds,
+            message: c(message),
+        },
+        E::Remote {
+            status,
+            code,
+            message,
+        } => E::Remote {
+            status,
+            code: c(code),
+            message: c(message),
+        },
+        E::Transport(m) => E::Transport(c(m)),
+        E::InvalidResponse(m) => E::InvalidResponse(c(m)),
+    }
+}
+
+impl Output {
+    /// The same answer with its error messages (and a report's skip reasons
+    /// and line errors) cut to `max` bytes: a component cannot put megabytes
+    /// of text into history or the host's output.
+    fn capped(self, max: usize) -> Output {
+        use seatsync_plugin::model::LineOutcome;
+        let err = |e| cap_error(e, max);
+        match self {
+            Output::Info(v) => Output::Info(v.map_err(err)),
+            Output::Products(v) => Output::Products(v.map_err(err)),
+            Output::Companies(v) => Output::Companies(v.map_err(err)),
+            Output::Agreements(v) => Output::Agreements(v.map_err(err)),
+            Output::Report(v) => Output::Report(v.map_err(err).map(|mut report| {
+                for line in &mut report.lines {
+                    line.outcome =
+                        match std::mem::replace(&mut line.outcome, LineOutcome::Unchanged) {
+                            LineOutcome::Skipped(reason) => LineOutcome::Skipped(cap(reason, max)),
+                            LineOutcome::Failed(e) => LineOutcome::Failed(cap_error(e, max)),
+                            other => other,
+                        };
+                }
+                report
+            })),
+        }
+    }
+}
+
+/// The default number of instance slots of the pooling allocator: more than
+/// the organizations a host syncs at once.
+pub const DEFAULT_INSTANCE_POOL: u32 = 16;
+
+/// The pooling allocator's settings for `slots` concurrent calls.
+fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::InstanceAllocationStrategy {
+    let mut pooling = wasmtime::PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(slots)
+        .total_core_instances(slots * 16)
+        .total_memories(slots * 2)
+        .total_tables(slots * 16)
+        .total_stacks(slots)
+        .max_memory_size(memory_bytes);
+    wasmtime::InstanceAllocationStrategy::Pooling(pooling)
 }
 
 /// The secrets of a connection: the private key, and the `Authorization`

@@ -54,13 +54,14 @@ impl fmt::Display for LockInfo {
             f,
             "the lock '{}' is held by process {} on {} since {} (last heartbeat {}): \
              wait for that sync to finish; if that process is gone, the lock is taken over \
-             automatically after {}",
+             automatically after {} (at once by a seatsync on {})",
             self.name,
             self.pid,
             self.hostname,
             self.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
             self.heartbeat_at.format("%Y-%m-%d %H:%M:%S UTC"),
             self.stale_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.hostname,
         )
     }
 }
@@ -171,6 +172,23 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
+/// Whether process `pid` of this host has certainly ended (no such process,
+/// or a zombie). `false` whenever it cannot tell (no `/proc`): the lock then
+/// waits for the stale timeout as before.
+fn process_is_gone(pid: u32) -> bool {
+    if pid == std::process::id() || !std::path::Path::new("/proc/self/stat").exists() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) S ...`: the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 /// A random token identifying one lock holding (not a secret: it only has
 /// to differ between holders, including two guards of one process).
 fn new_token() -> String {
@@ -247,11 +265,16 @@ impl Store {
         let now = self.now();
         if let Some(holder) = self.read_holder(&tx, name)? {
             let info = self.info(name, holder);
-            if info.stale_at > now {
+            // A holder on this host whose process is gone (killed, crashed)
+            // cannot heartbeat again: take its lock now rather than make the
+            // operator wait out the stale timeout after a crash.
+            let dead = info.hostname == hostname() && process_is_gone(info.pid);
+            if info.stale_at > now && !dead {
                 return Ok(Err(info));
             }
             tracing::warn!(
-                "taking over the stale lock '{}' of process {} on {} (no heartbeat since {})",
+                "taking over the {} lock '{}' of process {} on {} (no heartbeat since {})",
+                if dead { "dead process's" } else { "stale" },
                 name,
                 info.pid,
                 info.hostname,
@@ -329,6 +352,23 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_process_is_gone_and_a_live_one_is_not() {
+        assert!(!process_is_gone(std::process::id()));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep starts");
+        let pid = child.id();
+        assert!(!process_is_gone(pid), "running");
+        child.kill().unwrap();
+        // Killed but not yet reaped: a zombie is gone too.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(process_is_gone(pid), "a zombie");
+        child.wait().unwrap();
+        assert!(process_is_gone(pid), "reaped");
+    }
 
     #[test]
     fn tokens_differ_and_are_hex() {

@@ -342,7 +342,7 @@ pub fn normalized_state(sim: &SimHandle) -> serde_json::Value {
 /// The state after one uninterrupted, fault-free `seatsync sync` of the demo
 /// tenant, normalized ([`normalized_state`]). Computed once per test binary.
 pub fn reference_state() -> serde_json::Value {
-    static REFERENCE: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    static REFERENCE: OnceLock<serde_json::Value> = OnceLock::new();
     REFERENCE
         .get_or_init(|| {
             let env = Env::new();
@@ -370,8 +370,7 @@ pub fn assert_no_duplicate_additions(sim: &SimHandle) {
     for agreement in demo_agreements() {
         let mut active: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
         for a in sim.additions(agreement) {
-            let Some(product) = a.pointer("/product/id").and_then(serde_json::Value::as_u64)
-            else {
+            let Some(product) = a.pointer("/product/id").and_then(serde_json::Value::as_u64) else {
                 continue;
             };
             if !products.contains(&product) {

@@ -1,0 +1,598 @@
+//! The sync benchmark: `cargo bench -p seatsync-host --bench sync`.
+//!
+//! Starts the ConnectWise simulator on loopback in a child process (so the
+//! host's peak memory is the host's alone) with a generated tenant of N
+//! organizations × 3 packages, sets up a temporary SQLite store, and for
+//! N = 1,000 and 10,000 (or `SEATSYNC_BENCH_ORGS=1000,10000`) prints: the
+//! first sync (creating), a re-sync (nothing changed) and a sync after 10%
+//! of the counts changed, each with wall time, organizations per second,
+//! requests and writes per organization and peak memory; then the
+//! sandboxed/native throughput ratio on the same re-sync. Before that: the
+//! component's cold compile time, cached load time and per-call
+//! instantiation cost.
+//!
+//! Pacing is off (unlimited): this measures the host, not ConnectWise's
+//! throttle. Concurrency: `SEATSYNC_CONCURRENCY` (default 8). The pooling
+//! allocator's slots: `SEATSYNC_BENCH_POOLING` (default 16, `off`). The
+//! SQLite file's directory: `SEATSYNC_BENCH_DB_DIR` (default a temp dir).
+//!
+//! Not a test: under `cargo test --benches` (no `--bench` argument) it only
+//! checks that it starts.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use seatsync_fixtures::{SimConfig, Simulator};
+use seatsync_host::runtime::{Limits, Runtime, RuntimeOptions, SitePolicy};
+use seatsync_host::store::{OrgMapping, PackageMapping, Store, StoredConnection, Trigger};
+use seatsync_host::sync::{SyncOptions, sync_tenant};
+use seatsync_plugin::model::{BillCustomer, SyncRequest};
+use tokio::task::JoinSet;
+
+const TENANT: &str = "bench";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--simulator") {
+        let orgs = args[i + 1].parse().expect("--simulator N");
+        return simulator_child(orgs);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--cold-compile") {
+        return cold_compile_child(Path::new(&args[i + 1]), &args[i + 2]);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        // `--profile sandboxed|native N`: only re-syncs, for a profiler.
+        let native = args[i + 1] == "native";
+        let orgs: usize = args[i + 2].parse().expect("--profile sandboxed|native N");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        return rt.block_on(profile(native, orgs));
+    }
+    if !args.iter().any(|a| a == "--bench") {
+        println!("the sync benchmark runs with `cargo bench -p seatsync-host --bench sync`");
+        return;
+    }
+    let orgs: Vec<usize> = std::env::var("SEATSYNC_BENCH_ORGS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("SEATSYNC_BENCH_ORGS: numbers"))
+        .collect();
+    let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(8);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    rt.block_on(bench(orgs, concurrency));
+}
+
+// ---------------------------------------------------------------------------
+// Child processes.
+
+/// Serves the simulator for `orgs` organizations on one thread: prints
+/// `PORT <port>`, then answers `counts` on stdin with `COUNTS <requests>
+/// <writes>` (and resets them) until stdin closes.
+fn simulator_child(orgs: usize) {
+    let sim = Simulator::start_blocking(SimConfig {
+        tenant: support::tenant(orgs),
+        clock: format!("{}T12:00:00Z", support::DAY),
+        ..SimConfig::default()
+    })
+    .expect("the simulator starts");
+    println!("PORT {}", sim.addr().port());
+    std::io::stdout().flush().ok();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim() == "counts" {
+            let c = sim.counts();
+            sim.reset_counts();
+            // The request log is not needed; keep the child small.
+            sim.clear_log();
+            println!("COUNTS {} {}", c.total, c.writes);
+            std::io::stdout().flush().ok();
+        }
+    }
+}
+
+/// Compiles the component into an empty cache dir; prints the time in µs.
+fn cold_compile_child(cache_dir: &Path, pooling: &str) {
+    let started = Instant::now();
+    let runtime = Runtime::new(
+        seatsync_host::DEFAULT_COMPONENT,
+        options(cache_dir, pooling),
+    )
+    .expect("compiles");
+    let took = started.elapsed();
+    assert!(!runtime.loaded_from_cache());
+    println!("COLD {} {}", took.as_micros(), vm_hwm_kib().unwrap_or(0));
+}
+
+struct SimProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+    port: u16,
+}
+
+impl SimProcess {
+    fn start(orgs: usize) -> SimProcess {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .args(["--simulator", &orgs.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the simulator process starts");
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the simulator answers");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .expect("PORT <port>");
+        SimProcess {
+            child,
+            stdin,
+            stdout,
+            port,
+        }
+    }
+
+    /// Requests and writes the simulator saw since the last call.
+    fn counts(&mut self) -> (u64, u64) {
+        writeln!(self.stdin, "counts").expect("the simulator listens");
+        self.stdin.flush().ok();
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the simulator answers");
+        let mut parts = line.split_whitespace().skip(1).map(|n| n.parse().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Memory.
+
+/// The process's peak resident set (VmHWM), in KiB.
+fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The current resident set (VmRSS), in KiB.
+fn vm_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Resets the peak to the current resident set (Linux `clear_refs` 5);
+/// false when that is not possible (then peaks are since the start).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+}
+
+// ---------------------------------------------------------------------------
+// The benchmark.
+
+fn options(cache_dir: &Path, pooling: &str) -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        limits: Limits {
+            requests_per_minute: None,
+            instance_pool: pooling.parse().ok(),
+            ..Limits::default()
+        },
+    }
+}
+
+struct Phase {
+    name: &'static str,
+    wall: Duration,
+    orgs: usize,
+    requests: u64,
+    writes: u64,
+    sim_requests: u64,
+    failed: usize,
+    peak_kib: Option<u64>,
+}
+
+async fn bench(org_counts: Vec<usize>, concurrency: usize) {
+    let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
+    println!("# seatsync sync benchmark");
+    println!(
+        "loopback simulator (separate process, one thread), pacing: UNLIMITED (loopback), \
+         concurrency: {concurrency}, pooling allocator: {pooling}"
+    );
+    let work = tempfile::tempdir().expect("temp dir");
+    let cache_dir = work.path().join("cache");
+
+    // Cold compile, in a child so its memory does not count below.
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--cold-compile", cache_dir.to_str().unwrap(), &pooling])
+        .output()
+        .expect("the compile child runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cold: Vec<u64> = text
+        .trim()
+        .strip_prefix("COLD ")
+        .expect("COLD <µs> <KiB>")
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    println!(
+        "component: cold compile (and cache write) {:.0} ms (peak {} MiB in that process)",
+        cold[0] as f64 / 1000.0,
+        mib(Some(cold[1]))
+    );
+
+    // Cached loads: the first one, then the best of five.
+    let mut loads = Vec::new();
+    for _ in 0..6 {
+        let started = Instant::now();
+        let runtime = Runtime::new(
+            seatsync_host::DEFAULT_COMPONENT,
+            options(&cache_dir, &pooling),
+        )
+        .expect("loads");
+        loads.push(started.elapsed());
+        assert!(runtime.loaded_from_cache());
+    }
+    let first_load = loads[0];
+    loads.sort();
+    println!(
+        "component: cached load {:.1} ms first, {:.1} ms median of the next five (target < 50 ms)",
+        ms(first_load),
+        ms(loads[3])
+    );
+    let runtime = Arc::new(
+        Runtime::new(
+            seatsync_host::DEFAULT_COMPONENT,
+            options(&cache_dir, &pooling),
+        )
+        .expect("loads"),
+    );
+
+    for orgs in org_counts {
+        bench_tenant(&runtime, work.path(), orgs, concurrency).await;
+    }
+    println!("\nruntime connections: {:?}", runtime.connection_stats());
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn bench_tenant(runtime: &Arc<Runtime>, dir: &Path, orgs: usize, concurrency: usize) {
+    println!("\n## {orgs} organizations × 3 packages");
+    let mut sim = SimProcess::start(orgs);
+    let site = format!("http://127.0.0.1:{}", sim.port);
+    let conn = support::connection(&site);
+    let policy = SitePolicy::from_site(&site, true).expect("site");
+
+    // The store: connection, usage, mappings.
+    let setup = Instant::now();
+    // SEATSYNC_BENCH_DB_DIR=/dev/shm shows what the store's fsyncs cost.
+    let db_dir = std::env::var_os("SEATSYNC_BENCH_DB_DIR").map_or(dir.to_path_buf(), Into::into);
+    let db = db_dir.join(format!("seatsync-bench-{}-{orgs}.db", std::process::id()));
+    let store = Store::open(&db).expect("store");
+    store
+        .save_connection(TENANT, &StoredConnection::new(conn.clone(), true, None))
+        .expect("connection");
+    store
+        .replace_usage(TENANT, &support::usage(orgs, false))
+        .expect("usage");
+    for (key, product, identifier) in support::PACKAGES {
+        store
+            .upsert_package_mapping(
+                TENANT,
+                key,
+                &PackageMapping {
+                    product_id: product,
+                    product_identifier: Some(identifier.into()),
+                    product_description: None,
+                    bill_method: BillCustomer::Billable,
+                    taxable: true,
+                },
+            )
+            .expect("package mapping");
+    }
+    for i in 0..orgs {
+        store
+            .upsert_org_mapping(
+                TENANT,
+                &support::org_id(i),
+                &OrgMapping {
+                    company_id: support::company_id(i),
+                    agreement_id: support::agreement_id(i),
+                    company_name: None,
+                    agreement_name: None,
+                },
+            )
+            .expect("org mapping");
+    }
+    println!(
+        "(setup: store with {orgs} mapped organizations in {:.1} s, not measured)",
+        setup.elapsed().as_secs_f64()
+    );
+    sim.counts();
+
+    // The three syncs through the host's real sync (store, history, runtime).
+    let mut phases = Vec::new();
+    phases.push(
+        sync_phase(
+            "first sync (creating)",
+            runtime,
+            &store,
+            &mut sim,
+            concurrency,
+        )
+        .await,
+    );
+    phases.push(
+        sync_phase(
+            "re-sync (nothing changed)",
+            runtime,
+            &store,
+            &mut sim,
+            concurrency,
+        )
+        .await,
+    );
+    store
+        .replace_usage(TENANT, &support::usage(orgs, true))
+        .expect("usage");
+    phases.push(
+        sync_phase(
+            "sync after 10% of counts changed",
+            runtime,
+            &store,
+            &mut sim,
+            concurrency,
+        )
+        .await,
+    );
+
+    println!("\n| phase | wall | orgs/s | requests/org | writes/org | failed | peak RSS MiB |");
+    println!("|---|---|---|---|---|---|---|");
+    for p in &phases {
+        println!(
+            "| {} | {:.2} s | {:.0} | {:.3} | {:.3} | {} | {} |",
+            p.name,
+            p.wall.as_secs_f64(),
+            p.orgs as f64 / p.wall.as_secs_f64(),
+            p.requests as f64 / p.orgs as f64,
+            p.writes as f64 / p.orgs as f64,
+            p.failed,
+            mib(p.peak_kib)
+        );
+        assert_eq!(p.requests, p.sim_requests, "host and simulator agree");
+    }
+    let changed = support::changed_rows(orgs) as u64;
+    println!(
+        "targets: re-sync {} requests (want {orgs}) and {} writes (want 0); \
+         after the change {} requests (want {orgs} + {changed}) and {} writes (want {changed})",
+        phases[1].requests, phases[1].writes, phases[2].requests, phases[2].writes
+    );
+
+    // Sandboxed vs native on the same work: re-syncs without the store, the
+    // same driver, alternating, best of two each.
+    let requests: Arc<Vec<SyncRequest>> =
+        Arc::new((0..orgs).map(|i| support::request(i, true)).collect());
+    let mut sandboxed = Vec::new();
+    let mut native = Vec::new();
+    for _ in 0..2 {
+        sandboxed.push(drive(runtime, &policy, &conn, &requests, concurrency, false).await);
+        native.push(drive(runtime, &policy, &conn, &requests, concurrency, true).await);
+    }
+    sim.counts();
+    let best = |v: &[(Duration, u64, u64)]| v.iter().map(|r| r.0).min().unwrap();
+    let (s, n) = (best(&sandboxed), best(&native));
+    println!(
+        "\nsandboxed vs native, {orgs} re-syncs without the store: sandboxed {:.2} s ({:.0} orgs/s), \
+         native {:.2} s ({:.0} orgs/s): sandboxed throughput = {:.0}% of native (target ≥ 80%)",
+        s.as_secs_f64(),
+        orgs as f64 / s.as_secs_f64(),
+        n.as_secs_f64(),
+        orgs as f64 / n.as_secs_f64(),
+        100.0 * n.as_secs_f64() / s.as_secs_f64()
+    );
+    for (what, runs) in [("sandboxed", &sandboxed), ("native", &native)] {
+        for r in runs.iter() {
+            assert_eq!(
+                (r.1, r.2),
+                (orgs as u64, 0),
+                "{what}: a re-sync is one read"
+            );
+        }
+    }
+
+    // The per-call fixed cost: a call with no lines sends nothing, so it is
+    // a fresh store, instantiation, one export call and the teardown.
+    let empty = SyncRequest {
+        lines: Vec::new(),
+        ..support::request(0, false)
+    };
+    let calls = 500;
+    let started = Instant::now();
+    for _ in 0..calls {
+        let call = runtime
+            .sync_organization(&policy, &conn, &empty)
+            .await
+            .expect("call");
+        assert_eq!(call.requests, 0);
+    }
+    let sandbox_call = started.elapsed() / calls;
+    let started = Instant::now();
+    for _ in 0..calls {
+        runtime
+            .native_sync_organization(&policy, &conn, &empty)
+            .await
+            .expect("call");
+    }
+    let native_call = started.elapsed() / calls;
+    println!(
+        "per call without requests: sandboxed {:.0} µs (new store + instantiation + call), native {:.0} µs",
+        sandbox_call.as_secs_f64() * 1e6,
+        native_call.as_secs_f64() * 1e6
+    );
+    println!("resident now {} MiB", mib(vm_rss_kib()));
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+async fn sync_phase(
+    name: &'static str,
+    runtime: &Arc<Runtime>,
+    store: &Store,
+    sim: &mut SimProcess,
+    concurrency: usize,
+) -> Phase {
+    let peak_reset = reset_peak();
+    let options = SyncOptions {
+        dry_run: false,
+        orgs: Vec::new(),
+        concurrency,
+        trigger: Trigger::Manual,
+        effective_date: NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
+    };
+    let started = Instant::now();
+    let summary = sync_tenant(store, runtime.clone(), TENANT, &options, |_| {})
+        .await
+        .expect("the sync runs");
+    let wall = started.elapsed();
+    let peak_kib = vm_hwm_kib();
+    let (sim_requests, _) = sim.counts();
+    let phase = Phase {
+        name,
+        wall,
+        orgs: summary.orgs.len(),
+        requests: summary.orgs.iter().map(|o| u64::from(o.requests)).sum(),
+        writes: summary.orgs.iter().map(|o| u64::from(o.writes)).sum(),
+        sim_requests,
+        failed: summary.orgs.iter().filter(|o| !o.succeeded()).count(),
+        peak_kib,
+    };
+    println!(
+        "{name}: {:.2} s{}",
+        wall.as_secs_f64(),
+        if peak_reset {
+            ""
+        } else {
+            " (peak memory since start: clear_refs unavailable)"
+        }
+    );
+    phase
+}
+
+/// Syncs every request, `concurrency` at a time, without the store.
+/// Returns the wall time, requests and writes.
+async fn drive(
+    runtime: &Arc<Runtime>,
+    policy: &SitePolicy,
+    conn: &seatsync_plugin::model::Connection,
+    requests: &Arc<Vec<SyncRequest>>,
+    concurrency: usize,
+    native: bool,
+) -> (Duration, u64, u64) {
+    let started = Instant::now();
+    let mut in_flight = JoinSet::new();
+    let (mut sent, mut writes) = (0u64, 0u64);
+    let mut next = 0;
+    loop {
+        while in_flight.len() < concurrency && next < requests.len() {
+            let (runtime, policy, conn, requests) = (
+                runtime.clone(),
+                policy.clone(),
+                conn.clone(),
+                requests.clone(),
+            );
+            let i = next;
+            next += 1;
+            in_flight.spawn(async move {
+                let request = &requests[i];
+                let call = if native {
+                    runtime
+                        .native_sync_organization(&policy, &conn, request)
+                        .await
+                } else {
+                    runtime.sync_organization(&policy, &conn, request).await
+                };
+                let call = call.expect("the call completes");
+                assert!(call.value.is_ok(), "{:?}", call.value);
+                (call.requests, call.writes)
+            });
+        }
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
+        let (r, w) = done.expect("task");
+        sent += u64::from(r);
+        writes += u64::from(w);
+    }
+    (started.elapsed(), sent, writes)
+}
+
+/// Re-syncs `orgs` organizations five times, sandboxed or native, and
+/// prints each time: a steady load to attach a profiler to.
+async fn profile(native: bool, orgs: usize) {
+    let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
+    let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(8);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runtime = Arc::new(
+        Runtime::new(
+            seatsync_host::DEFAULT_COMPONENT,
+            options(work.path(), &pooling),
+        )
+        .expect("loads"),
+    );
+    let sim = SimProcess::start(orgs);
+    let site = format!("http://127.0.0.1:{}", sim.port);
+    let conn = support::connection(&site);
+    let policy = SitePolicy::from_site(&site, true).expect("site");
+    let requests: Arc<Vec<SyncRequest>> =
+        Arc::new((0..orgs).map(|i| support::request(i, false)).collect());
+    // The first pass creates the additions.
+    drive(&runtime, &policy, &conn, &requests, concurrency, native).await;
+    for _ in 0..5 {
+        let (took, sent, _) = drive(&runtime, &policy, &conn, &requests, concurrency, native).await;
+        println!(
+            "{orgs} re-syncs ({sent} requests) in {:.3} s",
+            took.as_secs_f64()
+        );
+    }
+}

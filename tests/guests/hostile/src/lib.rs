@@ -1,0 +1,259 @@
+//! A hostile component of the `connectwise-plugin` world, for the host's
+//! containment tests (`tests/tests/hostile_plugins.rs`).
+//!
+//! It is the real connector (the `seatsync-plugin` crate without its own
+//! exports, over its `wasi:http` transport), except for one organization:
+//! a `sync-organization` call for agreement [`TRIGGER_AGREEMENT`] misbehaves
+//! instead. Which misbehaviour is chosen by the quantity of the request's
+//! first line (there is no other input a test can vary without environment
+//! variables, which the host does not give): `code * 100_000 + argument`,
+//! where the argument is a loopback port for the cases that need one.
+//!
+//! | code | behaviour |
+//! |------|-----------|
+//! | 1 | a loop that never ends |
+//! | 2 | allocates until it is stopped |
+//! | 3 | GET `http://other.invalid/` (another host) |
+//! | 4 | GET `http://127.0.0.1:<argument>/` (another loopback port) |
+//! | 5 | GET `http://10.0.0.1/` (a private address) |
+//! | 6 | probes files, environment, sockets and name lookup; `<argument>` is a loopback port |
+//! | 7 | panics |
+//! | 8 | logs (and prints) forever |
+//! | 9 | logs 20,000 lines of 8 KiB and 1 MiB of stdout and stderr, then fails |
+//! | 10 | returns a report of 300,000 lines for its one request line |
+//! | 11 | fails with a 32 MiB error message |
+//! | 12 | sleeps for an hour |
+//!
+//! The crate compiles to nothing except for `wasm32`.
+
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "connectwise-plugin",
+});
+
+mod convert;
+
+use exports::seatsync::psa::connector::Guest;
+use seatsync::psa::log;
+use seatsync::psa::types as wit;
+use seatsync_plugin::http::{Level, Method, Request, Transport};
+use seatsync_plugin::wasi_http::WasiHttp;
+
+/// The agreement whose sync misbehaves: "Margie's Travel" in the demo
+/// tenant, whose agreement has no additions.
+pub const TRIGGER_AGREEMENT: u32 = 129;
+
+/// The quantity's unit for the behaviour's code.
+const CODE_UNIT: u32 = 100_000;
+
+struct Hostile;
+
+export!(Hostile);
+
+fn transport() -> WasiHttp<fn(Level, &str)> {
+    WasiHttp::new(emit)
+}
+
+fn emit(level: Level, message: &str) {
+    let level = match level {
+        Level::Trace => log::Level::Trace,
+        Level::Debug => log::Level::Debug,
+        Level::Info => log::Level::Info,
+        Level::Warn => log::Level::Warn,
+        Level::Error => log::Level::Error,
+    };
+    log::emit(level, message);
+}
+
+impl Guest for Hostile {
+    fn test_connection(conn: wit::Connection) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
+        seatsync_plugin::test_connection(&mut transport(), &conn.into())
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
+    fn list_products(conn: wit::Connection) -> Result<Vec<wit::Product>, wit::ConnectorError> {
+        seatsync_plugin::list_products(&mut transport(), &conn.into())
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(Into::into)
+    }
+
+    fn list_companies(conn: wit::Connection) -> Result<Vec<wit::Company>, wit::ConnectorError> {
+        seatsync_plugin::list_companies(&mut transport(), &conn.into())
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(Into::into)
+    }
+
+    fn list_agreements(
+        conn: wit::Connection,
+        company_id: Option<u32>,
+    ) -> Result<Vec<wit::Agreement>, wit::ConnectorError> {
+        seatsync_plugin::list_agreements(&mut transport(), &conn.into(), company_id)
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(Into::into)
+    }
+
+    fn sync_organization(
+        conn: wit::Connection,
+        request: wit::SyncRequest,
+    ) -> Result<wit::SyncReport, wit::ConnectorError> {
+        let code = request.lines.first().map(|l| l.quantity).unwrap_or(0);
+        if request.agreement_id == TRIGGER_AGREEMENT && code >= CODE_UNIT {
+            return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
+        }
+        seatsync_plugin::sync_organization(&mut transport(), &conn.into(), &request.into())
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+}
+
+fn misbehave(
+    code: u32,
+    argument: u32,
+    request: &wit::SyncRequest,
+) -> Result<wit::SyncReport, wit::ConnectorError> {
+    match code {
+        1 => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        2 => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                let mut chunk = vec![0u8; 1 << 20];
+                if let Some(last) = chunk.last_mut() {
+                    *last = 1;
+                }
+                hoard.push(std::hint::black_box(chunk));
+            }
+        }
+        3 => fetch("http://other.invalid/"),
+        4 => fetch(&format!("http://127.0.0.1:{argument}/")),
+        5 => fetch("http://10.0.0.1/"),
+        6 => Err(wit::ConnectorError::Transport(probe(argument as u16))),
+        7 => panic!("the hostile guest panics on purpose"),
+        8 => loop {
+            log::emit(log::Level::Warn, "the hostile guest logs forever");
+            println!("the hostile guest prints forever");
+        },
+        9 => {
+            let line = "x".repeat(8 * 1024);
+            for _ in 0..20_000 {
+                log::emit(log::Level::Info, &line);
+            }
+            let block = "y".repeat(1023) + "\n";
+            for _ in 0..1024 {
+                print!("{block}");
+                eprint!("{block}");
+            }
+            Err(wit::ConnectorError::Transport("flooded the log".into()))
+        }
+        10 => {
+            let line = request.lines[0].clone();
+            let lines = (0..300_000)
+                .map(|i| wit::LineResult {
+                    package_key: line.package_key.clone(),
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    outcome: wit::LineOutcome::Skipped(format!("hostile line {i}")),
+                    addition_id: None,
+                })
+                .collect();
+            Ok(wit::SyncReport {
+                company_id: request.company_id,
+                agreement_id: request.agreement_id,
+                dry_run: request.dry_run,
+                lines,
+                requests: 0,
+                writes: 0,
+            })
+        }
+        11 => Err(wit::ConnectorError::Transport("z".repeat(32 * 1024 * 1024))),
+        12 => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            Err(wit::ConnectorError::Transport(
+                "woke up after an hour".into(),
+            ))
+        }
+        other => Err(wit::ConnectorError::InvalidConfig(format!(
+            "the hostile guest has no behaviour {other}"
+        ))),
+    }
+}
+
+/// Sends a GET to `url` and reports what came of it as an error.
+fn fetch(url: &str) -> Result<wit::SyncReport, wit::ConnectorError> {
+    let request = Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: Vec::new(),
+        body: None,
+    };
+    let outcome = match transport().send(&request) {
+        Ok(response) => format!("got HTTP {}", response.status),
+        Err(e) => format!("failed: {}", e.message),
+    };
+    Err(wit::ConnectorError::Transport(format!(
+        "hostile GET {url}: {outcome}"
+    )))
+}
+
+/// Tries what a sandboxed component must not have; one `name=result` item
+/// per attempt, `;`-separated. A result starts with `err` when the attempt
+/// failed.
+fn probe(port: u16) -> String {
+    use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+    fn show<T>(r: std::io::Result<T>, ok: impl FnOnce(T) -> String) -> String {
+        match r {
+            Ok(v) => format!("ok {}", ok(v)),
+            Err(e) => format!("err {e}"),
+        }
+    }
+    let items = [
+        (
+            "read_dir",
+            show(std::fs::read_dir("/"), |d| format!("{} entries", d.count())),
+        ),
+        (
+            "read_dot",
+            show(std::fs::read_dir("."), |d| format!("{} entries", d.count())),
+        ),
+        (
+            "read_passwd",
+            show(std::fs::read_to_string("/etc/passwd"), |s| {
+                format!("{} bytes", s.len())
+            }),
+        ),
+        (
+            "create_file",
+            show(std::fs::write("hostile.txt", "x"), |_| "written".into()),
+        ),
+        ("env_vars", format!("{}", std::env::vars_os().count())),
+        ("args", format!("{}", std::env::args_os().count())),
+        (
+            "tcp_connect",
+            show(TcpStream::connect(("127.0.0.1", port)), |_| {
+                "connected".into()
+            }),
+        ),
+        (
+            "udp_bind",
+            show(UdpSocket::bind("127.0.0.1:0"), |_| "bound".into()),
+        ),
+        (
+            "resolve",
+            show(("localhost", port).to_socket_addrs(), |a| {
+                format!("{} addresses", a.count())
+            }),
+        ),
+    ];
+    items
+        .iter()
+        .map(|(name, result)| format!("{name}={result}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
