@@ -1,6 +1,7 @@
 //! One sync run of a tenant: every enabled, mapped organization through the
 //! connector, several at a time, each result committed to history as it
-//! arrives.
+//! arrives. Before that, one list of the tenant's agreements catches
+//! mappings whose agreement was deleted, cancelled or moved since.
 //!
 //! The order of steps is what makes a run safe to interrupt: the tenant's
 //! sync lock is taken first (no second process can run), runs a crash left
@@ -9,11 +10,12 @@
 //! A killed run therefore leaves a trace, and the next run simply reads
 //! ConnectWise again: the connector reads before it writes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use seatsync_plugin::model::{Connection, LineOutcome, SyncReport};
+use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
 use tokio::task::JoinSet;
 
 use crate::runtime::{Runtime, RuntimeError, SitePolicy};
@@ -70,6 +72,9 @@ pub struct SyncSummary {
     pub run: Option<RunRecord>,
     /// Each organization's outcome, in the order they finished.
     pub orgs: Vec<OrgOutcome>,
+    /// Requests spent checking the mapped agreements before syncing (one
+    /// per 1,000 agreements), on top of the organizations' own.
+    pub check_requests: u32,
 }
 
 impl SyncSummary {
@@ -141,6 +146,7 @@ pub async fn sync_tenant(
         return Ok(SyncSummary {
             run: None,
             orgs: Vec::new(),
+            check_requests: 0,
         });
     }
     let data_types = store.data_types(tenant)?;
@@ -148,8 +154,20 @@ pub async fn sync_tenant(
     let site = Arc::new(site);
 
     let run = store.begin_run(&lock, tenant, options.trigger, options.dry_run)?;
-    let mut in_flight = JoinSet::new();
     let mut outcomes = Vec::with_capacity(plans.len());
+    let mut last_heartbeat = Instant::now();
+    let (plans, rejected, check_requests) =
+        check_agreements(&runtime, &site, &connection, plans).await;
+    for outcome in rejected {
+        store.record_org_result(
+            run,
+            &outcome.plan,
+            outcome.result.as_ref().map_err(String::as_str),
+        )?;
+        on_org(&outcome);
+        outcomes.push(outcome);
+    }
+    let mut in_flight = JoinSet::new();
     let mut pending = plans.into_iter();
     loop {
         while in_flight.len() < options.concurrency.max(1) {
@@ -208,15 +226,91 @@ pub async fn sync_tenant(
         )?;
         on_org(&outcome);
         // Losing the lock means another process may now be syncing: start
-        // no further organization rather than race it.
-        lock.heartbeat()?;
+        // no further organization rather than race it. A heartbeat is a
+        // durable commit, so it is sent every few seconds, not per
+        // organization; the lock goes stale only after minutes.
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            lock.heartbeat()?;
+            last_heartbeat = Instant::now();
+        }
         outcomes.push(outcome);
     }
     let record = store.finish_run(run, None)?;
     Ok(SyncSummary {
         run: Some(record),
         orgs: outcomes,
+        check_requests,
     })
+}
+
+/// How often a run renews its lock while organizations finish.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+/// Splits `plans` into those whose agreement is still usable and failures
+/// for those whose agreement was deleted, cancelled or moved to another
+/// company since it was mapped; also returns the requests the check sent.
+///
+/// The connector reads only additions (one request per organization), so
+/// it cannot see the agreement itself; one list of the tenant's agreements
+/// per run (a request per 1,000 agreements) lets the host refuse to write
+/// to an agreement that no longer bills. If the list cannot be read, every
+/// plan goes ahead: the check is a guard, and the connector still never
+/// writes twice.
+async fn check_agreements(
+    runtime: &Runtime,
+    site: &SitePolicy,
+    connection: &Connection,
+    plans: Vec<OrgPlan>,
+) -> (Vec<OrgPlan>, Vec<OrgOutcome>, u32) {
+    let call = match runtime.list_agreements(site, connection, None).await {
+        Ok(call) => call,
+        Err(error) => {
+            tracing::warn!(%error, "could not list the agreements to check the mappings; syncing without the check");
+            return (plans, Vec::new(), 0);
+        }
+    };
+    let requests = call.requests;
+    let agreements = match call.value {
+        Ok(agreements) => agreements,
+        Err(error) => {
+            tracing::warn!(%error, "could not list the agreements to check the mappings; syncing without the check");
+            return (plans, Vec::new(), requests);
+        }
+    };
+    let by_id: HashMap<u32, &Agreement> = agreements.iter().map(|a| (a.id, a)).collect();
+    let mut usable = Vec::with_capacity(plans.len());
+    let mut rejected = Vec::new();
+    for plan in plans {
+        let problem = match by_id.get(&plan.agreement_id) {
+            None => Some(format!(
+                "agreement {} no longer exists in ConnectWise (deleted since it was mapped): map the organization \
+                 to another agreement with `seatsync map org {} --company {} --agreement ID`, or disable it",
+                plan.agreement_id, plan.org_id, plan.company_id
+            )),
+            Some(a) if a.cancelled => Some(format!(
+                "agreement {} ({}) is cancelled in ConnectWise, so nothing was written to it: map the organization \
+                 to an active agreement with `seatsync map org {} --company {} --agreement ID`, or disable it",
+                a.id, a.name, plan.org_id, plan.company_id
+            )),
+            Some(a) if a.company_id != plan.company_id => Some(format!(
+                "agreement {} ({}) now belongs to company {}, not {}: check the mapping with `seatsync agreements \
+                 --company {}` and map the organization again",
+                a.id, a.name, a.company_id, plan.company_id, plan.company_id
+            )),
+            Some(_) => None,
+        };
+        match problem {
+            None => usable.push(plan),
+            Some(message) => rejected.push(OrgOutcome {
+                plan,
+                result: Err(message),
+                requests: 0,
+                writes: 0,
+                elapsed: Duration::ZERO,
+            }),
+        }
+    }
+    (usable, rejected, requests)
 }
 
 /// `text` with the connection's private key and Authorization header value

@@ -103,7 +103,11 @@ fn connect_list_import_map_dry_run_sync_resync() {
     );
     let dry = json(&dry);
     assert_eq!(env.sim.counts().writes, 0);
-    assert_eq!(env.sim.counts().total, 12, "one request per organization");
+    assert_eq!(
+        env.sim.counts().total,
+        1 + 12,
+        "one list of agreements for the run, then one request per organization"
+    );
     assert_eq!(env.sim.state_dump_for(&demo_agreements()), before);
     assert_eq!(dry["run"]["totals"]["writes"], 0);
 
@@ -128,7 +132,7 @@ fn connect_list_import_map_dry_run_sync_resync() {
     env.sim.reset_counts();
     let again = json(&env.run(&["sync", "--json"]));
     assert_eq!(env.sim.counts().writes, 0);
-    assert_eq!(env.sim.counts().total, 12);
+    assert_eq!(env.sim.counts().total, 1 + 12);
     for org in again["organizations"].as_array().unwrap() {
         assert_eq!(org["requests"], 1, "{org}");
         assert_eq!(org["writes"], 0, "{org}");
@@ -214,7 +218,7 @@ fn usage_changes_and_switches() {
         .filter(|r| !r.starts_with("GET"))
         .collect();
     assert_snapshot!("usage_change_writes", writes.join("\n"));
-    assert_eq!(env.sim.counts().total, 12 + 2);
+    assert_eq!(env.sim.counts().total, 1 + 12 + 2);
 
     // Switch things off, change their counts, sync: untouched.
     env.ok(&["disable", "org", "pe-100482"]);

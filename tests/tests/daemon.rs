@@ -142,7 +142,11 @@ async fn a_slot_fires_once_and_a_missed_slot_is_caught_up_once() {
             "synced: 12 orgs, 0 writes".to_string()
         )]
     );
-    assert_eq!(env.sim.counts().total, 12, "one request per organization");
+    assert_eq!(
+        env.sim.counts().total,
+        1 + 12,
+        "one list of agreements, then one request per organization"
+    );
 
     // Started again the same morning: no catch-up; the next slot is the 30th's.
     clock.set("2026-11-29T07:30:00Z");

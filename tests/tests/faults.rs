@@ -471,8 +471,9 @@ fn a_product_deleted_after_mapping() {
     assert_no_duplicate_additions(&env.sim);
 }
 
-/// An agreement deleted after it was mapped: that organization fails with a
-/// 404 that says the record may have been deleted; the others sync.
+/// An agreement deleted after it was mapped: the run's check of the
+/// agreements fails that organization before anything is sent for it, with
+/// a message saying what to do; the others sync.
 #[test]
 fn an_agreement_deleted_after_mapping() {
     let env = configured();
@@ -486,34 +487,70 @@ fn an_agreement_deleted_after_mapping() {
     assert_eq!(failed_orgs(&report), ["pe-100533"], "{report:#}");
     let northwind = org(&report, "pe-100533");
     assert!(
-        northwind.contains("404") && northwind.contains("deleted since it was mapped"),
+        northwind.contains("no longer exists") && northwind.contains("seatsync map org pe-100533"),
         "{northwind}"
     );
+    assert_eq!(hits(&env, "GET", "/finance/agreements/108/additions"), 0);
     assert_eq!(hits(&env, "POST", "/finance/agreements/108/additions"), 0);
     assert_no_duplicate_additions(&env.sim);
 }
 
-/// An agreement cancelled after it was mapped. TODAY'S BEHAVIOUR, recorded
-/// so a change is noticed: the sync reads only additions, not the agreement,
-/// so it creates and updates additions on a cancelled agreement as on an
-/// active one (`map org` refuses a cancelled agreement; the sync does not
-/// look again). No duplicate either way.
+/// An agreement cancelled after it was mapped: nothing is written to it; its
+/// organization fails with a message saying so and what to do; the other
+/// organizations sync. Once remapped or re-activated, the next run syncs it.
 #[test]
 fn an_agreement_cancelled_after_mapping() {
     let env = configured();
+    let before = env.sim.state_dump_for(&[105, 108]);
     assert!(env.sim.cancel_agreement(108, "2026-01-01T00:00:00Z"));
     assert!(env.sim.cancel_agreement(105, "2026-01-01T00:00:00Z"));
     let (status, report) = sync_json(&env);
     assert_eq!(status, 1);
-    assert_eq!(failed_orgs(&report), Vec::<String>::new(), "{report:#}");
-    assert!(org(&report, "pe-100533").contains("\"Created\""));
-    assert!(org(&report, "pe-100517").contains("\"Updated\""));
+    assert_eq!(
+        failed_orgs(&report),
+        ["pe-100517", "pe-100533"],
+        "{report:#}"
+    );
+    let fabrikam = org(&report, "pe-100517");
+    assert!(
+        fabrikam.contains("is cancelled") && fabrikam.contains("nothing was written"),
+        "{fabrikam}"
+    );
+    assert_eq!(
+        env.sim.state_dump_for(&[105, 108]),
+        before,
+        "no write to a cancelled agreement"
+    );
+    assert!(
+        org(&report, "pe-100755").contains("\"Created\""),
+        "the others still sync"
+    );
     assert_no_duplicate_additions(&env.sim);
-    // And a second run writes nothing more.
-    env.sim.reset_counts();
-    sync_json(&env);
-    assert_eq!(env.sim.counts().writes, 0);
-    assert_no_duplicate_additions(&env.sim);
+}
+
+/// An agreement moved to another company after it was mapped: its
+/// organization fails with a message naming both companies; nothing is
+/// written to it.
+#[test]
+fn an_agreement_moved_to_another_company() {
+    let env = configured();
+    let before = env.sim.state_dump_for(&[108]);
+    env.sim.with_tenant(|t| {
+        for a in t.agreements.iter_mut() {
+            if seatsync_fixtures::tenant::id_of(a) == Some(108) {
+                a["company"]["id"] = serde_json::json!(254);
+            }
+        }
+    });
+    let (status, report) = sync_json(&env);
+    assert_eq!(status, 1);
+    assert_eq!(failed_orgs(&report), ["pe-100533"], "{report:#}");
+    let northwind = org(&report, "pe-100533");
+    assert!(
+        northwind.contains("now belongs to company 254, not 259"),
+        "{northwind}"
+    );
+    assert_eq!(env.sim.state_dump_for(&[108]), before);
 }
 
 /// Responses slower than the host's first-byte timeout (1 s here; the CLI
