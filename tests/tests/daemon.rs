@@ -173,3 +173,61 @@ async fn a_slot_another_process_is_syncing_is_skipped() {
     assert_eq!(slots[0].1, "busy: true");
     assert_eq!(env.sim.counts().total, 0, "nothing was sent");
 }
+
+/// `seatsync run` waits for its slot and stops cleanly, exit status 0, on
+/// SIGTERM and on SIGINT, without syncing.
+#[test]
+fn the_daemon_stops_cleanly_on_sigterm_and_sigint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let env = configured();
+    // Twelve hours from now: the slot cannot come during the test.
+    let at = (Utc::now() + chrono::Duration::hours(12))
+        .format("%H:%M")
+        .to_string();
+    for signal in ["TERM", "INT"] {
+        env.sim.reset_counts();
+        let mut child = Command::new(common::seatsync_bin())
+            .arg("--db")
+            .arg(env.db())
+            .args(["run", "--at", &at])
+            .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the daemon starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        stdout
+            .read_line(&mut first)
+            .expect("the daemon prints its schedule");
+        assert!(
+            first.contains(&format!("syncing daily at {at} UTC")),
+            "{first}"
+        );
+
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait works") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the daemon did not stop within 20 s of SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).expect("stdout is readable");
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {rest}");
+        assert!(rest.contains("Stopped."), "SIG{signal}: {rest}");
+        assert_eq!(env.sim.counts().total, 0, "no sync before the slot");
+    }
+}
