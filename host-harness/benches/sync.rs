@@ -57,6 +57,16 @@ fn main() {
             .expect("tokio");
         return rt.block_on(profile(native, orgs));
     }
+    if let Some(i) = args.iter().position(|a| a == "--compare") {
+        // `--compare N ROUNDS`: sandboxed and native re-syncs, alternating.
+        let orgs: usize = args[i + 1].parse().expect("--compare N ROUNDS");
+        let rounds: usize = args[i + 2].parse().expect("--compare N ROUNDS");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        return rt.block_on(compare(orgs, rounds));
+    }
     if !args.iter().any(|a| a == "--bench") {
         println!("the sync benchmark runs with `cargo bench -p seatsync-host --bench sync`");
         return;
@@ -572,6 +582,52 @@ async fn drive(
     (started.elapsed(), sent, writes)
 }
 
+/// The component under test: `SEATSYNC_BENCH_COMPONENT` (a file) or the
+/// embedded one.
+fn component_bytes() -> std::borrow::Cow<'static, [u8]> {
+    match std::env::var_os("SEATSYNC_BENCH_COMPONENT") {
+        Some(path) => std::fs::read(path).expect("SEATSYNC_BENCH_COMPONENT").into(),
+        None => seatsync_host::DEFAULT_COMPONENT.into(),
+    }
+}
+
+/// Alternates sandboxed and native re-syncs of `orgs` organizations,
+/// `rounds` times each, and prints the best of each and their ratio.
+async fn compare(orgs: usize, rounds: usize) {
+    let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
+    let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(8);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runtime = Arc::new(
+        Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"),
+    );
+    let sim = SimProcess::start(orgs);
+    let site = format!("http://127.0.0.1:{}", sim.port);
+    let conn = support::connection(&site);
+    let policy = SitePolicy::from_site(&site, true).expect("site");
+    let requests: Arc<Vec<SyncRequest>> =
+        Arc::new((0..orgs).map(|i| support::request(i, false)).collect());
+    // The first pass creates the additions; a second warms both up.
+    drive(&runtime, &policy, &conn, &requests, concurrency, false).await;
+    drive(&runtime, &policy, &conn, &requests, concurrency, true).await;
+    let (mut sandboxed, mut native) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        sandboxed.push(drive(&runtime, &policy, &conn, &requests, concurrency, false).await.0);
+        native.push(drive(&runtime, &policy, &conn, &requests, concurrency, true).await.0);
+    }
+    let (s, n) = (sandboxed.iter().min().unwrap(), native.iter().min().unwrap());
+    println!(
+        "{orgs} re-syncs, best of {rounds}: sandboxed {:.3} s ({:.0} µs/org), native {:.3} s ({:.0} µs/org): {:.0}%",
+        s.as_secs_f64(),
+        s.as_secs_f64() * 1e6 / orgs as f64,
+        n.as_secs_f64(),
+        n.as_secs_f64() * 1e6 / orgs as f64,
+        100.0 * n.as_secs_f64() / s.as_secs_f64()
+    );
+}
+
 /// Re-syncs `orgs` organizations five times, sandboxed or native, and
 /// prints each time: a steady load to attach a profiler to.
 async fn profile(native: bool, orgs: usize) {
@@ -582,11 +638,7 @@ async fn profile(native: bool, orgs: usize) {
         .unwrap_or(8);
     let work = tempfile::tempdir().expect("temp dir");
     let runtime = Arc::new(
-        Runtime::new(
-            seatsync_host::DEFAULT_COMPONENT,
-            options(work.path(), &pooling),
-        )
-        .expect("loads"),
+        Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"),
     );
     let sim = SimProcess::start(orgs);
     let site = format!("http://127.0.0.1:{}", sim.port);

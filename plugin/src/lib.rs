@@ -2,7 +2,7 @@
 //!
 //! Built for `wasm32-wasip2` this crate is a component of the world
 //! `seatsync:psa/connectwise-plugin` (see `wit/psa.wit`): the glue in
-//! `component` turns WIT calls into calls of the functions below and sends
+//! `bindings` turns WIT calls into calls of the functions below and sends
 //! HTTP through `wasi:http` with waki. Built natively, the same functions run
 //! over any [`http::Transport`]: that is how they are tested, request by
 //! request, and how a native baseline measures the sandbox's cost.
@@ -28,8 +28,8 @@ pub mod reconcile;
 pub mod sync;
 pub mod wire;
 
-#[cfg(all(target_arch = "wasm32", feature = "component"))]
-mod component;
+#[cfg(all(target_arch = "wasm32", feature = "bindings"))]
+pub mod bindings;
 #[cfg(target_arch = "wasm32")]
 pub mod wasi_http;
 

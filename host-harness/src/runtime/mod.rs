@@ -313,8 +313,18 @@ impl Runtime {
         // is a deprecated no-op); calls use `call_async`.
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // EXPERIMENT knobs (temporary).
+        let xenv = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+        if let Some(v) = xenv("SSX_TABLE_LAZY") { config.table_lazy_init(v != 0); }
+        if let Some(v) = xenv("SSX_COW") { config.memory_init_cow(v != 0); }
+        if let Some(v) = xenv("SSX_PERFMAP") && v != 0 { config.profiler(wasmtime::ProfilingStrategy::PerfMap); }
         if let Some(slots) = limits.instance_pool {
-            config.allocation_strategy(pooling_config(slots.max(1), limits.memory_bytes));
+            let mut pooling = pooling_config(slots.max(1), limits.memory_bytes);
+            if let Some(v) = xenv("SSX_BATCH") { pooling.decommit_batch_size(v); }
+            if let Some(v) = xenv("SSX_TABLE_KEEP") { pooling.table_keep_resident(v); }
+            if let Some(v) = xenv("SSX_STACK_KEEP") { pooling.async_stack_keep_resident(v); }
+            if let Some(v) = xenv("SSX_MEM_KEEP") { pooling.linear_memory_keep_resident(v); }
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
         }
         let engine =
             Engine::new(&config).map_err(|e| RuntimeError::Load(format!("engine: {e:#}")))?;
@@ -769,7 +779,7 @@ impl Output {
 pub const DEFAULT_INSTANCE_POOL: u32 = 16;
 
 /// The pooling allocator's settings for `slots` concurrent calls.
-fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::InstanceAllocationStrategy {
+fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::PoolingAllocationConfig {
     let mut pooling = wasmtime::PoolingAllocationConfig::default();
     pooling
         .total_component_instances(slots)
@@ -778,7 +788,7 @@ fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::InstanceAllocati
         .total_tables(slots * 16)
         .total_stacks(slots)
         .max_memory_size(memory_bytes);
-    wasmtime::InstanceAllocationStrategy::Pooling(pooling)
+    pooling
 }
 
 /// The secrets of a connection: the private key, and the `Authorization`

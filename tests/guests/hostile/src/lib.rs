@@ -28,18 +28,9 @@
 
 #![cfg(target_arch = "wasm32")]
 
-wit_bindgen::generate!({
-    path: "../../../wit",
-    world: "connectwise-plugin",
-});
-
-mod convert;
-
-use exports::seatsync::psa::connector::Guest;
-use seatsync::psa::log;
-use seatsync::psa::types as wit;
-use seatsync_plugin::http::{Level, Method, Request, Transport};
-use seatsync_plugin::wasi_http::WasiHttp;
+use seatsync_plugin::bindings::seatsync::psa::log;
+use seatsync_plugin::bindings::{Connector, Guest, transport, wit};
+use seatsync_plugin::http::{Method, Request, Transport};
 
 /// The agreement whose sync misbehaves: "Margie's Travel" in the demo
 /// tenant, whose agreement has no additions.
@@ -50,49 +41,27 @@ const CODE_UNIT: u32 = 100_000;
 
 struct Hostile;
 
-export!(Hostile);
+seatsync_plugin::bindings::export!(Hostile);
 
-fn transport() -> WasiHttp<fn(Level, &str)> {
-    WasiHttp::new(emit)
-}
-
-fn emit(level: Level, message: &str) {
-    let level = match level {
-        Level::Trace => log::Level::Trace,
-        Level::Debug => log::Level::Debug,
-        Level::Info => log::Level::Info,
-        Level::Warn => log::Level::Warn,
-        Level::Error => log::Level::Error,
-    };
-    log::emit(level, message);
-}
-
+/// The real connector, except for the trigger agreement's sync.
 impl Guest for Hostile {
     fn test_connection(conn: wit::Connection) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
-        seatsync_plugin::test_connection(&mut transport(), &conn.into())
-            .map(Into::into)
-            .map_err(Into::into)
+        Connector::test_connection(conn)
     }
 
     fn list_products(conn: wit::Connection) -> Result<Vec<wit::Product>, wit::ConnectorError> {
-        seatsync_plugin::list_products(&mut transport(), &conn.into())
-            .map(|v| v.into_iter().map(Into::into).collect())
-            .map_err(Into::into)
+        Connector::list_products(conn)
     }
 
     fn list_companies(conn: wit::Connection) -> Result<Vec<wit::Company>, wit::ConnectorError> {
-        seatsync_plugin::list_companies(&mut transport(), &conn.into())
-            .map(|v| v.into_iter().map(Into::into).collect())
-            .map_err(Into::into)
+        Connector::list_companies(conn)
     }
 
     fn list_agreements(
         conn: wit::Connection,
         company_id: Option<u32>,
     ) -> Result<Vec<wit::Agreement>, wit::ConnectorError> {
-        seatsync_plugin::list_agreements(&mut transport(), &conn.into(), company_id)
-            .map(|v| v.into_iter().map(Into::into).collect())
-            .map_err(Into::into)
+        Connector::list_agreements(conn, company_id)
     }
 
     fn sync_organization(
@@ -103,9 +72,7 @@ impl Guest for Hostile {
         if request.agreement_id == TRIGGER_AGREEMENT && code >= CODE_UNIT {
             return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
         }
-        seatsync_plugin::sync_organization(&mut transport(), &conn.into(), &request.into())
-            .map(Into::into)
-            .map_err(Into::into)
+        Connector::sync_organization(conn, request)
     }
 }
 

@@ -1,8 +1,15 @@
-//! The component glue: WIT bindings, conversions between the generated types
-//! and [`crate::model`], and a [`Transport`] over `wasi:http` (waki).
+//! The component glue: the WIT bindings of `connectwise-plugin`,
+//! conversions between the generated types and [`crate::model`], and
+//! [`Connector`], the connector as a WIT `Guest`.
 //!
 //! Nothing here decides anything; it only translates, so that all behaviour
 //! stays in the natively tested modules.
+//!
+//! With the `component` feature (the default) this crate exports
+//! [`Connector`] and is the component. With only the `bindings` feature,
+//! another component can reuse all of it: implement [`Guest`] (delegating
+//! to [`Connector`] where it wants the real connector) and export it with
+//! `seatsync_plugin::bindings::export!(MyGuest);`. The test guests do that.
 
 use crate::error::ConnectorError;
 use crate::http::Level;
@@ -12,20 +19,31 @@ use crate::wasi_http::WasiHttp;
 wit_bindgen::generate!({
     path: "../wit",
     world: "connectwise-plugin",
+    // Other crates can export their own guest with these bindings.
+    pub_export_macro: true,
+    default_bindings_module: "seatsync_plugin::bindings",
 });
 
-use exports::seatsync::psa::connector::Guest;
+pub use exports::seatsync::psa::connector::Guest;
 use seatsync::psa::log;
-use seatsync::psa::types as wit;
+/// The generated types of `seatsync:psa/types`.
+pub use seatsync::psa::types as wit;
 
-struct Component;
+/// The real connector as a WIT guest.
+pub struct Connector;
+
+// The macro must be used where it is generated: a macro-expanded
+// `macro_export` cannot be named by path inside its own crate.
+#[cfg(feature = "component")]
+export!(Connector with_types_in crate::bindings);
 
 /// HTTP through wasi:http, logging through the host's `log` import.
-fn transport() -> WasiHttp<fn(Level, &str)> {
+pub fn transport() -> WasiHttp<fn(Level, &str)> {
     WasiHttp::new(emit)
 }
 
-fn emit(level: Level, message: &str) {
+/// Sends one log line to the host's `log` import.
+pub fn emit(level: Level, message: &str) {
     let level = match level {
         Level::Trace => log::Level::Trace,
         Level::Debug => log::Level::Debug,
@@ -36,9 +54,7 @@ fn emit(level: Level, message: &str) {
     log::emit(level, message);
 }
 
-export!(Component);
-
-impl Guest for Component {
+impl Guest for Connector {
     fn test_connection(conn: wit::Connection) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
         crate::test_connection(&mut transport(), &conn.into())
             .map(Into::into)
