@@ -6,54 +6,13 @@
 
 mod common;
 
-use common::Env;
+use common::{Env, demo_agreements};
 use insta::assert_snapshot;
 use seatsync_fixtures::demo;
 use serde_json::Value;
 
-/// The agreements the demo organizations are mapped to.
-fn demo_agreements() -> Vec<u32> {
-    demo::mappings()
-        .organizations
-        .values()
-        .map(|m| m.agreement_id)
-        .collect()
-}
-
 fn json(run: &common::Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout))
-}
-
-/// Connects, imports the demo usage and maps everything, like the demo.
-fn set_up(env: &Env) {
-    assert_eq!(env.connect().status, 0);
-    let usage = env.file("usage.csv", demo::USAGE_CSV);
-    env.ok(&["usage", "import", usage.to_str().unwrap()]);
-    let mappings = demo::mappings();
-    for (key, m) in &mappings.packages {
-        let product = m.product_id.to_string();
-        env.ok(&[
-            "map",
-            "package",
-            key,
-            "--product",
-            &product,
-            "--bill",
-            &m.bill_customer,
-        ]);
-    }
-    for (org, m) in &mappings.organizations {
-        let (company, agreement) = (m.company_id.to_string(), m.agreement_id.to_string());
-        env.ok(&[
-            "map",
-            "org",
-            org,
-            "--company",
-            &company,
-            "--agreement",
-            &agreement,
-        ]);
-    }
 }
 
 #[test]
@@ -89,7 +48,7 @@ fn connect_list_import_map_dry_run_sync_resync() {
         "{}",
         imported.stdout
     );
-    set_up_mappings(&env);
+    env.map_demo();
     assert_snapshot!("orgs_table", env.ok(&["orgs"]).stdout);
 
     // Dry run: one read per organization, zero writes, nothing changed.
@@ -154,34 +113,6 @@ fn connect_list_import_map_dry_run_sync_resync() {
     assert_eq!(kinds, [(false, 0), (false, 8), (true, 0)]);
 }
 
-fn set_up_mappings(env: &Env) {
-    let mappings = demo::mappings();
-    for (key, m) in &mappings.packages {
-        let product = m.product_id.to_string();
-        env.ok(&[
-            "map",
-            "package",
-            key,
-            "--product",
-            &product,
-            "--bill",
-            &m.bill_customer,
-        ]);
-    }
-    for (org, m) in &mappings.organizations {
-        let (company, agreement) = (m.company_id.to_string(), m.agreement_id.to_string());
-        env.ok(&[
-            "map",
-            "org",
-            org,
-            "--company",
-            &company,
-            "--agreement",
-            &agreement,
-        ]);
-    }
-}
-
 /// Only the additions whose counts changed are patched; disabled switches
 /// leave their additions alone.
 #[test]
@@ -189,7 +120,7 @@ fn usage_changes_and_switches() {
     let mut env = Env::new();
     // Several organizations at once, as by default.
     env.concurrency = 4;
-    set_up(&env);
+    env.set_up_through_cli(demo::USAGE_CSV);
     env.run(&["sync"]);
 
     // Contoso's business count 42 -> 45 and Fabrikam's advanced 21 -> 19.

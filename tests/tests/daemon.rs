@@ -4,67 +4,19 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use common::{Env, shared_cache_dir};
+use common::{Env, FakeClock, shared_cache_dir};
 use seatsync_fixtures::demo;
 use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
 use seatsync_host::runtime::{Runtime, RuntimeOptions};
 use seatsync_host::store::{Store, Trigger, sync_lock_name};
 
-/// A clock that jumps to wherever the daemon sleeps until.
-#[derive(Clone)]
-struct FakeClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl FakeClock {
-    fn at(s: &str) -> FakeClock {
-        FakeClock(Arc::new(Mutex::new(s.parse().expect("an RFC 3339 time"))))
-    }
-    fn set(&self, s: &str) {
-        *self.0.lock().unwrap() = s.parse().expect("an RFC 3339 time");
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send {
-        *self.0.lock().unwrap() = when;
-        std::future::ready(())
-    }
-}
-
 /// Connect, import and map through the binary, as an MSP would.
 fn configured() -> Env {
     let env = Env::new();
-    assert_eq!(env.connect().status, 0);
-    let usage = env.file("usage.csv", demo::USAGE_CSV);
-    env.ok(&["usage", "import", usage.to_str().unwrap()]);
-    let mappings = demo::mappings();
-    for (key, m) in &mappings.packages {
-        env.ok(&[
-            "map",
-            "package",
-            key,
-            "--product",
-            &m.product_id.to_string(),
-            "--bill",
-            &m.bill_customer,
-        ]);
-    }
-    for (org, m) in &mappings.organizations {
-        env.ok(&[
-            "map",
-            "org",
-            org,
-            "--company",
-            &m.company_id.to_string(),
-            "--agreement",
-            &m.agreement_id.to_string(),
-        ]);
-    }
+    env.set_up_through_cli(demo::USAGE_CSV);
     env
 }
 

@@ -17,11 +17,11 @@ mod common;
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveTime, Utc};
-use common::{Env, Run, shared_cache_dir};
+use chrono::{NaiveTime, Utc};
+use common::{Env, FakeClock, Run, demo_agreements, shared_cache_dir};
 use seatsync_fixtures::demo;
 use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
 use seatsync_host::runtime::{Call, Limits, Runtime, RuntimeError, RuntimeOptions, SitePolicy};
@@ -106,38 +106,8 @@ fn configured(quantity: u32) -> Env {
     let connected = env.connect();
     assert_eq!(connected.status, 0, "{}", connected.stderr);
     import_usage(&env, quantity);
-    let mappings = demo::mappings();
-    for (key, m) in &mappings.packages {
-        env.ok(&[
-            "map",
-            "package",
-            key,
-            "--product",
-            &m.product_id.to_string(),
-            "--bill",
-            &m.bill_customer,
-        ]);
-    }
-    for (org, m) in &mappings.organizations {
-        env.ok(&[
-            "map",
-            "org",
-            org,
-            "--company",
-            &m.company_id.to_string(),
-            "--agreement",
-            &m.agreement_id.to_string(),
-        ]);
-    }
+    env.map_demo();
     env
-}
-
-fn demo_agreements() -> Vec<u32> {
-    demo::mappings()
-        .organizations
-        .values()
-        .map(|m| m.agreement_id)
-        .collect()
 }
 
 /// The simulator's additions on the demo agreements, without the ids it
@@ -567,26 +537,10 @@ async fn a_call_that_never_returns_is_stopped_by_the_wall_clock() {
     assert_eq!(error, "the connector call hit the wall-clock limit of 3s");
 }
 
-/// A clock that jumps to wherever the daemon sleeps until.
-#[derive(Clone)]
-struct FakeClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl Clock for FakeClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send {
-        *self.0.lock().unwrap() = when;
-        std::future::ready(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_keeps_running_past_a_hostile_component() {
     let env = configured(code(SPIN, 0));
-    let clock = FakeClock(Arc::new(Mutex::new(
-        "2026-11-27T05:59:00Z".parse().unwrap(),
-    )));
+    let clock = FakeClock::at("2026-11-27T05:59:00Z");
     let mut store = Store::open(env.db()).unwrap();
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));

@@ -414,3 +414,86 @@ pub fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Set-up through the binary, and a fake clock for the daemon.
+// ---------------------------------------------------------------------------
+
+impl Env {
+    /// Maps the demo packages and organizations with `seatsync map`, as an
+    /// MSP would (each checked against the simulated ConnectWise).
+    pub fn map_demo(&self) {
+        let mappings = seatsync_fixtures::demo::mappings();
+        for (key, m) in &mappings.packages {
+            let product = m.product_id.to_string();
+            self.ok(&[
+                "map",
+                "package",
+                key,
+                "--product",
+                &product,
+                "--bill",
+                &m.bill_customer,
+            ]);
+        }
+        for (org, m) in &mappings.organizations {
+            let (company, agreement) = (m.company_id.to_string(), m.agreement_id.to_string());
+            self.ok(&[
+                "map",
+                "org",
+                org,
+                "--company",
+                &company,
+                "--agreement",
+                &agreement,
+            ]);
+        }
+    }
+
+    /// `connect`, `usage import` of `usage_csv`, and [`Env::map_demo`], all
+    /// through the binary.
+    pub fn set_up_through_cli(&self, usage_csv: &str) {
+        let connected = self.connect();
+        assert_eq!(connected.status, 0, "{}", connected.stderr);
+        let usage = self.file("usage.csv", usage_csv);
+        self.ok(&[
+            "usage",
+            "import",
+            usage.to_str().expect("a UTF-8 temp path"),
+        ]);
+        self.map_demo();
+    }
+}
+
+/// A clock for `seatsync_host::daemon` that jumps to wherever the daemon
+/// sleeps until, so days of slots pass in milliseconds.
+#[derive(Clone)]
+pub struct FakeClock(std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl FakeClock {
+    /// A clock showing `rfc3339`.
+    pub fn at(rfc3339: &str) -> FakeClock {
+        FakeClock(std::sync::Arc::new(std::sync::Mutex::new(
+            rfc3339.parse().expect("an RFC 3339 time"),
+        )))
+    }
+
+    /// Moves the clock to `rfc3339`.
+    pub fn set(&self, rfc3339: &str) {
+        *self.0.lock().expect("the clock's lock") = rfc3339.parse().expect("an RFC 3339 time");
+    }
+}
+
+impl seatsync_host::daemon::Clock for FakeClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("the clock's lock")
+    }
+
+    fn sleep_until(
+        &self,
+        when: chrono::DateTime<chrono::Utc>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        *self.0.lock().expect("the clock's lock") = when;
+        std::future::ready(())
+    }
+}
