@@ -73,7 +73,7 @@ fn connect_list_import_map_dry_run_sync_resync() {
     // Sync: exactly the writes the dry run announced.
     env.sim.clear_log();
     env.sim.reset_counts();
-    let synced = env.run(&["sync"]);
+    let synced = env.run_with_env(&["sync"], &[("SEATSYNC_LOG", "seatsync::http=info")]);
     assert_eq!(synced.status, 1, "conflict on agreement 115");
     assert_eq!(
         env.sim.counts().writes,
@@ -84,6 +84,10 @@ fn connect_list_import_map_dry_run_sync_resync() {
     assert_eq!(dry["run"]["totals"]["updated"], 4);
     assert_snapshot!("sync_table", synced.stdout);
     assert_snapshot!("sync_requests", env.requests().join("\n"));
+    // The host's own log of the exchanges says the same as the simulator's.
+    let exchanges = host_exchanges(&env, &synced.stderr);
+    assert_eq!(exchanges.len(), env.sim.request_log().len());
+    assert_snapshot!("sync_host_exchanges", exchanges.join("\n"));
     assert_snapshot!("state_after_sync", env.state(&demo_agreements()));
 
     // Re-sync: one request per organization, zero writes.
@@ -205,4 +209,30 @@ fn usage_changes_and_switches() {
     env.sim.reset_counts();
     env.run(&["sync"]);
     assert_eq!(env.sim.counts().writes, 1, "Trey Research's count");
+}
+
+/// The host's exchange log lines (`SEATSYNC_LOG=seatsync::http=info`) as
+/// `METHOD URL -> STATUS`, sorted, with the port and today's date redacted
+/// and the timing left out.
+fn host_exchanges(env: &Env, stderr: &str) -> Vec<String> {
+    let field = |line: &str, name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
+    let mut lines: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains("seatsync::http") && l.contains(" exchange "))
+        .map(|l| {
+            let (method, url, status) = (field(l, "method"), field(l, "url"), field(l, "status"));
+            env.redact(&format!(
+                "{} {} -> {}",
+                method.unwrap_or_default(),
+                url.unwrap_or_default(),
+                status.unwrap_or_default()
+            ))
+        })
+        .collect();
+    lines.sort();
+    lines
 }
