@@ -196,14 +196,18 @@ pub fn print_summary(summary: &SyncSummary) {
     }
     table::align_right(&mut t, &[1, 3, 5]);
     println!("{t}");
-    println!("{}", totals_line(run));
+    let check = match summary.check_requests {
+        0 => String::new(),
+        n => format!(" (and {n} to check the mapped agreements)"),
+    };
+    println!("{}{check}.", totals_line(run));
 }
 
 fn totals_line(run: &RunRecord) -> String {
     let t = &run.totals;
     format!(
         "{} {}: {} organizations ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
-         {} skipped, {} failed; {} requests, {} writes.",
+         {} skipped, {} failed; {} requests, {} writes",
         if run.dry_run { "Dry run" } else { "Run" },
         run.id,
         t.orgs,
@@ -378,7 +382,7 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
             table::align_right(&mut t, &[1, 3, 5, 6]);
             println!("{t}");
             println!(
-                "{} ({}, {})",
+                "{} ({}, {}).",
                 totals_line(&record),
                 record.trigger.as_str(),
                 record.status.as_str()
