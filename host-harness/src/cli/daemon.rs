@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::Context;
-use super::report::{DEFAULT_CONCURRENCY, print_summary};
+use super::report::{concurrency, print_summary};
 use crate::daemon::{self, DaemonOptions, SlotResult, SystemClock};
 use crate::schedule::parse_at;
 
@@ -19,7 +19,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     let options = DaemonOptions {
         tenant: ctx.tenant.clone(),
         at,
-        concurrency: DEFAULT_CONCURRENCY,
+        concurrency: concurrency(),
         max_slots: None,
     };
     println!(

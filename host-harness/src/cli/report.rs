@@ -89,7 +89,7 @@ pub async fn run_sync(
     }
 }
 
-fn concurrency() -> usize {
+pub(super) fn concurrency() -> usize {
     std::env::var("SEATSYNC_CONCURRENCY")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
