@@ -586,9 +586,29 @@ async fn drive(
 /// embedded one.
 fn component_bytes() -> std::borrow::Cow<'static, [u8]> {
     match std::env::var_os("SEATSYNC_BENCH_COMPONENT") {
-        Some(path) => std::fs::read(path).expect("SEATSYNC_BENCH_COMPONENT").into(),
+        Some(path) => std::fs::read(path)
+            .expect("SEATSYNC_BENCH_COMPONENT")
+            .into(),
         None => seatsync_host::DEFAULT_COMPONENT.into(),
     }
+}
+
+/// The bench process's CPU time so far (user and system, all threads; the
+/// simulator is another process), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime, fields 14 and 15 of the line (11 and 12 here),
+    // in clock ticks of 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Alternates sandboxed and native re-syncs of `orgs` organizations,
@@ -600,9 +620,8 @@ async fn compare(orgs: usize, rounds: usize) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(8);
     let work = tempfile::tempdir().expect("temp dir");
-    let runtime = Arc::new(
-        Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"),
-    );
+    let runtime =
+        Arc::new(Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"));
     let sim = SimProcess::start(orgs);
     let site = format!("http://127.0.0.1:{}", sim.port);
     let conn = support::connection(&site);
@@ -613,17 +632,31 @@ async fn compare(orgs: usize, rounds: usize) {
     drive(&runtime, &policy, &conn, &requests, concurrency, false).await;
     drive(&runtime, &policy, &conn, &requests, concurrency, true).await;
     let (mut sandboxed, mut native) = (Vec::new(), Vec::new());
+    let (mut s_cpu, mut n_cpu) = (0.0, 0.0);
     for _ in 0..rounds {
-        sandboxed.push(drive(&runtime, &policy, &conn, &requests, concurrency, false).await.0);
-        native.push(drive(&runtime, &policy, &conn, &requests, concurrency, true).await.0);
+        let cpu = cpu_seconds();
+        let took = drive(&runtime, &policy, &conn, &requests, concurrency, false).await;
+        s_cpu += cpu_seconds() - cpu;
+        sandboxed.push(took.0);
+        let cpu = cpu_seconds();
+        let took = drive(&runtime, &policy, &conn, &requests, concurrency, true).await;
+        n_cpu += cpu_seconds() - cpu;
+        native.push(took.0);
     }
-    let (s, n) = (sandboxed.iter().min().unwrap(), native.iter().min().unwrap());
+    let (s, n) = (
+        sandboxed.iter().min().unwrap(),
+        native.iter().min().unwrap(),
+    );
+    let per_org = |cpu: f64| cpu * 1e6 / (orgs * rounds) as f64;
     println!(
-        "{orgs} re-syncs, best of {rounds}: sandboxed {:.3} s ({:.0} µs/org), native {:.3} s ({:.0} µs/org): {:.0}%",
+        "{orgs} re-syncs, best of {rounds}: sandboxed {:.3} s ({:.0} µs/org, host CPU {:.0} µs/org), \
+         native {:.3} s ({:.0} µs/org, host CPU {:.0} µs/org): {:.0}%",
         s.as_secs_f64(),
         s.as_secs_f64() * 1e6 / orgs as f64,
+        per_org(s_cpu),
         n.as_secs_f64(),
         n.as_secs_f64() * 1e6 / orgs as f64,
+        per_org(n_cpu),
         100.0 * n.as_secs_f64() / s.as_secs_f64()
     );
 }
@@ -637,9 +670,8 @@ async fn profile(native: bool, orgs: usize) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(8);
     let work = tempfile::tempdir().expect("temp dir");
-    let runtime = Arc::new(
-        Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"),
-    );
+    let runtime =
+        Arc::new(Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"));
     let sim = SimProcess::start(orgs);
     let site = format!("http://127.0.0.1:{}", sim.port);
     let conn = support::connection(&site);

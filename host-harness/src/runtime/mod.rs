@@ -313,18 +313,8 @@ impl Runtime {
         // is a deprecated no-op); calls use `call_async`.
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        // EXPERIMENT knobs (temporary).
-        let xenv = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-        if let Some(v) = xenv("SSX_TABLE_LAZY") { config.table_lazy_init(v != 0); }
-        if let Some(v) = xenv("SSX_COW") { config.memory_init_cow(v != 0); }
-        if let Some(v) = xenv("SSX_PERFMAP") && v != 0 { config.profiler(wasmtime::ProfilingStrategy::PerfMap); }
         if let Some(slots) = limits.instance_pool {
-            let mut pooling = pooling_config(slots.max(1), limits.memory_bytes);
-            if let Some(v) = xenv("SSX_BATCH") { pooling.decommit_batch_size(v); }
-            if let Some(v) = xenv("SSX_TABLE_KEEP") { pooling.table_keep_resident(v); }
-            if let Some(v) = xenv("SSX_STACK_KEEP") { pooling.async_stack_keep_resident(v); }
-            if let Some(v) = xenv("SSX_MEM_KEEP") { pooling.linear_memory_keep_resident(v); }
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+            config.allocation_strategy(pooling_config(slots.max(1), limits.memory_bytes));
         }
         let engine =
             Engine::new(&config).map_err(|e| RuntimeError::Load(format!("engine: {e:#}")))?;
@@ -778,8 +768,21 @@ impl Output {
 /// the organizations a host syncs at once.
 pub const DEFAULT_INSTANCE_POOL: u32 = 16;
 
+/// How much of a call's linear memory stays resident in its slot after the
+/// call: the pages the call dirtied within it are reset in place (found with
+/// `PAGEMAP_SCAN`) instead of being dropped and faulted in again by the next
+/// call. The connector touches less than this; see `docs/performance.md`.
+const MEMORY_KEEP_RESIDENT: usize = 4 * 1024 * 1024;
+
+/// The same for each table (a few KiB for the connector).
+const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
+
+/// Slots returned per batched `process_madvise` (one system call and one TLB
+/// shootdown for the batch instead of several per call).
+const DECOMMIT_BATCH: usize = 16;
+
 /// The pooling allocator's settings for `slots` concurrent calls.
-fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::PoolingAllocationConfig {
+fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::InstanceAllocationStrategy {
     let mut pooling = wasmtime::PoolingAllocationConfig::default();
     pooling
         .total_component_instances(slots)
@@ -787,8 +790,16 @@ fn pooling_config(slots: u32, memory_bytes: usize) -> wasmtime::PoolingAllocatio
         .total_memories(slots * 2)
         .total_tables(slots * 16)
         .total_stacks(slots)
-        .max_memory_size(memory_bytes);
-    pooling
+        .max_memory_size(memory_bytes)
+        // Per-call reset costs (see `docs/performance.md`): batched
+        // decommits, and memory and tables reset in place rather than
+        // decommitted and faulted back in. `Auto`: kernels without
+        // `PAGEMAP_SCAN` (before 6.7) keep the previous behaviour.
+        .decommit_batch_size(DECOMMIT_BATCH)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT);
+    wasmtime::InstanceAllocationStrategy::Pooling(pooling)
 }
 
 /// The secrets of a connection: the private key, and the `Authorization`
