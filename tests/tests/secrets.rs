@@ -136,6 +136,50 @@ fn a_key_echoed_by_connectwise_is_not_repeated() {
     assert!(history.stdout.contains("is not valid here"));
 }
 
+/// The same for the commands that print a connector error directly
+/// (`test-connection`, the lists, `map`): ConnectWise's words are shown,
+/// the key it echoed is not.
+#[test]
+fn a_key_echoed_in_a_listing_error_is_not_repeated() {
+    let env = Env::new();
+    env.configure();
+    let echo = FaultAction::json(
+        400,
+        "InvalidRequest",
+        &format!("The key {DEMO_PRIVATE_KEY} is not valid here."),
+    );
+    env.sim.set_faults(Faults {
+        scripted: vec![
+            ScriptedFault::new("GET", "/system/info", echo.clone()),
+            ScriptedFault::new("GET", "/procurement/catalog", echo.clone()),
+            ScriptedFault::new("GET", "/company/companies", echo),
+        ],
+        ..Faults::default()
+    });
+    // `run` itself fails the test if the key is in stdout or stderr.
+    for args in [
+        &["test-connection"][..],
+        &["products"],
+        &[
+            "map",
+            "org",
+            "pe-100482",
+            "--company",
+            "254",
+            "--agreement",
+            "102",
+        ],
+    ] {
+        let run = env.run(args);
+        assert_eq!(run.status, 1, "{args:?}");
+        assert!(
+            run.stderr.contains("is not valid here") && run.stderr.contains("[redacted]"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
 /// On the wire and in the runtime's records, the key appears only inside
 /// the Authorization header: never in a URL, query, body or other header
 /// (the simulator replaces the key with "[redacted]" wherever it finds it,

@@ -11,11 +11,9 @@ use crate::store::bill_method_name;
 pub async fn products(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
     let store = ctx.store()?;
     let (stored, site) = ctx.connection(&store)?;
-    let call = ctx
-        .runtime()?
-        .list_products(&site, &stored.connector_connection())
-        .await?;
-    let products = connector_value(call, "listing the products failed")?;
+    let conn = stored.connector_connection();
+    let call = ctx.runtime()?.list_products(&site, &conn).await?;
+    let products = connector_value(call, "listing the products failed", &conn)?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&products)?);
         return Ok(());
@@ -49,11 +47,9 @@ pub async fn products(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
 pub async fn companies(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
     let store = ctx.store()?;
     let (stored, site) = ctx.connection(&store)?;
-    let call = ctx
-        .runtime()?
-        .list_companies(&site, &stored.connector_connection())
-        .await?;
-    let companies = connector_value(call, "listing the companies failed")?;
+    let conn = stored.connector_connection();
+    let call = ctx.runtime()?.list_companies(&site, &conn).await?;
+    let companies = connector_value(call, "listing the companies failed", &conn)?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&companies)?);
         return Ok(());
@@ -80,11 +76,12 @@ pub async fn agreements(
 ) -> anyhow::Result<()> {
     let store = ctx.store()?;
     let (stored, site) = ctx.connection(&store)?;
+    let conn = stored.connector_connection();
     let call = ctx
         .runtime()?
-        .list_agreements(&site, &stored.connector_connection(), company)
+        .list_agreements(&site, &conn, company)
         .await?;
-    let agreements = connector_value(call, "listing the agreements failed")?;
+    let agreements = connector_value(call, "listing the agreements failed", &conn)?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&agreements)?);
         return Ok(());

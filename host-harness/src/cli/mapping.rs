@@ -90,6 +90,7 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
             let products = connector_value(
                 runtime.list_products(&site, &conn).await?,
                 "reading the catalog failed",
+                &conn,
             )?;
             let Some(item) = products.iter().find(|p| p.id == product) else {
                 bail!(
@@ -149,6 +150,7 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
             let companies = connector_value(
                 runtime.list_companies(&site, &conn).await?,
                 "reading the companies failed",
+                &conn,
             )?;
             let Some(found) = companies.iter().find(|c| c.id == company) else {
                 bail!(
@@ -158,6 +160,7 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
             let agreements = connector_value(
                 runtime.list_agreements(&site, &conn, Some(company)).await?,
                 "reading the agreements failed",
+                &conn,
             )?;
             let Some(chosen) = agreements.iter().find(|a| a.id == agreement) else {
                 bail!(

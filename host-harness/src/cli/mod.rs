@@ -195,7 +195,7 @@ pub async fn connect(
     let store = ctx.store()?;
     let runtime = ctx.runtime()?;
     let call = runtime.test_connection(&site, &conn).await?;
-    let info = connector_value(call, "the connection test failed")?;
+    let info = connector_value(call, "the connection test failed", &conn)?;
     // A looked-up codebase is stored, so later calls skip the lookup.
     if conn.codebase.is_some() {
         conn.codebase = Some(info.codebase.clone());
@@ -223,10 +223,9 @@ pub async fn test_connection(ctx: &mut Context) -> anyhow::Result<ConnectionInfo
     let store = ctx.store()?;
     let (stored, site) = ctx.connection(&store)?;
     let runtime = ctx.runtime()?;
-    let call = runtime
-        .test_connection(&site, &stored.connector_connection())
-        .await?;
-    let info = connector_value(call, "the connection test failed")?;
+    let conn = stored.connector_connection();
+    let call = runtime.test_connection(&site, &conn).await?;
+    let info = connector_value(call, "the connection test failed", &conn)?;
     println!(
         "OK: {} answers (ConnectWise {}, time zone {}).",
         info.api_url,
@@ -245,11 +244,16 @@ pub async fn test_connection(ctx: &mut Context) -> anyhow::Result<ConnectionInfo
 }
 
 /// A call's value, or an error that says what failed and what to do.
+///
+/// ConnectWise's own words end up in the message, so the connection's
+/// secrets are redacted from it, in case a server echoes them.
 fn connector_value<T>(
     call: Call<Result<T, seatsync_plugin::error::ConnectorError>>,
     what: &str,
+    conn: &Connection,
 ) -> anyhow::Result<T> {
-    call.value.map_err(|e| anyhow!("{what}: {e}"))
+    call.value
+        .map_err(|e| anyhow!(crate::sync::redact_secrets(conn, &format!("{what}: {e}"))))
 }
 
 fn check_readable(path: &Path, what: &str) -> anyhow::Result<()> {
