@@ -179,3 +179,40 @@ fn contract_versions_are_read_from_export_names() {
         Err(RuntimeError::NoConnectorExport { .. })
     ));
 }
+
+/// Cached files are loaded as native code, so the cache must be this user's
+/// alone: it is created 0700 with 0600 files; a file others could have
+/// replaced is compiled again rather than loaded; a directory others can
+/// write to is not used at all.
+#[test]
+fn a_cache_others_can_write_to_is_not_trusted() {
+    use std::fs::Permissions;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new-cache");
+    let first = Runtime::new(DEFAULT_COMPONENT, options(&dir)).unwrap();
+    let file = first.cache_file().unwrap().to_path_buf();
+    assert_eq!((mode(&dir), mode(&file)), (0o700, 0o600));
+
+    std::fs::set_permissions(&file, Permissions::from_mode(0o664)).unwrap();
+    let second = Runtime::new(DEFAULT_COMPONENT, options(&dir)).unwrap();
+    assert!(
+        !second.loaded_from_cache(),
+        "a group-writable file is not loaded"
+    );
+    assert_eq!(
+        mode(&file),
+        0o600,
+        "it was replaced by a fresh, private one"
+    );
+
+    std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+    let third = Runtime::new(DEFAULT_COMPONENT, options(&dir)).unwrap();
+    assert!(
+        !third.loaded_from_cache(),
+        "a world-writable cache is not used"
+    );
+    assert_eq!(third.cache_file(), None);
+}

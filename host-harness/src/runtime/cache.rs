@@ -3,6 +3,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -57,8 +58,20 @@ pub(crate) fn load(
             cache_file: None,
         });
     };
+    if let Err(problem) = private_dir(dir) {
+        tracing::warn!(
+            dir = %dir.display(),
+            %problem,
+            "not using the compile cache: its files are loaded as native code, so it must be a directory only this user can write"
+        );
+        return Ok(Loaded {
+            component: compile(engine, bytes)?,
+            from_cache: false,
+            cache_file: None,
+        });
+    }
     let path = dir.join(cache_file_name(engine, bytes));
-    if path.is_file() {
+    if path.is_file() && owned_and_private(&path).is_ok() {
         // SAFETY: `deserialize_file` maps the file and runs its contents as
         // native code, so it must be an unmodified artifact that wasmtime
         // itself serialized for a compatible engine. It is: only `store`
@@ -67,8 +80,10 @@ pub(crate) fn load(
         // engine's compatibility hash (wasmtime additionally checks its
         // version and settings in the file's header and refuses a mismatch).
         // The file is written to a temporary name and renamed into place, so
-        // a reader never sees a partial file. The cache directory must be
-        // writable only by the host's own user; the host documents that.
+        // a reader never sees a partial file. The directory and the file
+        // were checked to belong to this user and to be writable by no one
+        // else (`private_dir`, `owned_and_private`), so no other user can
+        // have replaced it.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => {
                 tracing::debug!(path = %path.display(), "loaded the compiled connector from the cache");
@@ -114,7 +129,6 @@ fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, RuntimeError> {
 fn store(component: &Component, dir: &Path, path: &Path) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let serialized = component.serialize().map_err(std::io::Error::other)?;
-    std::fs::create_dir_all(dir)?;
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -126,7 +140,11 @@ fn store(component: &Component, dir: &Path, path: &Path) -> std::io::Result<()> 
         nanos
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(&serialized)?;
         file.sync_all()?;
         drop(file);
@@ -136,4 +154,34 @@ fn store(component: &Component, dir: &Path, path: &Path) -> std::io::Result<()> 
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `dir` (mode 0700) if needed and checks it is this user's and
+/// writable by no one else.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create it: {e}"))?;
+    }
+    owned_and_private(dir)
+}
+
+/// Whether `path` belongs to this process's user and no group or other user
+/// may write to it.
+fn owned_and_private(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(format!("it belongs to user {}, not {me}", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "group or others may write to it (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
