@@ -13,9 +13,13 @@ use std::time::Duration;
 /// An HTTP method the connector uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// Reads.
     Get,
+    /// Creates (not idempotent).
     Post,
+    /// Changes fields.
     Patch,
+    /// Replaces a record.
     Put,
 }
 
@@ -172,10 +176,15 @@ impl fmt::Display for TransportError {
 /// The severity of a log line, as in the WIT `log.level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Fine detail.
     Trace,
+    /// Each exchange.
     Debug,
+    /// Each change made.
     Info,
+    /// Retries, conflicts.
     Warn,
+    /// Failures.
     Error,
 }
 

@@ -15,6 +15,8 @@
 //! - [`catalog`], [`companies`], [`agreements`]: the lists;
 //! - [`reconcile`] (pure) and [`sync`]: making additions match counts.
 
+#![warn(missing_docs)]
+
 pub mod agreements;
 pub mod catalog;
 pub mod client;

@@ -63,44 +63,68 @@ pub struct ConnectionInfo {
 /// A catalog item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Product {
+    /// The catalog item's id.
     pub id: u32,
+    /// The product id / SKU shown in ConnectWise.
     pub identifier: String,
+    /// The product's description.
     pub description: String,
+    /// Inactive products should not be mapped.
     pub inactive: bool,
+    /// The catalog price per unit.
     pub price: Option<f64>,
+    /// The catalog cost per unit.
     pub cost: Option<f64>,
+    /// Whether the product is taxable.
     pub taxable: bool,
+    /// `Agreement`, `Bundle`, `Inventory`, `NonInventory` or `Service`.
     pub product_class: Option<String>,
 }
 
 /// A customer company.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Company {
+    /// The company's id.
     pub id: u32,
+    /// The short company id shown in ConnectWise.
     pub identifier: String,
+    /// The company's name.
     pub name: String,
+    /// The status name, e.g. `Active`.
     pub status: Option<String>,
+    /// Always false in lists (deleted companies are left out).
     pub deleted: bool,
 }
 
 /// An agreement with a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Agreement {
+    /// The agreement's id.
     pub id: u32,
+    /// The agreement's name.
     pub name: String,
+    /// The company it belongs to.
     pub company_id: u32,
+    /// The agreement type's name.
     pub agreement_type: Option<String>,
+    /// `Active`, `Cancelled`, `Expired` or `Inactive`.
     pub status: Option<String>,
+    /// Cancelled agreements must not be synced to.
     pub cancelled: bool,
+    /// When it starts, as ConnectWise writes dates.
     pub start_date: Option<String>,
+    /// When it ends; `None` for no end date.
     pub end_date: Option<String>,
 }
 
 /// How an addition is billed to the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum BillCustomer {
+    /// Billed to the customer.
     Billable,
+    /// Not billed.
     DoNotBill,
+    /// Shown on the invoice at no charge.
     NoCharge,
 }
 
@@ -118,55 +142,86 @@ impl BillCustomer {
 /// One mapped package of one organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncLine {
+    /// The vendor's package key, echoed in the report.
     pub package_key: String,
+    /// The catalog item the package is mapped to.
     pub product_id: u32,
+    /// The active users: the quantity the addition must have.
     pub quantity: u32,
+    /// How a created addition is billed.
     pub bill_customer: BillCustomer,
+    /// Whether a created addition is taxable.
     pub taxable: bool,
+    /// Invoice text for a created addition; `None` keeps the catalog's.
     pub description: Option<String>,
 }
 
 /// Everything `sync-organization` needs for one organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncRequest {
+    /// The company the organization is mapped to.
     pub company_id: u32,
+    /// The agreement whose additions carry the counts.
     pub agreement_id: u32,
+    /// One line per enabled, mapped package.
     pub lines: Vec<SyncLine>,
+    /// Decide, but write nothing.
     pub dry_run: bool,
     /// `YYYY-MM-DD`: the start of created additions, and "today" for
     /// deciding which additions are cancelled.
     pub effective_date: String,
+    /// Update quantities of existing additions (`user-counts`).
     pub update_quantities: bool,
+    /// Create missing additions (`packages`).
     pub create_missing: bool,
 }
 
 /// What happened to one line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum LineOutcome {
+    /// An addition was (or, in a dry run, would be) created.
     Created,
-    Updated { previous_quantity: f64 },
+    /// The addition's quantity was (would be) changed from this.
+    Updated {
+        /// The quantity before.
+        previous_quantity: f64,
+    },
+    /// The addition already had the quantity.
     Unchanged,
+    /// Several active additions (their ids), or several lines for one
+    /// product (no ids): nothing written.
     Conflict(Vec<u32>),
+    /// Not attempted, for this reason.
     Skipped(String),
+    /// The write failed.
     Failed(ConnectorError),
 }
 
 /// The result of one line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineResult {
+    /// The line's package key.
     pub package_key: String,
+    /// The line's product.
     pub product_id: u32,
+    /// The quantity asked for.
     pub quantity: u32,
+    /// What happened.
     pub outcome: LineOutcome,
+    /// The addition concerned, when there is exactly one.
     pub addition_id: Option<u32>,
 }
 
 /// The result of one `sync-organization` call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncReport {
+    /// The request's company.
     pub company_id: u32,
+    /// The request's agreement.
     pub agreement_id: u32,
+    /// Whether nothing was written on purpose.
     pub dry_run: bool,
+    /// One result per request line, in order.
     pub lines: Vec<LineResult>,
     /// HTTP requests sent, retries included.
     pub requests: u32,

@@ -23,9 +23,13 @@ pub struct Reference {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Info {
+    /// ConnectWise's `version`.
     pub version: Option<String>,
+    /// ConnectWise's `isCloud`.
     pub is_cloud: Option<bool>,
+    /// ConnectWise's `serverTimeZone`.
     pub server_time_zone: Option<String>,
+    /// ConnectWise's `cloudRegion`.
     pub cloud_region: Option<String>,
 }
 
@@ -33,6 +37,7 @@ pub struct Info {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompanyInfo {
+    /// ConnectWise's `Codebase`.
     pub codebase: Option<String>,
 }
 
@@ -40,13 +45,21 @@ pub struct CompanyInfo {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogItem {
+    /// ConnectWise's `id`.
     pub id: Option<i64>,
+    /// ConnectWise's `identifier`.
     pub identifier: Option<String>,
+    /// ConnectWise's `description`.
     pub description: Option<String>,
+    /// ConnectWise's `inactiveFlag`.
     pub inactive_flag: Option<bool>,
+    /// ConnectWise's `price`.
     pub price: Option<f64>,
+    /// ConnectWise's `cost`.
     pub cost: Option<f64>,
+    /// ConnectWise's `taxableFlag`.
     pub taxable_flag: Option<bool>,
+    /// ConnectWise's `productClass`.
     pub product_class: Option<String>,
 }
 
@@ -54,10 +67,15 @@ pub struct CatalogItem {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Company {
+    /// ConnectWise's `id`.
     pub id: Option<i64>,
+    /// ConnectWise's `identifier`.
     pub identifier: Option<String>,
+    /// ConnectWise's `name`.
     pub name: Option<String>,
+    /// ConnectWise's `status`.
     pub status: Option<Reference>,
+    /// ConnectWise's `deletedFlag`.
     pub deleted_flag: Option<bool>,
 }
 
@@ -65,14 +83,22 @@ pub struct Company {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Agreement {
+    /// ConnectWise's `id`.
     pub id: Option<i64>,
+    /// ConnectWise's `name`.
     pub name: Option<String>,
+    /// ConnectWise's `company`.
     pub company: Option<Reference>,
+    /// ConnectWise's `type`.
     #[serde(rename = "type")]
     pub agreement_type: Option<Reference>,
+    /// ConnectWise's `agreementStatus`.
     pub agreement_status: Option<String>,
+    /// ConnectWise's `cancelledFlag`.
     pub cancelled_flag: Option<bool>,
+    /// ConnectWise's `startDate`.
     pub start_date: Option<String>,
+    /// ConnectWise's `endDate`.
     pub end_date: Option<String>,
 }
 
@@ -80,10 +106,15 @@ pub struct Agreement {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Addition {
+    /// ConnectWise's `id`.
     pub id: Option<i64>,
+    /// ConnectWise's `product`.
     pub product: Option<Reference>,
+    /// ConnectWise's `quantity`.
     pub quantity: Option<f64>,
+    /// ConnectWise's `effectiveDate`.
     pub effective_date: Option<String>,
+    /// ConnectWise's `cancelledDate`.
     pub cancelled_date: Option<String>,
 }
 
