@@ -131,7 +131,7 @@ async fn a_slot_another_process_is_syncing_is_skipped() {
 #[test]
 fn the_daemon_stops_cleanly_on_sigterm_and_sigint() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
     let env = configured();
@@ -141,15 +141,7 @@ fn the_daemon_stops_cleanly_on_sigterm_and_sigint() {
         .to_string();
     for signal in ["TERM", "INT"] {
         env.sim.reset_counts();
-        let mut child = Command::new(common::seatsync_bin())
-            .arg("--db")
-            .arg(env.db())
-            .args(["run", "--at", &at])
-            .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the daemon starts");
+        let mut child = env.spawn(&["run", "--at", &at]);
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut first = String::new();
         stdout

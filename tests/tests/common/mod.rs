@@ -64,9 +64,12 @@ impl Env {
         format!("http://{}", self.sim.addr())
     }
 
-    /// Runs `seatsync --db DB ARGS…` with `stdin`.
-    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = Command::new(seatsync_bin())
+    /// `seatsync --db DB ARGS…` with the test environment: the shared
+    /// compile cache, this env's concurrency, and none of the caller's
+    /// `SEATSYNC_*` settings; output piped.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(seatsync_bin());
+        command
             .arg("--db")
             .arg(self.db())
             .args(args)
@@ -75,23 +78,23 @@ impl Env {
             .env_remove("SEATSYNC_LOG")
             .env_remove("SEATSYNC_DB")
             .env_remove("SEATSYNC_TENANT")
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `seatsync --db DB ARGS…` with `stdin`.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
             .spawn()
             .expect("seatsync starts");
         if let Some(mut input) = child.stdin.take() {
             let _ = input.write_all(stdin.as_bytes());
         }
-        let out: Output = child.wait_with_output().expect("seatsync finishes");
-        let run = Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert_no_secret(&run.stdout);
-        assert_no_secret(&run.stderr);
-        run
+        finished(child.wait_with_output().expect("seatsync finishes"))
     }
 
     /// Runs `seatsync --db DB ARGS…`.
@@ -187,6 +190,18 @@ pub fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
+/// A finished command's status and output, checked for secrets.
+fn finished(out: Output) -> Run {
+    let run = Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_no_secret(&run.stdout);
+    assert_no_secret(&run.stderr);
+    run
+}
+
 /// Fails if `text` holds the private key or an Authorization header value.
 pub fn assert_no_secret(text: &str) {
     assert!(
@@ -268,45 +283,17 @@ impl Env {
 
     /// Starts `seatsync --db DB ARGS…` without waiting (for killing it).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(seatsync_bin())
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
-            .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
-            .env_remove("SEATSYNC_LOG")
-            .env_remove("SEATSYNC_DB")
-            .env_remove("SEATSYNC_TENANT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("seatsync starts")
+        self.command(args).spawn().expect("seatsync starts")
     }
 
     /// Runs with extra environment variables (e.g. `SEATSYNC_LOG`).
     pub fn run_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
-        let out = Command::new(seatsync_bin())
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
-            .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
-            .env_remove("SEATSYNC_LOG")
-            .env_remove("SEATSYNC_DB")
-            .env_remove("SEATSYNC_TENANT")
+        let out = self
+            .command(args)
             .envs(vars.iter().copied())
-            .stdin(Stdio::null())
             .output()
             .expect("seatsync runs");
-        let run = Run {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert_no_secret(&run.stdout);
-        assert_no_secret(&run.stderr);
-        run
+        finished(out)
     }
 
     /// `history --json`, parsed.
