@@ -130,6 +130,7 @@ pub async fn sync_tenant(
     }
 
     let mut plans = store.sync_plan(tenant)?;
+    let shared = shared_agreements(&plans);
     if !options.orgs.is_empty() {
         let unknown: Vec<String> = options
             .orgs
@@ -156,9 +157,26 @@ pub async fn sync_tenant(
     let run = store.begin_run(&lock, tenant, options.trigger, options.dry_run)?;
     let mut outcomes = Vec::with_capacity(plans.len());
     let mut last_heartbeat = Instant::now();
-    let (plans, rejected, check_requests) =
+    let (plans, sharing): (Vec<OrgPlan>, Vec<OrgPlan>) = plans
+        .into_iter()
+        .partition(|p| !shared.contains_key(&p.agreement_id));
+    let mut refused: Vec<OrgOutcome> = sharing
+        .into_iter()
+        .map(|plan| {
+            let orgs = shared.get(&plan.agreement_id).map(|o| o.join(", ")).unwrap_or_default();
+            let message = format!(
+                "agreement {} is mapped to several organizations ({orgs}): their counts would overwrite each \
+                 other, so none of them is synced; map each organization to its own agreement with `seatsync map org`",
+                plan.agreement_id
+            );
+            failed_before_sending(plan, message)
+        })
+        .collect();
+    let (plans, checked, check_requests) =
         check_agreements(&runtime, &site, &connection, plans).await;
-    for outcome in rejected {
+    lock.heartbeat()?;
+    refused.extend(checked);
+    for outcome in refused {
         store.record_org_result(
             run,
             &outcome.plan,
@@ -181,7 +199,17 @@ pub async fn sync_tenant(
                 (plan, call)
             });
         }
-        let Some(joined) = in_flight.join_next().await else {
+        // Renew the lock while calls run, not only when one finishes: a
+        // call may take minutes, and a lock gone stale lets another process
+        // sync the same organizations.
+        let joined = tokio::select! {
+            joined = in_flight.join_next() => joined,
+            _ = tokio::time::sleep(HEARTBEAT_EVERY) => {
+                lock.heartbeat()?;
+                continue;
+            }
+        };
+        let Some(joined) = joined else {
             break;
         };
         let outcome = match joined {
@@ -243,6 +271,32 @@ pub async fn sync_tenant(
     })
 }
 
+/// Agreements that more than one enabled, mapped organization points at,
+/// with those organizations. Syncing them would make the organizations race
+/// to create the same addition and overwrite each other's counts daily.
+fn shared_agreements(plans: &[OrgPlan]) -> HashMap<u32, Vec<String>> {
+    let mut by_agreement: HashMap<u32, Vec<String>> = HashMap::new();
+    for plan in plans {
+        by_agreement
+            .entry(plan.agreement_id)
+            .or_default()
+            .push(plan.org_id.clone());
+    }
+    by_agreement.retain(|_, orgs| orgs.len() > 1);
+    by_agreement
+}
+
+/// An organization that fails before anything is sent for it.
+fn failed_before_sending(plan: OrgPlan, message: String) -> OrgOutcome {
+    OrgOutcome {
+        plan,
+        result: Err(message),
+        requests: 0,
+        writes: 0,
+        elapsed: Duration::ZERO,
+    }
+}
+
 /// How often a run renews its lock while organizations finish.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
@@ -273,6 +327,7 @@ async fn check_agreements(
     let agreements = match call.value {
         Ok(agreements) => agreements,
         Err(error) => {
+            let error = redact_secrets(connection, &error.to_string());
             tracing::warn!(%error, "could not list the agreements to check the mappings; syncing without the check");
             return (plans, Vec::new(), requests);
         }
@@ -301,13 +356,7 @@ async fn check_agreements(
         };
         match problem {
             None => usable.push(plan),
-            Some(message) => rejected.push(OrgOutcome {
-                plan,
-                result: Err(message),
-                requests: 0,
-                writes: 0,
-                elapsed: Duration::ZERO,
-            }),
+            Some(message) => rejected.push(failed_before_sending(plan, message)),
         }
     }
     (usable, rejected, requests)

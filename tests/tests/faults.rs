@@ -452,6 +452,55 @@ fn a_401_in_the_middle_of_a_run() {
     assert_heals(&env);
 }
 
+/// Two organizations on one agreement would race to create the same
+/// addition and overwrite each other's counts every day. `map org` refuses
+/// it; a database that has it anyway (mapped before this check) syncs
+/// neither organization, and nothing is sent for that agreement.
+#[test]
+fn two_organizations_on_one_agreement_are_refused() {
+    let env = configured();
+    let refused = env.run(&[
+        "map",
+        "org",
+        "pe-100845",
+        "--company",
+        "254",
+        "--agreement",
+        "102",
+    ]);
+    assert_eq!(refused.status, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("agreement 102 is already mapped to organization pe-100482"),
+        "{}",
+        refused.stderr
+    );
+
+    let store = env.store();
+    let mapping = seatsync_host::store::OrgMapping {
+        company_id: 254,
+        agreement_id: 102,
+        company_name: None,
+        agreement_name: None,
+    };
+    store
+        .upsert_org_mapping("default", "pe-100845", &mapping)
+        .unwrap();
+    let before = env.sim.state_dump_for(&[102]);
+    let (status, report) = sync_json(&env);
+    assert_eq!(status, 1);
+    for org_id in ["pe-100482", "pe-100845"] {
+        let text = org(&report, org_id);
+        assert!(
+            text.contains("mapped to several organizations (pe-100482, pe-100845)"),
+            "{text}"
+        );
+    }
+    assert_eq!(hits(&env, "GET", "/finance/agreements/102/additions"), 0);
+    assert_eq!(env.sim.state_dump_for(&[102]), before);
+}
+
 /// A product deleted from the catalog after it was mapped: creating an
 /// addition for it fails with ConnectWise's reason; its existing additions
 /// are still updated; every other organization syncs.
