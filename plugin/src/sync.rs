@@ -169,8 +169,10 @@ fn apply<T: Transport>(
 }
 
 /// POSTs a new addition. After an ambiguous failure the product's additions
-/// are read again: if the addition is there, it was created; only if it is
-/// not is the POST sent again.
+/// are read again: if the addition is there, it was created. If it is not,
+/// the POST is sent again only after a 502 or 503 (the request never got
+/// past the gateway); after anything else (a timeout, a lost answer) the
+/// line fails and the next sync, which reads first, settles it.
 fn create<T: Transport>(
     client: &mut Client<'_, T>,
     request: &SyncRequest,
@@ -210,7 +212,7 @@ fn create<T: Transport>(
         client.log(
             Level::Warn,
             &format!(
-                "creating the addition for product {} on agreement {} may not have completed ({error}); reading the additions before trying again",
+                "creating the addition for product {} on agreement {} may not have completed ({error}); reading the additions to see whether it was",
                 line.product_id, request.agreement_id
             ),
         );
@@ -236,7 +238,22 @@ fn create<T: Transport>(
                 client.count_confirmed_write();
                 return (LineOutcome::Created, Some(one.id));
             }
-            [] if attempt < MAX_CREATE_ATTEMPTS => continue,
+            // A 502 or 503 comes from in front of ConnectWise: the create
+            // most likely never reached it, so it is sent again.
+            [] if attempt < MAX_CREATE_ATTEMPTS && not_processed(&error) => continue,
+            // A timeout, a 504, a 500 or a lost answer: ConnectWise may
+            // still be working on it and the addition appear later, so
+            // sending it again could create it twice. The next sync reads
+            // first and creates it then if it is still missing.
+            [] if !not_processed(&error) => {
+                return (
+                    LineOutcome::Failed(ConnectorError::Transport(format!(
+                        "ConnectWise may still be creating this addition ({error}); it was not sent again, so it \
+                         cannot be created twice: the next sync reads first and creates it if it is missing"
+                    ))),
+                    None,
+                );
+            }
             [] => return (LineOutcome::Failed(error), None),
             several => {
                 return (
@@ -246,6 +263,18 @@ fn create<T: Transport>(
             }
         }
     }
+}
+
+/// Whether an ambiguous failure means the request most likely never reached
+/// ConnectWise's application: a 502 or 503 from the gateway in front of it.
+fn not_processed(error: &ConnectorError) -> bool {
+    matches!(
+        error,
+        ConnectorError::Remote {
+            status: 502 | 503,
+            ..
+        }
+    )
 }
 
 /// PATCHes the quantity, then checks ConnectWise really took it: a PATCH can

@@ -213,8 +213,8 @@ fn an_ambiguous_create_is_confirmed_by_reading_not_by_posting_again() {
     assert_snapshot!(t.finish(&result));
 }
 
-/// No response to the POST and nothing there on re-reading: only then is the
-/// POST sent again.
+/// A 503 from the gateway and nothing there on re-reading: the create never
+/// reached ConnectWise, so only then is the POST sent again.
 #[test]
 fn a_create_that_did_not_land_is_retried_after_reading() {
     let req = request(vec![
@@ -224,7 +224,7 @@ fn a_create_that_did_not_land_is_retried_after_reading() {
     let (result, t) = run(
         vec![
             json(200, "additions_business_only.json"),
-            no_response("connection reset by peer"),
+            raw(503, "text/html", "service_unavailable.html"),
             json(200, "additions_none.json"),
             json(201, "addition_created_professional.json"),
         ],
@@ -236,21 +236,50 @@ fn a_create_that_did_not_land_is_retried_after_reading() {
     assert_snapshot!(t.finish(&result));
 }
 
+/// No answer at all (a reset, a timeout): ConnectWise may still be creating
+/// the addition, so it is not sent again in this call even though the
+/// re-read does not show it yet; the next sync reads first.
+#[test]
+fn a_create_that_got_no_answer_is_not_sent_again() {
+    let req = request(vec![line("professional", PROFESSIONAL, 12)]);
+    let (result, t) = run(
+        vec![
+            json(200, "additions_none.json"),
+            no_response("connection reset by peer"),
+            json(200, "additions_none.json"),
+        ],
+        &req,
+    );
+    let report = result.as_ref().unwrap();
+    assert!(
+        matches!(&report.lines[0].outcome, LineOutcome::Failed(ConnectorError::Transport(m)) if m.contains("not sent again")),
+        "{report:?}"
+    );
+    let posts = t
+        .requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 1);
+    assert_snapshot!(t.finish(&result));
+}
+
 #[test]
 fn a_create_that_keeps_failing_ambiguously_gives_up_without_duplicates() {
     let req = request(vec![line("professional", PROFESSIONAL, 12)]);
     let mut replies = vec![json(200, "additions_none.json")];
     for _ in 0..3 {
-        replies.push(no_response("connection reset by peer"));
+        replies.push(raw(503, "text/html", "service_unavailable.html"));
         replies.push(json(200, "additions_none.json"));
     }
     let (result, t) = run(replies, &req);
     let report = result.as_ref().unwrap();
     assert!(matches!(
         &report.lines[0].outcome,
-        LineOutcome::Failed(ConnectorError::Transport(_))
+        LineOutcome::Failed(ConnectorError::Remote { status: 503, .. })
     ));
     assert_eq!(report.writes, 0);
+    assert_eq!(t.write_count(), 3, "bounded: three POSTs");
     assert_snapshot!(t.finish(&result));
 }
 

@@ -135,21 +135,7 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
             agreement,
         } => {
             let orgs = store.list_orgs(&ctx.tenant)?;
-            // Two organizations on one agreement would overwrite each
-            // other's counts (and race to create the same addition).
-            if let Some(other) = orgs.iter().find(|o| {
-                o.org_id != org
-                    && o.mapping
-                        .as_ref()
-                        .is_some_and(|m| m.agreement_id == agreement)
-            }) {
-                bail!(
-                    "agreement {agreement} is already mapped to organization {}: each organization needs its own \
-                     agreement, or their counts would overwrite each other; pick another agreement",
-                    other.org_id
-                );
-            }
-            let known: Vec<String> = orgs.into_iter().map(|o| o.org_id).collect();
+            let known: Vec<String> = orgs.iter().map(|o| o.org_id.clone()).collect();
             if !known.contains(&org) {
                 return Err(StoreError::UnknownOrg {
                     tenant: ctx.tenant.clone(),
@@ -184,6 +170,20 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
                     "the agreement {agreement} ({}) is cancelled: pick an active agreement of {}",
                     chosen.name,
                     found.name
+                );
+            }
+            // Two organizations on one agreement would overwrite each
+            // other's counts (and race to create the same addition).
+            if let Some(other) = orgs.iter().find(|o| {
+                o.org_id != org
+                    && o.mapping
+                        .as_ref()
+                        .is_some_and(|m| m.agreement_id == agreement)
+            }) {
+                bail!(
+                    "agreement {agreement} is already mapped to organization {}: each organization needs its own \
+                     agreement, or their counts would overwrite each other; pick another agreement",
+                    other.org_id
                 );
             }
             let mapping = OrgMapping {
