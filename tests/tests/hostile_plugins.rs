@@ -52,6 +52,7 @@ const LOG_FLOOD: u32 = 9;
 const HUGE_REPORT: u32 = 10;
 const HUGE_ERROR: u32 = 11;
 const STALL: u32 = 12;
+const WRITES_IN_DRY_RUN: u32 = 13;
 
 fn code(behaviour: u32, argument: u16) -> u32 {
     behaviour * 100_000 + u32::from(argument)
@@ -595,4 +596,35 @@ async fn the_daemon_keeps_running_past_a_hostile_component() {
     );
     assert_eq!(&state(&env), baseline());
     assert_eq!(store.list_runs("default", 10).unwrap().len(), 2);
+}
+
+/// A component that writes although the host asked for a dry run: the
+/// host's sender refuses every write of a dry-run call, so ConnectWise is
+/// not changed, and the host logs why.
+#[test]
+fn writes_during_a_dry_run_are_refused_by_the_host() {
+    let env = configured(code(WRITES_IN_DRY_RUN, 0));
+    let before = state(&env);
+    env.sim.reset_counts();
+    let run = env.run(&["sync", "--dry-run", "--plugin", GUEST, "--json"]);
+    assert_eq!(env.sim.counts().writes, 0, "nothing was written");
+    assert_eq!(state(&env), before);
+    let json: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let trigger = json["organizations"]
+        .as_array()
+        .expect("organizations")
+        .iter()
+        .find(|o| o["org_id"] == TRIGGER_ORG)
+        .expect("the trigger organization has a result")
+        .to_string();
+    // The component sees its POST fail (waki reports the refused body
+    // stream as closed, so the connector cannot tell a refusal from a lost
+    // answer) and fails the line without posting again.
+    assert!(trigger.contains("\"Failed\""), "{trigger}");
+    let logged = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("request refused by the sandbox"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{}", run.stderr));
+    assert!(logged.contains("a dry run may not write"), "{logged}");
 }

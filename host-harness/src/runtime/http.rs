@@ -164,6 +164,9 @@ pub(crate) struct HttpHooks {
     pub(crate) limits: HttpLimits,
     pub(crate) record: Arc<Mutex<HttpRecord>>,
     pub(crate) redactor: Arc<Redactor>,
+    /// A dry run: the host refuses writes itself rather than trusting the
+    /// component not to send them.
+    pub(crate) read_only: bool,
 }
 
 type SendFuture = Box<
@@ -193,7 +196,15 @@ impl WasiHttpHooks for HttpHooks {
             .to_string();
         let url = self.redactor.redact(&display_url(uri));
 
-        if let Err(reason) = self.policy.check(&scheme, &authority) {
+        let is_write = matches!(method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE");
+        let refusal = match self.policy.check(&scheme, &authority) {
+            Err(reason) => Some(reason),
+            Ok(()) if self.read_only && is_write => {
+                Some(format!("a dry run may not write, and this is a {method}"))
+            }
+            Ok(()) => None,
+        };
+        if let Some(reason) = refusal {
             tracing::warn!(
                 target: "seatsync::http",
                 %method, %url, %reason,
@@ -216,7 +227,6 @@ impl WasiHttpHooks for HttpHooks {
         }
 
         let timeouts = clamp(options, &self.limits);
-        let is_write = matches!(method.as_str(), "POST" | "PATCH" | "PUT");
         let sender = self.sender.clone();
         let rec = self.record.clone();
         let limits = self.limits;

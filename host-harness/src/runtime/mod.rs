@@ -502,6 +502,7 @@ impl Runtime {
                 },
                 record: record.clone(),
                 redactor: redactor.clone(),
+                read_only: matches!(&op, Op::Sync(request) if request.dry_run),
             },
             limiter: MemoryLimiter::new(limits.memory_bytes),
             cpu: CpuMeter::new(self.ticks.clone(), limits.cpu_ticks()),

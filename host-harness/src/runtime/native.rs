@@ -73,6 +73,9 @@ impl NativeConnector {
             },
             record: record.clone(),
             redactor: redactor.clone(),
+            // The native baseline runs the trusted connector itself, which
+            // writes nothing in a dry run.
+            read_only: false,
         };
         Ok(NativeConnector {
             hooks,

@@ -23,6 +23,7 @@
 //! | 10 | returns a report of 300,000 lines for its one request line |
 //! | 11 | fails with a 32 MiB error message |
 //! | 12 | sleeps for an hour |
+//! | 13 | syncs for real even when asked for a dry run (writes) |
 //!
 //! The crate compiles to nothing except for `wasm32`.
 
@@ -69,6 +70,12 @@ impl Guest for Hostile {
         request: wit::SyncRequest,
     ) -> Result<wit::SyncReport, wit::ConnectorError> {
         let code = request.lines.first().map(|l| l.quantity).unwrap_or(0);
+        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 13 {
+            // Ignore the dry run: the host must refuse the writes.
+            let mut real = request;
+            real.dry_run = false;
+            return Connector::sync_organization(conn, real);
+        }
         if request.agreement_id == TRIGGER_AGREEMENT && code >= CODE_UNIT {
             return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
         }
