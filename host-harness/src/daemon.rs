@@ -39,12 +39,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// How long the daemon waits before trying a slot again when another
+/// process held the sync lock.
+pub const BUSY_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// What the daemon did in one slot.
 #[derive(Debug)]
 pub enum SlotResult {
     /// The sync ran (it may have failed for some organizations).
     Synced(SyncSummary),
-    /// Another process holds the sync lock; this slot was left to it.
+    /// Another process holds the sync lock; the slot is tried again
+    /// [`BUSY_RETRY`] later (until the next slot).
     Busy(String),
     /// The sync could not run (no connection, database error); the daemon
     /// goes on to the next slot.
@@ -83,27 +88,47 @@ pub async fn run<C: Clock>(
     let last = store
         .last_completed_run_start(&options.tenant)?
         .or(Some(first_started));
-    let mut due = schedule::missed_slot(last, clock.now(), options.at);
-    if let Some(slot) = due {
+    // (the slot, when to run it): a missed slot runs now.
+    let mut due =
+        schedule::missed_slot(last, clock.now(), options.at).map(|slot| (slot, clock.now()));
+    if let Some((slot, _)) = due {
         tracing::info!(%slot, "catching up the missed sync slot");
     }
+    let mut last_slot: Option<DateTime<Utc>> = None;
     loop {
-        let slot = match due.take() {
-            Some(slot) => slot,
+        let (slot, run_at) = match due.take() {
+            Some(due) => due,
             None => {
-                let next = schedule::next_fire(clock.now(), options.at);
+                // Never before the slot just run: a wall clock stepped back
+                // during the sleep must not run the same slot twice.
+                let now = clock.now();
+                let after = last_slot.map_or(now, |last| last.max(now));
+                let next = schedule::next_fire(after, options.at);
                 tracing::info!(%next, "next sync");
-                tokio::select! {
-                    _ = clock.sleep_until(next) => next,
-                    _ = &mut stop => return Ok(()),
-                }
+                (next, next)
             }
         };
+        if run_at > clock.now() {
+            tokio::select! {
+                _ = clock.sleep_until(run_at) => {}
+                _ = &mut stop => return Ok(()),
+            }
+        }
         let result = run_slot(store, runtime.clone(), clock, options).await;
         on_slot(slot, &result);
+        last_slot = Some(slot);
         slots += 1;
         if options.max_slots.is_some_and(|max| slots >= max) {
             return Ok(());
+        }
+        // Another process was syncing (a manual run, say): try this slot
+        // again a little later rather than skip the day, until the next slot.
+        if matches!(result, SlotResult::Busy(_)) {
+            let retry = clock.now() + BUSY_RETRY;
+            if retry < schedule::next_fire(slot, options.at) {
+                tracing::info!(%slot, %retry, "another process is syncing; trying this slot again later");
+                due = Some((slot, retry));
+            }
         }
         // A stop that arrived during the sync ends the daemon now.
         if has_resolved(&mut stop).await {

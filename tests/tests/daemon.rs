@@ -30,11 +30,21 @@ fn runtime() -> Arc<Runtime> {
 
 /// Runs the daemon for one slot and returns (slot, what happened).
 async fn one_slot(store: &Store, clock: &FakeClock) -> Vec<(DateTime<Utc>, String)> {
+    slots(store, clock, 1, |_| {}).await
+}
+
+/// Runs the daemon for `max` slot attempts; `after_each` sees each result.
+async fn slots(
+    store: &Store,
+    clock: &FakeClock,
+    max: u32,
+    mut after_each: impl FnMut(&SlotResult),
+) -> Vec<(DateTime<Utc>, String)> {
     let options = DaemonOptions {
         tenant: "default".into(),
         at: NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
         concurrency: 4,
-        max_slots: Some(1),
+        max_slots: Some(max),
     };
     let mut slots = Vec::new();
     daemon::run(
@@ -57,6 +67,7 @@ async fn one_slot(store: &Store, clock: &FakeClock) -> Vec<(DateTime<Utc>, Strin
                 SlotResult::Failed(e) => format!("failed: {e}"),
             };
             slots.push((slot, what));
+            after_each(result);
         },
     )
     .await
@@ -124,6 +135,35 @@ async fn a_slot_another_process_is_syncing_is_skipped() {
     let slots = one_slot(&store, &clock).await;
     assert_eq!(slots[0].1, "busy: true");
     assert_eq!(env.sim.counts().total, 0, "nothing was sent");
+}
+
+/// A slot that finds another process syncing is tried again five minutes
+/// later, not skipped until tomorrow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_slot_is_tried_again_a_little_later() {
+    let env = configured();
+    let clock = FakeClock::at("2026-11-27T05:59:00Z");
+    let mut store = Store::open(env.db()).unwrap();
+    let store_clock = clock.clone();
+    store.set_clock(Arc::new(move || store_clock.now()));
+    let other = Store::open(env.db()).unwrap();
+    let mut held = Some(other.lock(&sync_lock_name("default")).unwrap());
+    // The other process finishes right after the first attempt.
+    let results = slots(&store, &clock, 2, |_| drop(held.take())).await;
+    let six: DateTime<Utc> = "2026-11-27T06:00:00Z".parse().unwrap();
+    assert_eq!(
+        results,
+        [
+            (six, "busy: true".to_string()),
+            (six, "synced: 12 orgs, 8 writes".to_string())
+        ]
+    );
+    let runs = store.list_runs("default", 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0].started_at,
+        "2026-11-27T06:05:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
 }
 
 /// `seatsync run` waits for its slot and stops cleanly, exit status 0, on

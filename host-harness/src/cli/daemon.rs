@@ -22,6 +22,9 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
         concurrency: concurrency(),
         max_slots: None,
     };
+    // Listen for signals before saying we run: a signal sent as soon as
+    // the first line appears must stop us cleanly, not kill us.
+    let stop = shutdown_signal()?;
     println!(
         "seatsync daemon for tenant '{}': syncing daily at {} UTC. Stop with Ctrl-C or SIGTERM.",
         options.tenant,
@@ -32,7 +35,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
         runtime,
         &SystemClock,
         &options,
-        shutdown_signal()?,
+        stop,
         |slot, result| {
             println!("\n== {} UTC", slot.format("%Y-%m-%d %H:%M"));
             match result {
