@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
@@ -156,7 +156,14 @@ pub async fn sync_tenant(
 
     let run = store.begin_run(&lock, tenant, options.trigger, options.dry_run)?;
     let mut outcomes = Vec::with_capacity(plans.len());
-    let mut last_heartbeat = Instant::now();
+    // One timer renews the lock, whether organizations finish quickly or a
+    // call takes minutes: a lock gone stale lets another process sync the
+    // same organizations. A heartbeat is a durable commit, so not per
+    // organization.
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + HEARTBEAT_EVERY,
+        HEARTBEAT_EVERY,
+    );
     let (plans, sharing): (Vec<OrgPlan>, Vec<OrgPlan>) = plans
         .into_iter()
         .partition(|p| !shared.contains_key(&p.agreement_id));
@@ -199,12 +206,11 @@ pub async fn sync_tenant(
                 (plan, call)
             });
         }
-        // Renew the lock while calls run, not only when one finishes: a
-        // call may take minutes, and a lock gone stale lets another process
-        // sync the same organizations.
         let joined = tokio::select! {
             joined = in_flight.join_next() => joined,
-            _ = tokio::time::sleep(HEARTBEAT_EVERY) => {
+            _ = heartbeat.tick() => {
+                // Losing the lock (an error here) stops the run rather than
+                // race another process.
                 lock.heartbeat()?;
                 continue;
             }
@@ -253,14 +259,6 @@ pub async fn sync_tenant(
             outcome.result.as_ref().map_err(String::as_str),
         )?;
         on_org(&outcome);
-        // Losing the lock means another process may now be syncing: start
-        // no further organization rather than race it. A heartbeat is a
-        // durable commit, so it is sent every few seconds, not per
-        // organization; the lock goes stale only after minutes.
-        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
-            lock.heartbeat()?;
-            last_heartbeat = Instant::now();
-        }
         outcomes.push(outcome);
     }
     let record = store.finish_run(run, None)?;
