@@ -49,32 +49,54 @@ impl ListQuery {
     /// rather than following the `Link` header, cannot lose `conditions`.
     /// Ordering by id keeps records from shifting between pages.
     pub fn page(&self, page: u32) -> String {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
+        let mut query = String::with_capacity(128);
+        let mut pair = |key: &str, value: &str| {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            push_encoded(&mut query, key);
+            query.push('=');
+            push_encoded(&mut query, value);
+        };
         if let Some(c) = &self.conditions {
-            pairs.push(("conditions", c.clone()));
+            pair("conditions", c);
         }
         if !self.fields.is_empty() {
-            pairs.push(("fields", self.fields.join(",")));
+            pair("fields", &self.fields.join(","));
         }
-        pairs.push(("orderBy", "id asc".into()));
-        pairs.push(("page", page.to_string()));
-        pairs.push(("pageSize", self.page_size.to_string()));
-        encode_pairs(&pairs)
+        pair("orderBy", "id asc");
+        pair("page", &page.to_string());
+        pair("pageSize", &self.page_size.to_string());
+        query
     }
 }
 
 /// `k=v&k=v` with each key and value percent-encoded.
 pub fn encode_pairs(pairs: &[(&str, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    let mut query = String::new();
+    for (k, v) in pairs {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        push_encoded(&mut query, k);
+        query.push('=');
+        push_encoded(&mut query, v);
+    }
+    query
 }
 
 /// Percent-encodes one query component.
 pub fn encode(value: &str) -> String {
-    utf8_percent_encode(value, QUERY_VALUE).to_string()
+    let mut out = String::with_capacity(value.len());
+    push_encoded(&mut out, value);
+    out
+}
+
+/// Appends `value` percent-encoded. (Extending with the encoder's pieces
+/// rather than going through `Display` matters inside the component, where
+/// this runs for every request.)
+fn push_encoded(out: &mut String, value: &str) {
+    out.extend(utf8_percent_encode(value, QUERY_VALUE));
 }
 
 /// `path in (1,2,3)` over sorted, distinct ids.

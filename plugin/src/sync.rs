@@ -308,49 +308,60 @@ fn log_outcome<T: Transport>(
     outcome: &LineOutcome,
     addition_id: Option<u32>,
 ) {
-    let verb = if request.dry_run { "would be" } else { "" };
-    let subject = format!(
+    use std::fmt::Write as _;
+
+    // One string, written once: this runs for every line of every run.
+    let mut text = format!(
         "agreement {} package {:?} (product {})",
         request.agreement_id, line.package_key, line.product_id
     );
-    let addition = addition_id
-        .map(|id| format!(" addition {id}"))
-        .unwrap_or_default();
-    let (level, text) = match outcome {
-        LineOutcome::Created => (
-            Level::Info,
-            format!(
-                "{subject}:{addition} {verb} created with quantity {}",
-                line.quantity
-            ),
-        ),
-        LineOutcome::Updated { previous_quantity } => (
-            Level::Info,
-            format!(
-                "{subject}:{addition} {verb} updated from {previous_quantity} to {}",
-                line.quantity
-            ),
-        ),
-        LineOutcome::Unchanged => (
-            Level::Debug,
-            format!(
-                "{subject}:{addition} already has quantity {}",
-                line.quantity
-            ),
-        ),
-        LineOutcome::Conflict(ids) if ids.is_empty() => (
-            Level::Warn,
-            format!("{subject}: several packages map to this product; nothing written"),
-        ),
-        LineOutcome::Conflict(ids) => (
-            Level::Warn,
-            format!(
-                "{subject}: {} active additions {ids:?} for this product; nothing written",
-                ids.len()
-            ),
-        ),
-        LineOutcome::Skipped(reason) => (Level::Info, format!("{subject}: skipped: {reason}")),
-        LineOutcome::Failed(error) => (Level::Error, format!("{subject}: failed: {error}")),
+    let addition = |text: &mut String| {
+        text.push(':');
+        if let Some(id) = addition_id {
+            let _ = write!(text, " addition {id}");
+        }
     };
-    client.log(level, &text.replace("  ", " "));
+    let would = if request.dry_run { " would be" } else { "" };
+    let level = match outcome {
+        LineOutcome::Created => {
+            addition(&mut text);
+            let _ = write!(text, "{would} created with quantity {}", line.quantity);
+            Level::Info
+        }
+        LineOutcome::Updated { previous_quantity } => {
+            addition(&mut text);
+            let _ = write!(
+                text,
+                "{would} updated from {previous_quantity} to {}",
+                line.quantity
+            );
+            Level::Info
+        }
+        LineOutcome::Unchanged => {
+            addition(&mut text);
+            let _ = write!(text, " already has quantity {}", line.quantity);
+            Level::Debug
+        }
+        LineOutcome::Conflict(ids) if ids.is_empty() => {
+            text.push_str(": several packages map to this product; nothing written");
+            Level::Warn
+        }
+        LineOutcome::Conflict(ids) => {
+            let _ = write!(
+                text,
+                ": {} active additions {ids:?} for this product; nothing written",
+                ids.len()
+            );
+            Level::Warn
+        }
+        LineOutcome::Skipped(reason) => {
+            let _ = write!(text, ": skipped: {reason}");
+            Level::Info
+        }
+        LineOutcome::Failed(error) => {
+            let _ = write!(text, ": failed: {error}");
+            Level::Error
+        }
+    };
+    client.log(level, &text);
 }

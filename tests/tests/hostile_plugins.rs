@@ -53,6 +53,7 @@ const HUGE_REPORT: u32 = 10;
 const HUGE_ERROR: u32 = 11;
 const STALL: u32 = 12;
 const WRITES_IN_DRY_RUN: u32 = 13;
+const REMEMBER: u32 = 14;
 
 fn code(behaviour: u32, argument: u16) -> u32 {
     behaviour * 100_000 + u32::from(argument)
@@ -244,6 +245,18 @@ async fn trigger_call(
     env: &Env,
     quantity: u32,
 ) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
+    let conn = tests_connection(&env.site());
+    trigger_call_as(runtime, env, &conn, quantity, false).await
+}
+
+/// [`trigger_call`] with another connection, or as a dry run.
+async fn trigger_call_as(
+    runtime: &Runtime,
+    env: &Env,
+    conn: &seatsync_plugin::model::Connection,
+    quantity: u32,
+    dry_run: bool,
+) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
     let site = env.site();
     let policy = SitePolicy::from_site(&site, true).unwrap();
     let request = SyncRequest {
@@ -257,14 +270,12 @@ async fn trigger_call(
             taxable: true,
             description: None,
         }],
-        dry_run: false,
+        dry_run,
         effective_date: common::today(),
         update_quantities: true,
         create_missing: true,
     };
-    runtime
-        .sync_organization(&policy, &tests_connection(&site), &request)
-        .await
+    runtime.sync_organization(&policy, conn, &request).await
 }
 
 fn tests_connection(site: &str) -> seatsync_plugin::model::Connection {
@@ -627,4 +638,148 @@ fn writes_during_a_dry_run_are_refused_by_the_host() {
         .find(|l| l.contains("request refused by the sandbox"))
         .unwrap_or_else(|| panic!("no refusal logged:\n{}", run.stderr));
     assert!(logged.contains("a dry run may not write"), "{logged}");
+}
+
+// Instance reuse (`host-harness/src/runtime/warm.rs`): a call that returned
+// normally leaves its instance for the next call of the same connection.
+
+/// A connection like the demo's, with its own keys.
+fn other_connection(env: &Env, public_key: &str) -> seatsync_plugin::model::Connection {
+    seatsync_plugin::model::Connection {
+        public_key: public_key.into(),
+        private_key: format!("{public_key}-private-key"),
+        ..tests_connection(&env.site())
+    }
+}
+
+/// The public keys the instance that served this `REMEMBER` call has
+/// served, this call's included.
+async fn served(runtime: &Runtime, env: &Env, conn: &seatsync_plugin::model::Connection) -> String {
+    let call = trigger_call_as(runtime, env, conn, code(REMEMBER, 0), false)
+        .await
+        .expect("the call completes");
+    match call.value {
+        Err(ConnectorError::InvalidConfig(message)) => message
+            .strip_prefix("served ")
+            .unwrap_or_else(|| panic!("{message}"))
+            .to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_one_connection_and_is_dropped_after_a_failure() {
+    let env = configured(25);
+    let runtime = hostile_runtime(Limits::default());
+    let a = tests_connection(&env.site());
+    let key_a = a.public_key.clone();
+    let b = other_connection(&env, "other-public-key");
+    let twice = format!("{key_a},{key_a}");
+
+    assert_eq!(served(&runtime, &env, &a).await, key_a, "a new instance");
+    assert_eq!(
+        served(&runtime, &env, &a).await,
+        twice,
+        "the same one again"
+    );
+    // Another connection never gets an instance that saw A's keys.
+    assert_eq!(served(&runtime, &env, &b).await, "other-public-key");
+    assert_eq!(
+        served(&runtime, &env, &a).await,
+        format!("{twice},{key_a}"),
+        "A's instance was kept while B ran"
+    );
+
+    // A trap: that instance is gone, the next call starts afresh.
+    let trapped = trigger_call(&runtime, &env, code(PANIC, 0)).await;
+    assert!(matches!(trapped, Err(RuntimeError::Trap(_))), "{trapped:?}");
+    assert_eq!(
+        served(&runtime, &env, &a).await,
+        key_a,
+        "fresh after a trap"
+    );
+
+    // A call that grew the memory past a quarter of the limit (a 32 MiB
+    // error) returned normally, but its instance is not kept.
+    let huge = trigger_call(&runtime, &env, code(HUGE_ERROR, 0)).await;
+    assert!(huge.is_ok(), "{huge:?}");
+    assert_eq!(
+        served(&runtime, &env, &a).await,
+        key_a,
+        "fresh after a memory hog"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_pool_is_shared_by_many_connections_at_once() {
+    let env = Arc::new(configured(25));
+    let runtime = hostile_runtime(Limits {
+        instance_pool: Some(2),
+        ..Limits::default()
+    });
+    let keys = ["key-one", "key-two", "key-three"];
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let runtime = runtime.clone();
+        let env_site = env.site();
+        let key = keys[i % keys.len()];
+        let conn = seatsync_plugin::model::Connection {
+            public_key: key.into(),
+            private_key: format!("{key}-private-key"),
+            ..tests_connection(&env_site)
+        };
+        let env = env.clone();
+        calls.spawn(async move { (key, served(&runtime, &env, &conn).await) });
+    }
+    let mut answered = 0;
+    while let Some(done) = calls.join_next().await {
+        let (key, served) = done.expect("no panic");
+        // However the two slots were shared, an instance only ever served
+        // one connection.
+        assert!(
+            served.split(',').all(|k| k == key),
+            "{key}'s call ran in an instance that served {served}"
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_instance_gets_the_dry_run_of_its_own_call() {
+    let env = configured(25);
+    let runtime = hostile_runtime(Limits::default());
+    let conn = tests_connection(&env.site());
+    let writes_anyway = code(WRITES_IN_DRY_RUN, 0);
+    env.sim.reset_counts();
+
+    // The guest writes although it is a dry run: refused.
+    let dry = trigger_call_as(&runtime, &env, &conn, writes_anyway, true)
+        .await
+        .expect("completes");
+    assert_eq!((dry.writes, env.sim.counts().writes), (0, 0));
+    assert!(
+        dry.exchanges.iter().any(|e| e.denied),
+        "{:?}",
+        dry.exchanges
+    );
+
+    // The same instance, a real run: the write goes through.
+    let real = trigger_call_as(&runtime, &env, &conn, writes_anyway, false)
+        .await
+        .expect("completes");
+    assert!(real.value.is_ok(), "{:?}", real.value);
+    assert_eq!((real.writes, env.sim.counts().writes), (1, 1));
+
+    // And a dry run again is refused again (the addition now exists, so the
+    // guest would update it).
+    let again = trigger_call_as(&runtime, &env, &conn, writes_anyway + 1, true)
+        .await
+        .expect("completes");
+    assert_eq!((again.writes, env.sim.counts().writes), (0, 1));
+    assert!(
+        again.exchanges.iter().any(|e| e.denied),
+        "{:?}",
+        again.exchanges
+    );
 }

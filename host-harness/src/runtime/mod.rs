@@ -2,8 +2,9 @@
 //!
 //! A [`Runtime`] compiles the component once (cached on disk, see
 //! [`RuntimeOptions::cache_dir`]), checks which contract version it was
-//! built against, and keeps it pre-instantiated. Every call then runs in a
-//! fresh `Store` with:
+//! built against, and keeps it pre-instantiated. A call runs in an instance
+//! kept from an earlier call of the same connection ([`warm`]), or in a new
+//! one, and either way with:
 //!
 //! - no preopened directories, no environment variables, no arguments, no
 //!   sockets (TCP, UDP and name lookup are all off); stdout and stderr go to
@@ -29,6 +30,7 @@ mod native;
 mod pacing;
 mod pool;
 mod sandbox;
+mod warm;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -98,7 +100,9 @@ pub struct Limits {
     /// Instantiate from wasmtime's pooling allocator with this many instance
     /// slots (default 16), which is then also the most calls running at once:
     /// others wait for a slot. It makes a call's set-up and teardown about
-    /// a third cheaper (see `docs/performance.md`). `None` allocates each
+    /// a third cheaper (see `docs/performance.md`). Instances kept idle for
+    /// reuse hold slots too; the oldest is dropped when a new instance needs
+    /// its slot. `None` allocates each
     /// call's instance on demand, with no cap on calls at once.
     pub instance_pool: Option<u32>,
 }
@@ -125,6 +129,17 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The limits the HTTP hooks apply.
+    pub(crate) fn http(&self) -> http::HttpLimits {
+        http::HttpLimits {
+            connect_timeout: self.connect_timeout,
+            first_byte_timeout: self.first_byte_timeout,
+            between_bytes_timeout: self.between_bytes_timeout,
+            max_response_bytes: self.max_response_bytes,
+            max_exchanges: self.max_exchanges,
+        }
+    }
+
     /// The CPU budget in epoch ticks (at least one).
     pub fn cpu_ticks(&self) -> u64 {
         let tick = self.epoch_tick.as_nanos().max(1);
@@ -250,7 +265,9 @@ impl<T> Call<T> {
 
 /// The compiled, pre-instantiated connector and the sandbox settings.
 ///
-/// Cheap to share (`&Runtime` from many tasks): each call gets its own store.
+/// Cheap to share (`&Runtime` from many tasks): a call has its store and
+/// instance to itself while it runs; afterwards they may serve a later call
+/// of the same connection ([`warm`]).
 pub struct Runtime {
     engine: Engine,
     pre: ConnectwisePluginPre<CallState>,
@@ -260,6 +277,7 @@ pub struct Runtime {
     cache_file: Option<PathBuf>,
     net: Arc<http::Net>,
     slots: Option<Arc<tokio::sync::Semaphore>>,
+    idle: warm::IdleInstances,
     ticks: Arc<AtomicU64>,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -340,6 +358,9 @@ impl Runtime {
         let slots = limits
             .instance_pool
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1) as usize)));
+        let idle = warm::IdleInstances::new(
+            limits.instance_pool.unwrap_or(DEFAULT_INSTANCE_POOL) as usize
+        );
         let ticks = Arc::new(AtomicU64::new(0));
         let stop_ticker = Arc::new(AtomicBool::new(false));
         start_ticker(&engine, limits.epoch_tick, &ticks, &stop_ticker)?;
@@ -353,6 +374,7 @@ impl Runtime {
             cache_file: loaded.cache_file,
             net,
             slots,
+            idle,
             ticks,
             stop_ticker,
         })
@@ -454,7 +476,8 @@ impl Runtime {
         Ok(call)
     }
 
-    /// Runs one operation in a fresh store.
+    /// Runs one operation, in an idle instance of the same connection
+    /// ([`warm`]) or a new one.
     async fn run(
         &self,
         site: &SitePolicy,
@@ -473,62 +496,73 @@ impl Runtime {
         };
         let sender = self.net.sender(site)?;
         let limits = &self.limits;
-        let redactor = Arc::new(redactor_for(conn));
-        let record = Arc::new(Mutex::new(http::HttpRecord::default()));
-        let stdout = CappedPipe::new(limits.max_stdio_bytes);
-        let stderr = CappedPipe::new(limits.max_stdio_bytes);
-        // No preopens, no environment, no arguments; sockets off. Outbound
-        // HTTP goes through `wasi:http` and the hooks only.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let state = CallState {
-            table: ResourceTable::new(),
-            wasi,
-            http: WasiHttpCtx::new(),
-            hooks: http::HttpHooks {
-                policy: site.clone(),
-                sender,
-                limits: http::HttpLimits {
-                    connect_timeout: limits.connect_timeout,
-                    first_byte_timeout: limits.first_byte_timeout,
-                    between_bytes_timeout: limits.between_bytes_timeout,
-                    max_response_bytes: limits.max_response_bytes,
-                    max_exchanges: limits.max_exchanges,
-                },
-                record: record.clone(),
-                redactor: redactor.clone(),
-                read_only: matches!(&op, Op::Sync(request) if request.dry_run),
-            },
-            limiter: MemoryLimiter::new(limits.memory_bytes),
-            cpu: CpuMeter::new(self.ticks.clone(), limits.cpu_ticks()),
-            log: Some(LogCollector::new(
-                limits.max_log_lines,
-                limits.max_log_line_bytes,
-                redactor.clone(),
-            )),
+        let key = warm::WarmKey::new(site, conn);
+        let warm = self.idle.take(&key);
+        // The redactor depends on the connection only, as the key does.
+        let redactor = match &warm {
+            Some(warm) => warm.redactor.clone(),
+            None => Arc::new(redactor_for(conn)),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
+        let record = Arc::new(Mutex::new(http::HttpRecord::default()));
+        let hooks = http::HttpHooks {
+            policy: site.clone(),
+            sender,
+            limits: limits.http(),
+            record: record.clone(),
+            redactor: redactor.clone(),
+            read_only: matches!(&op, Op::Sync(request) if request.dry_run),
+        };
+        let log = LogCollector::new(
+            limits.max_log_lines,
+            limits.max_log_line_bytes,
+            redactor.clone(),
+        );
+        let cpu = CpuMeter::new(self.ticks.clone(), limits.cpu_ticks());
+
+        let (mut store, plugin, stdout, stderr, calls) = match warm {
+            Some(warm) => {
+                let mut store = warm.store;
+                // Everything that belongs to one call is replaced; the
+                // instance, its memory and its stdio pipes stay.
+                let state = store.data_mut();
+                state.hooks = hooks;
+                state.cpu = cpu;
+                state.log = Some(log);
+                state.limiter.hit = false;
+                (
+                    store,
+                    Some(warm.plugin),
+                    warm.stdout,
+                    warm.stderr,
+                    warm.calls,
+                )
+            }
+            None => {
+                let in_use = match &self.slots {
+                    Some(slots) => {
+                        self.limits.instance_pool.unwrap_or(1) as usize - slots.available_permits()
+                    }
+                    None => 0,
+                };
+                // Dropped here, before the new instance takes a slot.
+                drop(self.idle.make_room(in_use.saturating_sub(1)));
+                let stdout = CappedPipe::new(limits.max_stdio_bytes);
+                let stderr = CappedPipe::new(limits.max_stdio_bytes);
+                let store = self.new_store(&stdout, &stderr, hooks, cpu, log);
+                (store, None, stdout, stderr, 0)
+            }
+        };
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut cx| {
-            cx.data_mut()
-                .cpu
-                .on_deadline()
-                .map_err(wasmtime::Error::new)?;
-            // Yield every tick, so that the wall-clock timeout (and other
-            // tasks on this thread) get a turn even during a busy loop.
-            Ok(UpdateDeadline::Yield(1))
-        });
 
         let wit_conn = bindings::connection(conn);
         let outcome = tokio::time::timeout(limits.wall_clock, async {
-            let plugin = self.pre.instantiate_async(&mut store).await?;
-            invoke(plugin.seatsync_psa_connector(), &mut store, &wit_conn, &op).await
+            let plugin = match plugin {
+                Some(plugin) => plugin,
+                None => self.pre.instantiate_async(&mut store).await?,
+            };
+            let output =
+                invoke(plugin.seatsync_psa_connector(), &mut store, &wit_conn, &op).await?;
+            wasmtime::Result::<_>::Ok((plugin, output))
         })
         .await;
 
@@ -556,7 +590,6 @@ impl Runtime {
         let log = log.finish();
         let memory_hit = state.limiter.hit;
         let cpu_spent = state.cpu.charged > state.cpu.budget;
-        drop(store);
 
         let value = match outcome {
             Err(_elapsed) => {
@@ -566,11 +599,27 @@ impl Runtime {
                 });
             }
             Ok(Err(e)) => {
+                drop(store);
                 let error = classify(e, memory_hit, cpu_spent, limits, &log);
                 tracing::warn!(%error, "connector call failed");
                 return Err(error);
             }
-            Ok(Ok(value)) => value.capped(limits.max_log_line_bytes),
+            Ok(Ok((plugin, value))) => {
+                // Only an instance that returned normally is kept.
+                let warm = warm::Warm {
+                    key,
+                    store,
+                    plugin,
+                    stdout,
+                    stderr,
+                    redactor,
+                    calls: calls + 1,
+                };
+                if warm.reusable(limits.memory_bytes) {
+                    drop(self.idle.put(warm));
+                }
+                value.capped(limits.max_log_line_bytes)
+            }
         };
         let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
         let mut log = log;
@@ -592,6 +641,48 @@ impl Runtime {
             writes: record.writes,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// A new store for one instance: its WASI context (no preopens, no
+    /// environment, no arguments, no sockets; stdout and stderr into the
+    /// given pipes), the memory limiter and the CPU meter's epoch callback.
+    fn new_store(
+        &self,
+        stdout: &CappedPipe,
+        stderr: &CappedPipe,
+        hooks: http::HttpHooks,
+        cpu: CpuMeter,
+        log: LogCollector,
+    ) -> Store<CallState> {
+        // Outbound HTTP goes through `wasi:http` and the hooks only.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = CallState {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks,
+            limiter: MemoryLimiter::new(self.limits.memory_bytes),
+            cpu,
+            log: Some(log),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|mut cx| {
+            cx.data_mut()
+                .cpu
+                .on_deadline()
+                .map_err(wasmtime::Error::new)?;
+            // Yield every tick, so that the wall-clock timeout (and other
+            // tasks on this thread) get a turn even during a busy loop.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
     }
 }
 

@@ -24,7 +24,7 @@ use seatsync_plugin::model::{Connection, SyncReport, SyncRequest};
 use tokio::runtime::Handle;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpHooks};
 
-use super::http::{HttpHooks, HttpLimits, HttpRecord};
+use super::http::{HttpHooks, HttpRecord};
 use super::sandbox::LogCollector;
 use super::{Call, LogLevel, LogSource, Runtime, RuntimeError, SitePolicy, redactor_for};
 
@@ -64,13 +64,7 @@ impl NativeConnector {
         let hooks = HttpHooks {
             policy: site.clone(),
             sender: runtime.net.sender(site)?,
-            limits: HttpLimits {
-                connect_timeout: limits.connect_timeout,
-                first_byte_timeout: limits.first_byte_timeout,
-                between_bytes_timeout: limits.between_bytes_timeout,
-                max_response_bytes: limits.max_response_bytes,
-                max_exchanges: limits.max_exchanges,
-            },
+            limits: limits.http(),
             record: record.clone(),
             redactor: redactor.clone(),
             // The native baseline runs the trusted connector itself, which

@@ -62,12 +62,16 @@ pub struct LogLine {
 /// defence behind the connector's own care.
 #[derive(Debug, Default)]
 pub(crate) struct Redactor {
-    secrets: Vec<String>,
+    /// One searcher per secret, longest secret first.
+    secrets: Vec<memchr::memmem::Finder<'static>>,
 }
 
 /// Shorter secrets are not searched for: redacting every `a` would destroy
 /// the log without protecting anything real.
 const MIN_SECRET_LEN: usize = 6;
+
+/// What a secret is replaced with.
+const REDACTED: &str = "[redacted]";
 
 impl Redactor {
     pub(crate) fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
@@ -78,15 +82,32 @@ impl Redactor {
         // Longest first, so a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
+        // Searchers built once: every exchange and log line of a call is
+        // searched for every secret.
+        let secrets = secrets
+            .iter()
+            .map(|s| memchr::memmem::Finder::new(s.as_bytes()).into_owned())
+            .collect();
         Redactor { secrets }
     }
 
     pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "[redacted]");
+            if secret.find(out.as_bytes()).is_none() {
+                continue;
             }
+            let mut replaced = String::with_capacity(out.len());
+            let mut rest = 0;
+            for at in secret.find_iter(out.as_bytes()) {
+                // Matches of one needle do not overlap and lie on char
+                // boundaries: the needle is valid UTF-8, as is the text.
+                replaced.push_str(&out[rest..at]);
+                replaced.push_str(REDACTED);
+                rest = at + secret.needle().len();
+            }
+            replaced.push_str(&out[rest..]);
+            out = replaced;
         }
         out
     }
@@ -210,10 +231,11 @@ impl CappedPipe {
         }
     }
 
-    /// What was written (up to the cap) and how many bytes were dropped.
+    /// What was written (up to the cap) and how many bytes were dropped
+    /// since the last `take`; the pipe starts empty again.
     pub(crate) fn take(&self) -> (Vec<u8>, u64) {
         let mut b = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        (std::mem::take(&mut b.bytes), b.dropped)
+        (std::mem::take(&mut b.bytes), std::mem::take(&mut b.dropped))
     }
 }
 
@@ -272,7 +294,10 @@ pub(crate) struct CpuLimitExceeded {
 pub(crate) struct MemoryLimiter {
     inner: StoreLimits,
     limit: usize,
+    /// Whether a growth over the limit was refused.
     pub(crate) hit: bool,
+    /// The largest size a memory was allowed to grow to.
+    pub(crate) grown_to: usize,
 }
 
 impl MemoryLimiter {
@@ -287,6 +312,7 @@ impl MemoryLimiter {
                 .build(),
             limit,
             hit: false,
+            grown_to: 0,
         }
     }
 }
@@ -299,6 +325,9 @@ impl ResourceLimiter for MemoryLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.grown_to = self.grown_to.max(desired);
+        }
         if !allowed && desired > self.limit {
             self.hit = true;
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
@@ -418,3 +447,38 @@ impl seatsync::psa::log::Host for CallState {
 }
 
 impl seatsync::psa::types::Host for CallState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_occurrence_of_every_secret_is_redacted() {
+        let r = Redactor::new([
+            "s3cr3t-key".to_string(),
+            "Basic czNjcjN0LWtleQ==".to_string(),
+        ]);
+        assert_eq!(
+            r.redact(
+                "k=s3cr3t-key, again s3cr3t-keys3cr3t-key; Authorization: Basic czNjcjN0LWtleQ=="
+            ),
+            "k=[redacted], again [redacted][redacted]; Authorization: [redacted]"
+        );
+        assert_eq!(r.redact("nothing here é"), "nothing here é");
+    }
+
+    #[test]
+    fn a_secret_containing_another_is_replaced_whole() {
+        let r = Redactor::new(["abcdef".to_string(), "xxabcdefyy".to_string()]);
+        assert_eq!(
+            r.redact("1 xxabcdefyy 2 abcdef"),
+            "1 [redacted] 2 [redacted]"
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_not_searched_for() {
+        let r = Redactor::new(["abc".to_string()]);
+        assert_eq!(r.redact("abc"), "abc");
+    }
+}

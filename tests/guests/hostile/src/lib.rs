@@ -24,6 +24,7 @@
 //! | 11 | fails with a 32 MiB error message |
 //! | 12 | sleeps for an hour |
 //! | 13 | syncs for real even when asked for a dry run (writes) |
+//! | 14 | fails with the public keys of every call this instance has served, this one included (state kept between calls) |
 //!
 //! The crate compiles to nothing except for `wasm32`.
 
@@ -76,11 +77,23 @@ impl Guest for Hostile {
             real.dry_run = false;
             return Connector::sync_organization(conn, real);
         }
+        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 14 {
+            return Err(remember(&conn));
+        }
         if request.agreement_id == TRIGGER_AGREEMENT && code >= CODE_UNIT {
             return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
         }
         Connector::sync_organization(conn, request)
     }
+}
+
+/// Keeps the public key of every call in the instance's memory and reports
+/// them all: shows the host which calls shared an instance.
+fn remember(conn: &wit::Connection) -> wit::ConnectorError {
+    static SERVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
+    served.push(conn.public_key.clone());
+    wit::ConnectorError::InvalidConfig(format!("served {}", served.join(",")))
 }
 
 fn misbehave(
