@@ -19,7 +19,7 @@ use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
 use tokio::task::JoinSet;
 
 use crate::runtime::{Runtime, RuntimeError, SitePolicy};
-use crate::store::{OrgPlan, RunRecord, Store, StoreError, Trigger, sync_lock_name};
+use crate::store::{OrgPlan, RunRecord, RunScope, Store, StoreError, Trigger, sync_lock_name};
 
 /// How to run a sync.
 #[derive(Debug, Clone)]
@@ -154,7 +154,12 @@ pub async fn sync_tenant(
     let connection = Arc::new(stored.connector_connection());
     let site = Arc::new(site);
 
-    let run = store.begin_run(&lock, tenant, options.trigger, options.dry_run)?;
+    let scope = if options.orgs.is_empty() {
+        RunScope::Every
+    } else {
+        RunScope::Some
+    };
+    let run = store.begin_run(&lock, tenant, options.trigger, scope, options.dry_run)?;
     let mut outcomes = Vec::with_capacity(plans.len());
     // One timer renews the lock, whether organizations finish quickly or a
     // call takes minutes: a lock gone stale lets another process sync the

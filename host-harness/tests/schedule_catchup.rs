@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use seatsync_host::schedule::{DEFAULT_AT, missed_slot, next_fire, parse_at};
-use seatsync_host::store::{Store, Trigger, sync_lock_name};
+use seatsync_host::store::{RunScope, Store, Trigger, sync_lock_name};
 
 const T: &str = "default";
 
@@ -56,10 +56,14 @@ impl Daemon {
     }
 
     fn run(&self, dry_run: bool, finish: bool) {
+        self.run_of(RunScope::Every, Trigger::Daemon, dry_run, finish);
+    }
+
+    fn run_of(&self, scope: RunScope, trigger: Trigger, dry_run: bool, finish: bool) {
         let lock = self.store.lock(&sync_lock_name(T)).unwrap();
         let run = self
             .store
-            .begin_run(&lock, T, Trigger::Daemon, dry_run)
+            .begin_run(&lock, T, trigger, scope, dry_run)
             .unwrap();
         if finish {
             self.store.finish_run(run, None).unwrap();
@@ -110,6 +114,27 @@ fn dry_and_interrupted_runs_do_not_count() {
     d.run(false, false); // crashed mid-run
     d.set_now("2027-06-15T06:30:00Z");
     assert_eq!(d.start(), Some(t("2027-06-15T06:00:00Z")));
+}
+
+#[test]
+fn a_manual_run_of_some_organizations_does_not_count_but_one_of_all_does() {
+    let d = Daemon::new("2027-06-14T06:00:00Z");
+    d.start();
+    d.run(false, true);
+    // The daemon was down at the slot; an operator synced two
+    // organizations by hand at 07:00 (`seatsync sync --org ...`).
+    d.set_now("2027-06-15T07:00:00Z");
+    d.run_of(RunScope::Some, Trigger::Manual, false, true);
+    d.set_now("2027-06-15T08:00:00Z");
+    assert_eq!(
+        d.start(),
+        Some(t("2027-06-15T06:00:00Z")),
+        "the others still need the day's sync"
+    );
+    // A manual run of every organization is the day's run.
+    d.run_of(RunScope::Every, Trigger::Manual, false, true);
+    d.set_now("2027-06-15T09:00:00Z");
+    assert_eq!(d.start(), None);
 }
 
 #[test]

@@ -155,3 +155,47 @@ fn concurrent_takers_get_exactly_one_lock() {
         .count();
     assert_eq!(winners, 1);
 }
+
+/// A holder that ended leaves its row; what the taker makes of it depends
+/// on what the row says about the process.
+fn leave_row_of_ended_process(path: &std::path::Path, process: Option<&str>) {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute(
+        "UPDATE locks SET pid = ?1, process = ?2",
+        rusqlite::params![pid, process],
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_ended_holder_here_is_taken_over_at_once_but_not_one_that_did_not_say_where_it_ran() {
+    let (dir, clock, a, b) = two_handles();
+    let path = dir.path().join("seatsync.db");
+    let name = sync_lock_name("default");
+
+    // As recorded by this version: this boot and pid namespace, so a pid
+    // that is no process any more is a holder that is gone.
+    let guard = a.try_lock(&name).unwrap().expect("free lock");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let process: String = raw
+        .query_row("SELECT process FROM locks", [], |r| r.get(0))
+        .unwrap();
+    let scope = process.rsplit_once('/').expect("scope/start").0.to_string();
+    leave_row_of_ended_process(&path, Some(&format!("{scope}/1")));
+    let taken = b.try_lock(&name).unwrap();
+    assert!(taken.is_some(), "taken over at once");
+    drop(taken);
+    drop(guard); // its row was taken over: releasing deletes nothing
+
+    // A row without `process` (an earlier seatsync, or no /proc) cannot
+    // be judged: it waits for the stale timeout like a live holder.
+    let guard = a.try_lock(&name).unwrap().expect("free lock");
+    leave_row_of_ended_process(&path, None);
+    assert!(b.try_lock(&name).unwrap().is_none(), "not yet stale");
+    clock.advance(601);
+    assert!(b.try_lock(&name).unwrap().is_some(), "stale now");
+    drop(guard);
+}

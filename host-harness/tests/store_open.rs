@@ -40,6 +40,35 @@ fn creates_private_file_in_wal_mode_with_current_schema() {
 }
 
 #[test]
+fn a_database_of_the_first_schema_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    drop(Store::open(&path).expect("opens"));
+    // Back to version 1: without `locks.process` and `runs.partial`.
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "ALTER TABLE locks DROP COLUMN process;
+             ALTER TABLE runs DROP COLUMN partial;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).expect("migrates");
+    let guard = store.try_lock("sync:default").unwrap().expect("free");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION as i64);
+    let process: Option<String> = raw
+        .query_row("SELECT process FROM locks", [], |r| r.get(0))
+        .unwrap();
+    assert!(process.is_some(), "the new column is filled in");
+    drop(guard);
+}
+
+#[test]
 fn tightens_a_world_readable_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("loose.db");

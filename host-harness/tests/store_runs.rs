@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 use seatsync_host::store::{
-    LineKind, OrgMapping, OrgPlan, PackageMapping, RunStatus, Store, StoreError, Trigger,
+    LineKind, OrgMapping, OrgPlan, PackageMapping, RunScope, RunStatus, Store, StoreError, Trigger,
     sync_lock_name,
 };
 use seatsync_host::usage::parse_usage;
@@ -107,7 +107,10 @@ fn a_successful_run_is_recorded_with_totals_and_lines() {
     let f = fixture();
     let lock = f.store.lock(&sync_lock_name(T)).unwrap();
     let plan = f.store.sync_plan(T).unwrap();
-    let run = f.store.begin_run(&lock, T, Trigger::Daemon, false).unwrap();
+    let run = f
+        .store
+        .begin_run(&lock, T, Trigger::Daemon, RunScope::Every, false)
+        .unwrap();
 
     let running = f.store.run(run).unwrap().unwrap();
     assert_eq!(running.status, RunStatus::Running);
@@ -201,7 +204,10 @@ fn failures_and_conflicts_fail_the_run() {
     let f = fixture();
     let lock = f.store.lock(&sync_lock_name(T)).unwrap();
     let plan = f.store.sync_plan(T).unwrap();
-    let run = f.store.begin_run(&lock, T, Trigger::Manual, false).unwrap();
+    let run = f
+        .store
+        .begin_run(&lock, T, Trigger::Manual, RunScope::Every, false)
+        .unwrap();
     f.store
         .record_org_result(
             run,
@@ -257,7 +263,10 @@ fn failures_and_conflicts_fail_the_run() {
 fn an_error_for_the_whole_run_fails_it() {
     let f = fixture();
     let lock = f.store.lock(&sync_lock_name(T)).unwrap();
-    let run = f.store.begin_run(&lock, T, Trigger::Manual, true).unwrap();
+    let run = f
+        .store
+        .begin_run(&lock, T, Trigger::Manual, RunScope::Every, true)
+        .unwrap();
     let done = f
         .store
         .finish_run(run, Some("unauthorized: check the keys"))
@@ -281,7 +290,7 @@ fn begin_run_needs_the_tenants_live_sync_lock() {
     let other = f.store.lock(&sync_lock_name("acme")).unwrap();
     let err = f
         .store
-        .begin_run(&other, T, Trigger::Manual, false)
+        .begin_run(&other, T, Trigger::Manual, RunScope::Every, false)
         .expect_err("wrong lock");
     assert!(matches!(err, StoreError::WrongLock { .. }), "{err:?}");
 
@@ -293,7 +302,7 @@ fn begin_run_needs_the_tenants_live_sync_lock() {
     let _new = taker.lock(&sync_lock_name(T)).expect("stale after an hour");
     let err = f
         .store
-        .begin_run(&lock, T, Trigger::Daemon, false)
+        .begin_run(&lock, T, Trigger::Daemon, RunScope::Every, false)
         .expect_err("lost");
     assert!(matches!(err, StoreError::LockLost { .. }), "{err:?}");
     assert!(
@@ -311,7 +320,9 @@ fn crash_leaves_a_running_run_that_the_next_holder_marks_interrupted() {
         let mut a = Store::open(&f.path).unwrap();
         install_clock(&mut a, &f.clock);
         let lock = a.lock(&sync_lock_name(T)).unwrap();
-        let run = a.begin_run(&lock, T, Trigger::Daemon, false).unwrap();
+        let run = a
+            .begin_run(&lock, T, Trigger::Daemon, RunScope::Every, false)
+            .unwrap();
         a.record_org_result(
             run,
             &plan[0],
@@ -331,14 +342,17 @@ fn crash_leaves_a_running_run_that_the_next_holder_marks_interrupted() {
     let acme_lock = f.store.lock(&sync_lock_name("acme")).unwrap();
     let acme_run = f
         .store
-        .begin_run(&acme_lock, "acme", Trigger::Manual, false)
+        .begin_run(&acme_lock, "acme", Trigger::Manual, RunScope::Every, false)
         .unwrap();
 
     // "Process B" starts: the lock is busy until stale.
     assert!(f.store.try_lock(&sync_lock_name(T)).unwrap().is_none());
     f.clock.store(601, Ordering::SeqCst);
     let lock = f.store.lock(&sync_lock_name(T)).unwrap();
-    let own = f.store.begin_run(&lock, T, Trigger::Daemon, false).unwrap();
+    let own = f
+        .store
+        .begin_run(&lock, T, Trigger::Daemon, RunScope::Every, false)
+        .unwrap();
     let recovered = f.store.recover_interrupted_runs(&lock).unwrap();
     assert_eq!(recovered, [crashed], "only the dead process's run");
 
@@ -378,7 +392,10 @@ fn history_lists_newest_first_per_tenant() {
     let mut ids = Vec::new();
     for i in 0..3 {
         f.clock.store(i * 86_400, Ordering::SeqCst);
-        let run = f.store.begin_run(&lock, T, Trigger::Daemon, false).unwrap();
+        let run = f
+            .store
+            .begin_run(&lock, T, Trigger::Daemon, RunScope::Every, false)
+            .unwrap();
         f.store.finish_run(run, None).unwrap();
         ids.push(run);
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::args::SyncArgs;
 use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
-use crate::store::{RunId, RunLine, RunRecord, StoreError, Trigger};
+use crate::store::{RunId, RunLine, RunRecord, RunScope, StoreError, Trigger};
 use crate::sync::{OrgOutcome, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
 /// Organizations synced at once unless `SEATSYNC_CONCURRENCY` says otherwise:
@@ -251,6 +251,7 @@ fn run_json(run: &RunRecord) -> Value {
         "status": run.status.as_str(),
         "dry_run": run.dry_run,
         "trigger": run.trigger.as_str(),
+        "partial": run.scope == RunScope::Some,
         "message": run.message,
         "totals": {
             "orgs": t.orgs, "orgs_failed": t.orgs_failed, "created": t.created, "updated": t.updated,
@@ -310,7 +311,13 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
                     r.id.to_string(),
                     r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                     r.trigger.as_str().to_string(),
-                    if r.dry_run { "dry run" } else { "sync" }.to_string(),
+                    match (r.dry_run, r.scope) {
+                        (false, RunScope::Every) => "sync",
+                        (false, RunScope::Some) => "sync (--org)",
+                        (true, RunScope::Every) => "dry run",
+                        (true, RunScope::Some) => "dry run (--org)",
+                    }
+                    .to_string(),
                     r.status.as_str().to_string(),
                     x.orgs.to_string(),
                     x.orgs_failed.to_string(),

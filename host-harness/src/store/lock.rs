@@ -54,7 +54,7 @@ impl fmt::Display for LockInfo {
             f,
             "the lock '{}' is held by process {} on {} since {} (last heartbeat {}): \
              wait for that sync to finish; if that process is gone, the lock is taken over \
-             automatically after {} (at once by a seatsync on {})",
+             automatically after {} (at once by a seatsync on {} in the same container)",
             self.name,
             self.pid,
             self.hostname,
@@ -172,20 +172,58 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
-/// Whether process `pid` of this host has certainly ended (no such process,
-/// or a zombie). `false` whenever it cannot tell (no `/proc`): the lock then
-/// waits for the stale timeout as before.
-fn process_is_gone(pid: u32) -> bool {
-    if pid == std::process::id() || !std::path::Path::new("/proc/self/stat").exists() {
-        return false;
+/// Where pids mean the same process as here: this boot (pids start over at
+/// each boot) and this pid namespace (containers sharing a host name, or a
+/// host, have their own pids). `None` where `/proc` cannot tell.
+fn pid_scope() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), namespace.display()))
+}
+
+/// When process `pid` started (clock ticks after boot, as `/proc` gives it),
+/// or `None` if there is no such process or it has ended (a zombie).
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) S ...`: the fields after the last ')' start with the
+    // state (field 3); the start time is field 22.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // `pid (comm) S ...`: the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    fields.nth(18).map(str::to_owned)
+}
+
+/// This process as a lock row records it (`locks.process`): its pid scope
+/// and start time.
+fn this_process() -> Option<String> {
+    Some(format!(
+        "{}/{}",
+        pid_scope()?,
+        process_start(std::process::id())?
+    ))
+}
+
+/// Whether the holder `pid`, recorded as `process` ([`this_process`] of the
+/// holder), has certainly ended: it ran in this boot and pid namespace, and
+/// that pid is now no process, a zombie, or a process that started at
+/// another time (the pid was reused). `false` whenever it cannot tell (a
+/// row from another host, container or boot, or from a seatsync that did
+/// not record `process`): the lock then waits for the stale timeout.
+fn holder_is_gone(pid: u32, process: Option<&str>) -> bool {
+    let (Some(recorded), Some(scope)) = (process, pid_scope()) else {
+        return false;
+    };
+    let Some(started) = recorded
+        .strip_prefix(scope.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+    else {
+        return false;
+    };
+    match process_start(pid) {
+        None => true,
+        Some(now) => now != started,
     }
 }
 
@@ -217,6 +255,8 @@ fn new_token() -> String {
 struct Holder {
     pid: u32,
     hostname: String,
+    /// [`this_process`] of the holder, if its seatsync recorded it.
+    process: Option<String>,
     acquired_at: DateTime<Utc>,
     heartbeat_at: DateTime<Utc>,
 }
@@ -224,14 +264,15 @@ struct Holder {
 impl Store {
     fn read_holder(&self, conn: &Connection, name: &str) -> Result<Option<Holder>, StoreError> {
         conn.query_row(
-            "SELECT pid, hostname, acquired_at, heartbeat_at FROM locks WHERE name = ?1",
+            "SELECT pid, hostname, process, acquired_at, heartbeat_at FROM locks WHERE name = ?1",
             [name],
             |r| {
                 Ok(Holder {
                     pid: r.get(0)?,
                     hostname: r.get(1)?,
-                    acquired_at: r.get::<_, Ts>(2)?.0,
-                    heartbeat_at: r.get::<_, Ts>(3)?.0,
+                    process: r.get(2)?,
+                    acquired_at: r.get::<_, Ts>(3)?.0,
+                    heartbeat_at: r.get::<_, Ts>(4)?.0,
                 })
             },
         )
@@ -264,11 +305,11 @@ impl Store {
         let tx = self.write_tx(ctx)?;
         let now = self.now();
         if let Some(holder) = self.read_holder(&tx, name)? {
-            let info = self.info(name, holder);
-            // A holder on this host whose process is gone (killed, crashed)
-            // cannot heartbeat again: take its lock now rather than make the
+            // A holder whose process is gone (killed, crashed) cannot
+            // heartbeat again: take its lock now rather than make the
             // operator wait out the stale timeout after a crash.
-            let dead = info.hostname == hostname() && process_is_gone(info.pid);
+            let dead = holder_is_gone(holder.pid, holder.process.as_deref());
+            let info = self.info(name, holder);
             if info.stale_at > now && !dead {
                 return Ok(Err(info));
             }
@@ -293,9 +334,16 @@ impl Store {
             stale_at: stale_at(now, self.lock_stale_after),
         };
         tx.execute(
-            "INSERT INTO locks (name, pid, hostname, token, acquired_at, heartbeat_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            rusqlite::params![name, info.pid, info.hostname, token, Ts(now)],
+            "INSERT INTO locks (name, pid, hostname, process, token, acquired_at, heartbeat_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            rusqlite::params![
+                name,
+                info.pid,
+                info.hostname,
+                this_process(),
+                token,
+                Ts(now)
+            ],
         )
         .map_err(|e| self.err(ctx, e))?;
         tx.commit().map_err(|e| self.err(ctx, e))?;
@@ -355,19 +403,59 @@ mod tests {
 
     #[test]
     fn a_dead_process_is_gone_and_a_live_one_is_not() {
-        assert!(!process_is_gone(std::process::id()));
+        let me = this_process();
+        assert!(me.is_some(), "this test runs where /proc tells");
+        assert!(!holder_is_gone(std::process::id(), me.as_deref()));
+
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .expect("sleep starts");
         let pid = child.id();
-        assert!(!process_is_gone(pid), "running");
+        let recorded = format!(
+            "{}/{}",
+            pid_scope().unwrap(),
+            process_start(pid).expect("running")
+        );
+        assert!(!holder_is_gone(pid, Some(&recorded)), "running");
         child.kill().unwrap();
         // Killed but not yet reaped: a zombie is gone too.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(process_is_gone(pid), "a zombie");
+        assert!(holder_is_gone(pid, Some(&recorded)), "a zombie");
         child.wait().unwrap();
-        assert!(process_is_gone(pid), "reaped");
+        assert!(holder_is_gone(pid, Some(&recorded)), "reaped");
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_gone_holder() {
+        // This process's pid, recorded with another start time: the holder
+        // was an earlier process with the same pid.
+        let recorded = format!("{}/1", pid_scope().unwrap());
+        assert!(holder_is_gone(std::process::id(), Some(&recorded)));
+    }
+
+    #[test]
+    fn a_holder_elsewhere_or_unrecorded_is_never_taken_for_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let scope = pid_scope().unwrap();
+        // The pid is free here, but the holder ran elsewhere: another boot,
+        // another pid namespace (a container with the same host name), or
+        // a seatsync that did not record where.
+        let namespace = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        let other_boot = format!(
+            "00000000-0000-0000-0000-000000000000/{}/1",
+            namespace.display()
+        );
+        let other_namespace = format!("{}/pid:[1]/1", scope.split('/').next().unwrap());
+        assert!(!holder_is_gone(pid, Some(&other_boot)));
+        assert!(!holder_is_gone(pid, Some(&other_namespace)));
+        assert!(!holder_is_gone(pid, None));
+        assert!(
+            holder_is_gone(pid, Some(&format!("{scope}/1"))),
+            "here, it is gone"
+        );
     }
 
     #[test]

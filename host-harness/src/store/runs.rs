@@ -61,6 +61,17 @@ pub enum Trigger {
 }
 text_enum!(Trigger { Manual => "manual", Daemon => "daemon" });
 
+/// Which organizations a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunScope {
+    /// Every organization of the tenant (what the schedule runs).
+    Every,
+    /// Only some, named by the operator (`seatsync sync --org`). Such a
+    /// run does not count as the day's run when the daemon decides whether
+    /// to catch up a missed slot: the other organizations were not synced.
+    Some,
+}
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -161,6 +172,8 @@ pub struct RunRecord {
     pub dry_run: bool,
     /// What started it.
     pub trigger: Trigger,
+    /// Which organizations it covered.
+    pub scope: RunScope,
     /// Its counters.
     pub totals: RunTotals,
     /// Why it failed as a whole or was interrupted.
@@ -196,7 +209,7 @@ pub struct RunLine {
 
 const RUN_COLUMNS: &str = "id, tenant, started_at, finished_at, status, dry_run, trigger,
     orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
-    writes, message";
+    writes, message, partial";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -221,6 +234,11 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
             writes: r.get::<_, i64>(16)?.max(0).unsigned_abs(),
         },
         message: r.get(17)?,
+        scope: if r.get::<_, bool>(18)? {
+            RunScope::Some
+        } else {
+            RunScope::Every
+        },
     })
 }
 
@@ -254,6 +272,7 @@ impl Store {
         lock: &LockGuard,
         tenant: &str,
         trigger: Trigger,
+        scope: RunScope,
         dry_run: bool,
     ) -> Result<RunId, StoreError> {
         check_tenant(tenant)?;
@@ -270,9 +289,16 @@ impl Store {
         self.confirm_lock(&tx, lock)?;
         self.touch_tenant(&tx, tenant)?;
         tx.execute(
-            "INSERT INTO runs (tenant, started_at, status, dry_run, trigger, lock_token)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
-            rusqlite::params![tenant, Ts(self.now()), dry_run, trigger, lock.token()],
+            "INSERT INTO runs (tenant, started_at, status, dry_run, trigger, lock_token, partial)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                tenant,
+                Ts(self.now()),
+                dry_run,
+                trigger,
+                lock.token(),
+                scope == RunScope::Some
+            ],
         )
         .map_err(|e| self.err(ctx, e))?;
         let id = RunId(tx.last_insert_rowid());
@@ -566,9 +592,11 @@ impl Store {
     }
 
     /// When the tenant's last run that counts for the schedule started: the
-    /// latest non-dry run that finished (`succeeded` or `failed`; manual
-    /// runs count). Interrupted runs do not count, so a crash mid-sync is
-    /// caught up at the next start-up. Pass it to `schedule::missed_slot`.
+    /// latest non-dry run of every organization that finished (`succeeded`
+    /// or `failed`; manual runs count). Interrupted runs do not count, so a
+    /// crash mid-sync is caught up at the next start-up; nor do runs of only
+    /// some organizations ([`RunScope::Some`]). Pass it to
+    /// `schedule::missed_slot`.
     pub fn last_completed_run_start(
         &self,
         tenant: &str,
@@ -578,7 +606,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT max(started_at) FROM runs WHERE tenant = ?1 AND dry_run = 0
-                     AND status IN ('succeeded', 'failed')",
+                     AND partial = 0 AND status IN ('succeeded', 'failed')",
                 [tenant],
                 |r| r.get(0),
             )

@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The first schema.
 ///
@@ -152,6 +152,18 @@ CREATE TABLE locks (
     acquired_at TEXT NOT NULL,
     heartbeat_at TEXT NOT NULL
 ) STRICT;
+"#;
+
+/// - Lock holders record which process they are beyond the pid
+///   (`store::lock`): the pid scope (boot id and pid namespace) and the
+///   process's start time, `<boot id>/pid:[<namespace>]/<start>`. Rows of
+///   earlier versions have `NULL` and are only taken over once stale.
+/// - A run of only some organizations (`seatsync sync --org`) is marked
+///   `partial`: it does not count as the day's run for the daemon's
+///   catch-up. Earlier runs are taken as whole runs.
+const V2: &str = r#"
+ALTER TABLE locks ADD COLUMN process TEXT;
+ALTER TABLE runs ADD COLUMN partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1));
 "#;
 
 #[cfg(test)]
