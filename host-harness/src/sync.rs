@@ -242,11 +242,12 @@ pub async fn sync_tenant(
                 writes: call.writes,
                 elapsed: call.elapsed,
             },
-            Ok((plan, Err(runtime_error))) => OrgOutcome {
+            // Stopped part-way: what it sent still counts.
+            Ok((plan, Err(failed))) => OrgOutcome {
                 plan,
-                result: Err(runtime_error.to_string()),
-                requests: 0,
-                writes: 0,
+                result: Err(redact_secrets(&connection, &failed.error.to_string())),
+                requests: failed.requests,
+                writes: failed.writes,
                 elapsed: Duration::ZERO,
             },
             // A panic in the host's own task: there is no plan to blame, so
@@ -258,11 +259,16 @@ pub async fn sync_tenant(
             }
         };
         // Record first: the writes happened, whatever became of the lock.
-        store.record_org_result(
-            run,
-            &outcome.plan,
-            outcome.result.as_ref().map_err(String::as_str),
-        )?;
+        match &outcome.result {
+            Ok(report) => store.record_org_result(run, &outcome.plan, Ok(report))?,
+            Err(message) => store.record_org_failure(
+                run,
+                &outcome.plan,
+                message,
+                outcome.requests,
+                outcome.writes,
+            )?,
+        }
         on_org(&outcome);
         outcomes.push(outcome);
     }

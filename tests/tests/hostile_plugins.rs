@@ -24,7 +24,9 @@ use chrono::{NaiveTime, Utc};
 use common::{Env, FakeClock, Run, demo_agreements, shared_cache_dir};
 use seatsync_fixtures::demo;
 use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
-use seatsync_host::runtime::{Call, Limits, Runtime, RuntimeError, RuntimeOptions, SitePolicy};
+use seatsync_host::runtime::{
+    Call, CallFailed, Limits, Runtime, RuntimeError, RuntimeOptions, SitePolicy,
+};
 use seatsync_host::store::{Store, Trigger};
 use seatsync_host::sync::{SyncOptions, SyncSummary, sync_tenant};
 use seatsync_plugin::error::ConnectorError;
@@ -54,6 +56,7 @@ const HUGE_ERROR: u32 = 11;
 const STALL: u32 = 12;
 const WRITES_IN_DRY_RUN: u32 = 13;
 const REMEMBER: u32 = 14;
+const WRITES_THEN_PANICS: u32 = 15;
 
 fn code(behaviour: u32, argument: u16) -> u32 {
     behaviour * 100_000 + u32::from(argument)
@@ -244,7 +247,7 @@ async fn trigger_call(
     runtime: &Runtime,
     env: &Env,
     quantity: u32,
-) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
+) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
     let conn = tests_connection(&env.site());
     trigger_call_as(runtime, env, &conn, quantity, false).await
 }
@@ -256,7 +259,7 @@ async fn trigger_call_as(
     conn: &seatsync_plugin::model::Connection,
     quantity: u32,
     dry_run: bool,
-) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
+) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
     let site = env.site();
     let policy = SitePolicy::from_site(&site, true).unwrap();
     let request = SyncRequest {
@@ -692,7 +695,16 @@ async fn an_instance_serves_one_connection_and_is_dropped_after_a_failure() {
 
     // A trap: that instance is gone, the next call starts afresh.
     let trapped = trigger_call(&runtime, &env, code(PANIC, 0)).await;
-    assert!(matches!(trapped, Err(RuntimeError::Trap(_))), "{trapped:?}");
+    assert!(
+        matches!(
+            trapped,
+            Err(CallFailed {
+                error: RuntimeError::Trap(_),
+                ..
+            })
+        ),
+        "{trapped:?}"
+    );
     assert_eq!(
         served(&runtime, &env, &a).await,
         key_a,
@@ -782,4 +794,42 @@ async fn a_reused_instance_gets_the_dry_run_of_its_own_call() {
         "{:?}",
         again.exchanges
     );
+}
+
+/// A call that wrote and then trapped: the write happened, so the
+/// organization's failure and the run's totals in history both count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_made_before_a_trap_are_counted() {
+    let env = configured(code(WRITES_THEN_PANICS, 0));
+    env.sim.reset_counts();
+    let summary = sync(&env, hostile_runtime(small_limits())).await;
+    let sim = env.sim.counts();
+    let trigger = summary
+        .orgs
+        .iter()
+        .find(|o| o.plan.org_id == TRIGGER_ORG)
+        .expect("the trigger organization has a result");
+    let error = trigger.result.as_ref().expect_err("it trapped");
+    assert!(
+        error.contains("the hostile guest panics after writing"),
+        "{error}"
+    );
+    assert_eq!(
+        (trigger.requests, trigger.writes),
+        (2, 1),
+        "one read, one create"
+    );
+    let run = summary.run.as_ref().expect("recorded");
+    assert_eq!(
+        run.totals.writes, sim.writes,
+        "history counts every write ConnectWise saw"
+    );
+    assert_eq!(
+        run.totals.requests + u64::from(summary.check_requests),
+        sim.total,
+        "and every request"
+    );
+    let store = Store::open(env.db()).unwrap();
+    let stored = store.list_runs("default", 1).unwrap();
+    assert_eq!(stored[0].totals, run.totals, "as stored");
 }

@@ -263,6 +263,35 @@ impl<T> Call<T> {
     }
 }
 
+/// A call that did not complete (a trap, a limit, the wall clock, an answer
+/// that breaks the contract), with what the host saw it send before it
+/// stopped: those requests happened, and writes among them changed
+/// ConnectWise, so history must count them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{error}")]
+pub struct CallFailed {
+    /// Why the call did not complete.
+    pub error: RuntimeError,
+    /// Requests sent before it stopped.
+    pub requests: u32,
+    /// Of those, the POST, PATCH and PUT requests.
+    pub writes: u32,
+    /// Its HTTP exchanges, refused ones included.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl From<RuntimeError> for CallFailed {
+    /// A failure before anything was sent.
+    fn from(error: RuntimeError) -> Self {
+        CallFailed {
+            error,
+            requests: 0,
+            writes: 0,
+            exchanges: Vec::new(),
+        }
+    }
+}
+
 /// The compiled, pre-instantiated connector and the sandbox settings.
 ///
 /// Cheap to share (`&Runtime` from many tasks): a call has its store and
@@ -411,7 +440,10 @@ impl Runtime {
         site: &SitePolicy,
         conn: &Connection,
     ) -> Result<Call<Result<ConnectionInfo, ConnectorError>>, RuntimeError> {
-        let call = self.run(site, conn, Op::TestConnection).await?;
+        let call = self
+            .run(site, conn, Op::TestConnection)
+            .await
+            .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
             Output::Info(v) => v,
             _ => unreachable!("test-connection answers with connection info"),
@@ -424,7 +456,10 @@ impl Runtime {
         site: &SitePolicy,
         conn: &Connection,
     ) -> Result<Call<Result<Vec<Product>, ConnectorError>>, RuntimeError> {
-        let call = self.run(site, conn, Op::ListProducts).await?;
+        let call = self
+            .run(site, conn, Op::ListProducts)
+            .await
+            .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
             Output::Products(v) => v,
             _ => unreachable!("list-products answers with products"),
@@ -437,7 +472,10 @@ impl Runtime {
         site: &SitePolicy,
         conn: &Connection,
     ) -> Result<Call<Result<Vec<Company>, ConnectorError>>, RuntimeError> {
-        let call = self.run(site, conn, Op::ListCompanies).await?;
+        let call = self
+            .run(site, conn, Op::ListCompanies)
+            .await
+            .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
             Output::Companies(v) => v,
             _ => unreachable!("list-companies answers with companies"),
@@ -451,7 +489,10 @@ impl Runtime {
         conn: &Connection,
         company: Option<u32>,
     ) -> Result<Call<Result<Vec<Agreement>, ConnectorError>>, RuntimeError> {
-        let call = self.run(site, conn, Op::ListAgreements(company)).await?;
+        let call = self
+            .run(site, conn, Op::ListAgreements(company))
+            .await
+            .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
             Output::Agreements(v) => v,
             _ => unreachable!("list-agreements answers with agreements"),
@@ -459,19 +500,29 @@ impl Runtime {
     }
 
     /// `sync-organization`: makes one agreement's additions match the counts.
+    ///
+    /// A call that did not complete says what it had sent by then
+    /// ([`CallFailed`]).
     pub async fn sync_organization(
         &self,
         site: &SitePolicy,
         conn: &Connection,
         request: &SyncRequest,
-    ) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
+    ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
         let call = self.run(site, conn, Op::Sync(request.clone())).await?;
         let call = call.map(|o| match o {
             Output::Report(v) => v,
             _ => unreachable!("sync-organization answers with a report"),
         });
-        if let Ok(report) = &call.value {
-            check_report(report, request)?;
+        if let Ok(report) = &call.value
+            && let Err(error) = check_report(report, request)
+        {
+            return Err(CallFailed {
+                error,
+                requests: call.requests,
+                writes: call.writes,
+                exchanges: call.exchanges,
+            });
         }
         Ok(call)
     }
@@ -483,7 +534,7 @@ impl Runtime {
         site: &SitePolicy,
         conn: &Connection,
         op: Op,
-    ) -> Result<Call<Output>, RuntimeError> {
+    ) -> Result<Call<Output>, CallFailed> {
         let started = Instant::now();
         let _slot = match &self.slots {
             Some(slots) => Some(
@@ -593,16 +644,20 @@ impl Runtime {
 
         let value = match outcome {
             Err(_elapsed) => {
+                drop(store);
                 tracing::warn!(limit = ?limits.wall_clock, "connector call hit the wall-clock limit");
-                return Err(RuntimeError::WallClock {
-                    limit: limits.wall_clock,
-                });
+                return Err(failed(
+                    RuntimeError::WallClock {
+                        limit: limits.wall_clock,
+                    },
+                    &record,
+                ));
             }
             Ok(Err(e)) => {
                 drop(store);
                 let error = classify(e, memory_hit, cpu_spent, limits, &log);
                 tracing::warn!(%error, "connector call failed");
-                return Err(error);
+                return Err(failed(error, &record));
             }
             Ok(Ok((plugin, value))) => {
                 // Only an instance that returned normally is kept.
@@ -683,6 +738,17 @@ impl Runtime {
             Ok(UpdateDeadline::Yield(1))
         });
         store
+    }
+}
+
+/// `error`, with what the call's record says it sent.
+fn failed(error: RuntimeError, record: &Mutex<http::HttpRecord>) -> CallFailed {
+    let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
+    CallFailed {
+        error,
+        requests: record.requests,
+        writes: record.writes,
+        exchanges: record.exchanges,
     }
 }
 

@@ -26,7 +26,9 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpHooks};
 
 use super::http::{HttpHooks, HttpRecord};
 use super::sandbox::LogCollector;
-use super::{Call, LogLevel, LogSource, Runtime, RuntimeError, SitePolicy, redactor_for};
+use super::{
+    Call, CallFailed, LogLevel, LogSource, Runtime, RuntimeError, SitePolicy, redactor_for,
+};
 
 /// A blocking [`Transport`] over a [`Runtime`]'s sender, for one call.
 ///
@@ -180,7 +182,7 @@ impl Runtime {
         site: &SitePolicy,
         conn: &Connection,
         request: &SyncRequest,
-    ) -> Result<Call<Result<SyncReport, ConnectorError>>, RuntimeError> {
+    ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
         let mut transport = NativeConnector::new(self, site, conn, Handle::current())?;
         let (conn, request) = (conn.clone(), request.clone());
         tokio::task::spawn_blocking(move || {
@@ -188,6 +190,6 @@ impl Runtime {
             transport.into_call(value)
         })
         .await
-        .map_err(|e| RuntimeError::Trap(format!("the native connector failed: {e}")))
+        .map_err(|e| RuntimeError::Trap(format!("the native connector failed: {e}")).into())
     }
 }

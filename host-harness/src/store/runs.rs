@@ -318,6 +318,31 @@ impl Store {
         plan: &OrgPlan,
         result: Result<&SyncReport, &str>,
     ) -> Result<(), StoreError> {
+        self.record_org(run, plan, result.map_err(|message| (message, 0, 0)))
+    }
+
+    /// Records an organization that failed as a whole after sending
+    /// `requests` requests, `writes` of them writes (a connector error, or a
+    /// call that trapped or hit a limit part-way): its one
+    /// [`LineKind::OrgFailed`] row, and those counts in the run's totals,
+    /// since the writes changed ConnectWise whatever became of the call.
+    pub fn record_org_failure(
+        &self,
+        run: RunId,
+        plan: &OrgPlan,
+        message: &str,
+        requests: u32,
+        writes: u32,
+    ) -> Result<(), StoreError> {
+        self.record_org(run, plan, Err((message, requests, writes)))
+    }
+
+    fn record_org(
+        &self,
+        run: RunId,
+        plan: &OrgPlan,
+        result: Result<&SyncReport, (&str, u32, u32)>,
+    ) -> Result<(), StoreError> {
         let ctx = "recording an organization's result";
         let e = |e| self.err(ctx, e);
         let tx = self.write_tx(ctx)?;
@@ -336,8 +361,10 @@ impl Store {
                 )
                 .map_err(e)?;
             match result {
-                Err(message) => {
+                Err((message, requests, writes)) => {
                     totals.orgs_failed = 1;
+                    totals.requests = u64::from(requests);
+                    totals.writes = u64::from(writes);
                     insert
                         .execute(rusqlite::params![
                             run.0,

@@ -25,6 +25,7 @@
 //! | 12 | sleeps for an hour |
 //! | 13 | syncs for real even when asked for a dry run (writes) |
 //! | 14 | fails with the public keys of every call this instance has served, this one included (state kept between calls) |
+//! | 15 | syncs for real (it writes), then panics |
 //!
 //! The crate compiles to nothing except for `wasm32`.
 
@@ -76,6 +77,13 @@ impl Guest for Hostile {
             let mut real = request;
             real.dry_run = false;
             return Connector::sync_organization(conn, real);
+        }
+        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 15 {
+            let report = Connector::sync_organization(conn, request);
+            panic!(
+                "the hostile guest panics after writing: {:?}",
+                report.map(|r| r.writes)
+            );
         }
         if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 14 {
             return Err(remember(&conn));
