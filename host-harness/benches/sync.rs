@@ -525,7 +525,7 @@ async fn sync_phase(
         effective_date: NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
     };
     let started = Instant::now();
-    let summary = sync_tenant(store, runtime.clone(), TENANT, &options, |_| {})
+    let summary = sync_tenant(store, runtime.clone(), TENANT, &options, &mut ())
         .await
         .expect("the sync runs");
     let wall = started.elapsed();

@@ -159,7 +159,7 @@ async fn run_slot<C: Clock>(
         trigger: Trigger::Daemon,
         effective_date: clock.now().date_naive(),
     };
-    match sync_tenant(store, runtime, &options.tenant, &sync_options, |_| {}).await {
+    match sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await {
         Ok(summary) => SlotResult::Synced(summary),
         Err(SyncError::Store(StoreError::LockBusy(holder))) => SlotResult::Busy(holder.to_string()),
         Err(e) => SlotResult::Failed(e.to_string()),

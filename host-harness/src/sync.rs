@@ -104,14 +104,29 @@ pub enum SyncError {
     Runtime(#[from] RuntimeError),
 }
 
-/// Runs one sync of `tenant`. `on_org` is called as each organization
-/// finishes (for progress output), after its result is committed.
+/// What a caller of [`sync_tenant`] hears while the run goes on (progress
+/// output). Both methods do nothing by default; `()` hears nothing.
+pub trait Progress {
+    /// The run starts, for `orgs` organizations.
+    fn planned(&mut self, orgs: usize) {
+        let _ = orgs;
+    }
+
+    /// An organization finished; its result is already committed.
+    fn finished(&mut self, outcome: &OrgOutcome) {
+        let _ = outcome;
+    }
+}
+
+impl Progress for () {}
+
+/// Runs one sync of `tenant`, telling `progress` as it goes.
 pub async fn sync_tenant(
     store: &Store,
     runtime: Arc<Runtime>,
     tenant: &str,
     options: &SyncOptions,
-    mut on_org: impl FnMut(&OrgOutcome),
+    progress: &mut impl Progress,
 ) -> Result<SyncSummary, SyncError> {
     let stored = store
         .connection(tenant)?
@@ -160,6 +175,7 @@ pub async fn sync_tenant(
         RunScope::Some
     };
     let run = store.begin_run(&lock, tenant, options.trigger, scope, options.dry_run)?;
+    progress.planned(plans.len());
     let mut outcomes = Vec::with_capacity(plans.len());
     // One timer renews the lock, whether organizations finish quickly or a
     // call takes minutes: a lock gone stale lets another process sync the
@@ -194,7 +210,7 @@ pub async fn sync_tenant(
             &outcome.plan,
             outcome.result.as_ref().map_err(String::as_str),
         )?;
-        on_org(&outcome);
+        progress.finished(&outcome);
         outcomes.push(outcome);
     }
     let mut in_flight = JoinSet::new();
@@ -269,9 +285,11 @@ pub async fn sync_tenant(
                 outcome.writes,
             )?,
         }
-        on_org(&outcome);
+        progress.finished(&outcome);
         outcomes.push(outcome);
     }
+    // The daemon runs once a day: its instances need not wait for it.
+    runtime.drop_idle_instances();
     let record = store.finish_run(run, None)?;
     Ok(SyncSummary {
         run: Some(record),

@@ -656,7 +656,7 @@ async fn responses_slower_than_the_timeout() {
         effective_date: chrono::Utc::now().date_naive(),
     };
     let started = Instant::now();
-    let summary = sync_tenant(&store, runtime, "default", &options, |_| {})
+    let summary = sync_tenant(&store, runtime, "default", &options, &mut ())
         .await
         .expect("the run completes");
     assert!(started.elapsed() < Duration::from_secs(20));

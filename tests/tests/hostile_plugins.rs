@@ -28,7 +28,7 @@ use seatsync_host::runtime::{
     Call, CallFailed, Limits, Runtime, RuntimeError, RuntimeOptions, SitePolicy,
 };
 use seatsync_host::store::{Store, Trigger};
-use seatsync_host::sync::{SyncOptions, SyncSummary, sync_tenant};
+use seatsync_host::sync::{OrgOutcome, Progress, SyncOptions, SyncSummary, sync_tenant};
 use seatsync_plugin::error::ConnectorError;
 use seatsync_plugin::model::{BillCustomer, SyncLine, SyncReport, SyncRequest};
 use serde_json::Value;
@@ -57,6 +57,7 @@ const STALL: u32 = 12;
 const WRITES_IN_DRY_RUN: u32 = 13;
 const REMEMBER: u32 = 14;
 const WRITES_THEN_PANICS: u32 = 15;
+const LEAVES_A_REQUEST_PENDING: u32 = 16;
 
 fn code(behaviour: u32, argument: u16) -> u32 {
     behaviour * 100_000 + u32::from(argument)
@@ -172,9 +173,33 @@ async fn sync(env: &Env, runtime: Arc<Runtime>) -> SyncSummary {
         trigger: Trigger::Manual,
         effective_date: Utc::now().date_naive(),
     };
-    sync_tenant(&store, runtime, "default", &options, |_| {})
+    let mut heard = Heard::default();
+    let summary = sync_tenant(&store, runtime, "default", &options, &mut heard)
         .await
-        .expect("the run completes")
+        .expect("the run completes");
+    // Progress output hears of every organization, failed ones included.
+    assert_eq!(heard.planned, Some(summary.orgs.len()));
+    assert_eq!(heard.finished, summary.orgs.len());
+    summary
+}
+
+/// What `sync_tenant` told its progress.
+#[derive(Default)]
+struct Heard {
+    planned: Option<usize>,
+    finished: usize,
+}
+
+impl Progress for Heard {
+    fn planned(&mut self, orgs: usize) {
+        assert_eq!(self.planned, None, "planned once");
+        self.planned = Some(orgs);
+    }
+
+    fn finished(&mut self, _outcome: &OrgOutcome) {
+        assert!(self.planned.is_some(), "after the plan");
+        self.finished += 1;
+    }
 }
 
 /// Checks that only the trigger organization failed, that the others
@@ -709,6 +734,23 @@ async fn an_instance_serves_one_connection_and_is_dropped_after_a_failure() {
         served(&runtime, &env, &a).await,
         key_a,
         "fresh after a trap"
+    );
+
+    // A call that returned with a request still pending (a POST whose body
+    // it never finished): not kept, or the request would go on outside any
+    // call, and a later call could finish it.
+    let pending = trigger_call(&runtime, &env, code(LEAVES_A_REQUEST_PENDING, 0))
+        .await
+        .expect("returns");
+    assert!(
+        matches!(&pending.value, Err(ConnectorError::Transport(m)) if m == "left a request pending"),
+        "{:?}",
+        pending.value
+    );
+    assert_eq!(
+        served(&runtime, &env, &a).await,
+        key_a,
+        "fresh after a pending request"
     );
 
     // A call that grew the memory past a quarter of the limit (a 32 MiB

@@ -11,7 +11,7 @@ use super::args::SyncArgs;
 use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
 use crate::store::{RunId, RunLine, RunRecord, RunScope, StoreError, Trigger};
-use crate::sync::{OrgOutcome, SyncError, SyncOptions, SyncSummary, sync_tenant};
+use crate::sync::{OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
 /// Organizations synced at once unless `SEATSYNC_CONCURRENCY` says otherwise:
 /// enough to overlap ConnectWise's latency, few enough to stay well under its
@@ -48,35 +48,12 @@ pub async fn run_sync(
         trigger,
         effective_date: Utc::now().date_naive(),
     };
-    let progress = if stderr_is_terminal() && !args.json {
-        let total = store
-            .sync_plan(&ctx.tenant)?
-            .iter()
-            .filter(|p| args.orgs.is_empty() || args.orgs.contains(&p.org_id))
-            .count();
-        let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} organizations {msg}")
-        {
-            bar.set_style(style);
-        }
-        Some(bar)
-    } else {
-        None
+    let mut progress = Bar {
+        shown: stderr_is_terminal() && !args.json,
+        bar: None,
     };
-    let summary = sync_tenant(
-        &store,
-        runtime,
-        &ctx.tenant,
-        &options,
-        |outcome: &OrgOutcome| {
-            if let Some(bar) = &progress {
-                bar.set_message(outcome.plan.org_id.clone());
-                bar.inc(1);
-            }
-        },
-    )
-    .await;
-    if let Some(bar) = progress {
+    let summary = sync_tenant(&store, runtime, &ctx.tenant, &options, &mut progress).await;
+    if let Some(bar) = progress.bar {
         bar.finish_and_clear();
     }
     match summary {
@@ -86,6 +63,34 @@ pub async fn run_sync(
             ctx.tenant
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A progress bar on a terminal, sized once the run knows how many
+/// organizations it syncs.
+struct Bar {
+    shown: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress for Bar {
+    fn planned(&mut self, orgs: usize) {
+        if !self.shown {
+            return;
+        }
+        let bar = ProgressBar::new(orgs as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} organizations {msg}")
+        {
+            bar.set_style(style);
+        }
+        self.bar = Some(bar);
+    }
+
+    fn finished(&mut self, outcome: &OrgOutcome) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(outcome.plan.org_id.clone());
+            bar.inc(1);
+        }
     }
 }
 
@@ -397,4 +402,27 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_is_shown_on_a_terminal_only_and_sized_by_the_plan() {
+        let mut hidden = Bar {
+            shown: false,
+            bar: None,
+        };
+        hidden.planned(3);
+        assert!(hidden.bar.is_none(), "no bar off a terminal or with --json");
+
+        let mut shown = Bar {
+            shown: true,
+            bar: None,
+        };
+        shown.planned(3);
+        let bar = shown.bar.as_ref().expect("a bar");
+        assert_eq!((bar.length(), bar.position()), (Some(3), 0));
+    }
 }

@@ -143,8 +143,37 @@ pub struct Exchange {
 pub(crate) struct HttpRecord {
     pub(crate) exchanges: Vec<Exchange>,
     pub(crate) dropped: usize,
+    /// Requests sent (counted as they go out, so a call stopped while one
+    /// was on the wire still counts it).
     pub(crate) requests: u32,
     pub(crate) writes: u32,
+    /// Requests handed to the host and not yet answered (or given up): a
+    /// call that returns with one still pending leaves its instance
+    /// unusable for another call (`warm`).
+    pub(crate) in_flight: usize,
+}
+
+/// Counts a request as in flight until dropped (answered, failed, or
+/// aborted with its call).
+struct InFlight(Arc<Mutex<HttpRecord>>);
+
+impl InFlight {
+    fn start(record: &Arc<Mutex<HttpRecord>>) -> InFlight {
+        lock(record).in_flight += 1;
+        InFlight(record.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut r = lock(&self.0);
+        r.in_flight = r.in_flight.saturating_sub(1);
+    }
+}
+
+/// The record, whatever a panicking holder left (counters only).
+fn lock(record: &Mutex<HttpRecord>) -> std::sync::MutexGuard<'_, HttpRecord> {
+    record.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The host's HTTP limits for one call.
@@ -221,7 +250,6 @@ impl WasiHttpHooks for HttpHooks {
                     error: Some(format!("refused by the sandbox: {reason}")),
                     denied: true,
                 },
-                false,
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
@@ -230,9 +258,20 @@ impl WasiHttpHooks for HttpHooks {
         let sender = self.sender.clone();
         let rec = self.record.clone();
         let limits = self.limits;
+        // Before returning: the future may not be polled before the guest
+        // returns from its call.
+        let in_flight = InFlight::start(&rec);
         Box::new(async move {
+            let _in_flight = in_flight;
             // Waiting for the site's turn is not part of the exchange.
             let started = started + sender.pace(&scheme, &authority).await;
+            {
+                let mut r = lock(&rec);
+                r.requests = r.requests.saturating_add(1);
+                if is_write {
+                    r.writes = r.writes.saturating_add(1);
+                }
+            }
             let result = sender
                 .send(request, timeouts, limits.max_response_bytes)
                 .await;
@@ -265,22 +304,16 @@ impl WasiHttpHooks for HttpHooks {
                     error,
                     denied: false,
                 },
-                is_write,
             );
             result
         })
     }
 }
 
-/// Adds an exchange (up to the cap) and counts it as a sent request.
-fn record(record: &Mutex<HttpRecord>, max: usize, exchange: Exchange, is_write: bool) {
-    let mut r = record.lock().unwrap_or_else(|p| p.into_inner());
-    if !exchange.denied {
-        r.requests = r.requests.saturating_add(1);
-        if is_write {
-            r.writes = r.writes.saturating_add(1);
-        }
-    }
+/// Adds an exchange (up to the cap). A sent request was counted when it
+/// went out; a refused one is not counted.
+fn record(record: &Mutex<HttpRecord>, max: usize, exchange: Exchange) {
+    let mut r = lock(record);
     if r.exchanges.len() < max {
         r.exchanges.push(exchange);
     } else {

@@ -429,6 +429,14 @@ impl Runtime {
         &self.limits
     }
 
+    /// Drops the instances kept for reuse ([`warm`]): a caller done with a
+    /// batch of calls (a sync run) frees their memory and pool slots, and
+    /// the connection keys they saw, rather than keep them until the next
+    /// call evicts them.
+    pub fn drop_idle_instances(&self) {
+        drop(self.idle.clear());
+    }
+
     /// Outbound connections opened and reused so far, all calls together.
     pub fn connection_stats(&self) -> ConnectionStats {
         self.net.pool.stats()
@@ -509,22 +517,12 @@ impl Runtime {
         conn: &Connection,
         request: &SyncRequest,
     ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
+        // `run` checks the report against the request (`check_report`).
         let call = self.run(site, conn, Op::Sync(request.clone())).await?;
-        let call = call.map(|o| match o {
+        Ok(call.map(|o| match o {
             Output::Report(v) => v,
             _ => unreachable!("sync-organization answers with a report"),
-        });
-        if let Ok(report) = &call.value
-            && let Err(error) = check_report(report, request)
-        {
-            return Err(CallFailed {
-                error,
-                requests: call.requests,
-                writes: call.writes,
-                exchanges: call.exchanges,
-            });
-        }
-        Ok(call)
+        }))
     }
 
     /// Runs one operation, in an idle instance of the same connection
@@ -660,7 +658,15 @@ impl Runtime {
                 return Err(failed(error, &record));
             }
             Ok(Ok((plugin, value))) => {
-                // Only an instance that returned normally is kept.
+                if let (Op::Sync(request), Output::Report(Ok(report))) = (&op, &value)
+                    && let Err(error) = check_report(report, request)
+                {
+                    drop(store);
+                    tracing::warn!(%error, "connector call failed");
+                    return Err(failed(error, &record));
+                }
+                // Only an instance that returned normally, with a valid
+                // answer and no request still pending, is kept.
                 let warm = warm::Warm {
                     key,
                     store,
@@ -670,7 +676,8 @@ impl Runtime {
                     redactor,
                     calls: calls + 1,
                 };
-                if warm.reusable(limits.memory_bytes) {
+                let pending = record.lock().unwrap_or_else(|p| p.into_inner()).in_flight;
+                if pending == 0 && warm.reusable(limits.memory_bytes) {
                     drop(self.idle.put(warm));
                 }
                 value.capped(limits.max_log_line_bytes)

@@ -14,8 +14,12 @@
 //! - an instance across connections or sites: the component has seen that
 //!   connection's keys, and a misbehaving one could keep them in its memory
 //!   and send them elsewhere later;
-//! - an instance whose call trapped, hit a limit or timed out (it may have
-//!   stopped half-way, with its memory in any state);
+//! - an instance whose call trapped, hit a limit, timed out or answered
+//!   against the contract (it may have stopped half-way, with its memory in
+//!   any state);
+//! - an instance whose call returned with a request still pending: the
+//!   request would otherwise go on outside any call's limits and counts,
+//!   and a later call could finish its body;
 //! - an instance after [`MAX_CALLS`] calls, or once its memory has grown past
 //!   a quarter of the limit ([`MAX_MEMORY_SHARE`]): a connector that leaks
 //!   gets a fresh start rather than failing later calls at the limit.
@@ -132,5 +136,10 @@ impl IdleInstances {
         };
         idle.push_back(warm);
         evicted
+    }
+
+    /// Removes every idle instance, to be dropped by the caller.
+    pub(crate) fn clear(&self) -> Vec<Warm> {
+        self.lock().drain(..).collect()
     }
 }

@@ -181,28 +181,48 @@ fn pid_scope() -> Option<String> {
     Some(format!("{}/{}", boot.trim(), namespace.display()))
 }
 
-/// When process `pid` started (clock ticks after boot, as `/proc` gives it),
-/// or `None` if there is no such process or it has ended (a zombie).
-fn process_start(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// What `/proc` says of a process.
+#[derive(Debug, PartialEq, Eq)]
+enum ProcessState {
+    /// Running (or sleeping, stopped...), started at this time (clock ticks
+    /// after boot).
+    Started(String),
+    /// No such process, or it has ended (a zombie).
+    Gone,
+    /// `/proc` could not be read (hidden by `hidepid`, denied, out of file
+    /// handles): nothing can be concluded.
+    Unknown,
+}
+
+/// What `/proc/<path>/stat` says: `path` is a pid or `self`.
+fn process_state(path: &str) -> ProcessState {
+    let stat = match std::fs::read_to_string(format!("/proc/{path}/stat")) {
+        Ok(stat) => stat,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ProcessState::Gone,
+        Err(_) => return ProcessState::Unknown,
+    };
     // `pid (comm) S ...`: the fields after the last ')' start with the
     // state (field 3); the start time is field 22.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return ProcessState::Unknown;
+    };
+    let mut fields = rest.split_whitespace();
+    match fields.next() {
+        Some("Z" | "X") => ProcessState::Gone,
+        Some(_) => fields.nth(18).map_or(ProcessState::Unknown, |t| {
+            ProcessState::Started(t.to_owned())
+        }),
+        None => ProcessState::Unknown,
     }
-    fields.nth(18).map(str::to_owned)
 }
 
 /// This process as a lock row records it (`locks.process`): its pid scope
 /// and start time.
 fn this_process() -> Option<String> {
-    Some(format!(
-        "{}/{}",
-        pid_scope()?,
-        process_start(std::process::id())?
-    ))
+    match process_state("self") {
+        ProcessState::Started(started) => Some(format!("{}/{started}", pid_scope()?)),
+        _ => None,
+    }
 }
 
 /// Whether the holder `pid`, recorded as `process` ([`this_process`] of the
@@ -210,7 +230,8 @@ fn this_process() -> Option<String> {
 /// that pid is now no process, a zombie, or a process that started at
 /// another time (the pid was reused). `false` whenever it cannot tell (a
 /// row from another host, container or boot, or from a seatsync that did
-/// not record `process`): the lock then waits for the stale timeout.
+/// not record `process`, or `/proc` unreadable): the lock then waits for the
+/// stale timeout.
 fn holder_is_gone(pid: u32, process: Option<&str>) -> bool {
     let (Some(recorded), Some(scope)) = (process, pid_scope()) else {
         return false;
@@ -221,9 +242,10 @@ fn holder_is_gone(pid: u32, process: Option<&str>) -> bool {
     else {
         return false;
     };
-    match process_start(pid) {
-        None => true,
-        Some(now) => now != started,
+    match process_state(&pid.to_string()) {
+        ProcessState::Gone => true,
+        ProcessState::Started(now) => now != started,
+        ProcessState::Unknown => false,
     }
 }
 
@@ -412,11 +434,10 @@ mod tests {
             .spawn()
             .expect("sleep starts");
         let pid = child.id();
-        let recorded = format!(
-            "{}/{}",
-            pid_scope().unwrap(),
-            process_start(pid).expect("running")
-        );
+        let ProcessState::Started(started) = process_state(&pid.to_string()) else {
+            panic!("sleep is running");
+        };
+        let recorded = format!("{}/{started}", pid_scope().unwrap());
         assert!(!holder_is_gone(pid, Some(&recorded)), "running");
         child.kill().unwrap();
         // Killed but not yet reaped: a zombie is gone too.
@@ -424,6 +445,15 @@ mod tests {
         assert!(holder_is_gone(pid, Some(&recorded)), "a zombie");
         child.wait().unwrap();
         assert!(holder_is_gone(pid, Some(&recorded)), "reaped");
+    }
+
+    #[test]
+    fn an_unreadable_process_is_not_taken_for_gone() {
+        assert_eq!(process_state("4294967295"), ProcessState::Gone);
+        // `/proc/self/stat/stat`: an error other than "not found" (not a
+        // directory), as `hidepid` or a denial would give.
+        assert_eq!(process_state("self/stat"), ProcessState::Unknown);
+        assert!(!holder_is_gone(u32::MAX, None));
     }
 
     #[test]

@@ -26,6 +26,7 @@
 //! | 13 | syncs for real even when asked for a dry run (writes) |
 //! | 14 | fails with the public keys of every call this instance has served, this one included (state kept between calls) |
 //! | 15 | syncs for real (it writes), then panics |
+//! | 16 | starts a POST to its site (path `/hostile-pending`, not the API) whose body it never finishes, and returns while it is pending |
 //!
 //! The crate compiles to nothing except for `wasm32`.
 
@@ -85,6 +86,9 @@ impl Guest for Hostile {
                 report.map(|r| r.writes)
             );
         }
+        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 16 {
+            return Err(leave_pending(&conn.site));
+        }
         if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 14 {
             return Err(remember(&conn));
         }
@@ -92,6 +96,30 @@ impl Guest for Hostile {
             return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
         }
         Connector::sync_organization(conn, request)
+    }
+}
+
+/// Starts a POST whose body is never finished and returns, leaving the
+/// request (and its body) in the host's resource table.
+fn leave_pending(site: &str) -> wit::ConnectorError {
+    use waki::bindings::wasi::http::{outgoing_handler, types};
+    let authority = site.trim_start_matches("http://").trim_end_matches('/');
+    let request = types::OutgoingRequest::new(types::Fields::new());
+    let _ = request.set_method(&types::Method::Post);
+    let _ = request.set_scheme(Some(&types::Scheme::Http));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some("/hostile-pending"));
+    let Ok(body) = request.body() else {
+        return wit::ConnectorError::Transport("no body".into());
+    };
+    match outgoing_handler::handle(request, None) {
+        Ok(pending) => {
+            // Neither finished nor dropped: still pending when this returns.
+            std::mem::forget(body);
+            std::mem::forget(pending);
+            wit::ConnectorError::Transport("left a request pending".into())
+        }
+        Err(e) => wit::ConnectorError::Transport(format!("{e:?}")),
     }
 }
 
