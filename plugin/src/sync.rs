@@ -310,6 +310,12 @@ fn log_outcome<T: Transport>(
 ) {
     use std::fmt::Write as _;
 
+    // Nothing to say that the report's line does not: the most common
+    // outcome by far, and a log line costs the host a call and a scan for
+    // secrets.
+    if matches!(outcome, LineOutcome::Unchanged) {
+        return;
+    }
     // One string, written once: this runs for every line of every run.
     let mut text = format!(
         "agreement {} package {:?} (product {})",
@@ -337,11 +343,7 @@ fn log_outcome<T: Transport>(
             );
             Level::Info
         }
-        LineOutcome::Unchanged => {
-            addition(&mut text);
-            let _ = write!(text, " already has quantity {}", line.quantity);
-            Level::Debug
-        }
+        LineOutcome::Unchanged => return, // not logged, see above
         LineOutcome::Conflict(ids) if ids.is_empty() => {
             text.push_str(": several packages map to this product; nothing written");
             Level::Warn
