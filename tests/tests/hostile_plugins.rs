@@ -683,14 +683,27 @@ fn other_connection(env: &Env, public_key: &str) -> seatsync_plugin::model::Conn
 /// The public keys the instance that served this `REMEMBER` call has
 /// served, this call's included.
 async fn served(runtime: &Runtime, env: &Env, conn: &seatsync_plugin::model::Connection) -> String {
+    served_count(runtime, env, conn).await.1
+}
+
+/// How many calls the instance that served this `REMEMBER` call has
+/// served, and their public keys (cut short past a few hundred).
+async fn served_count(
+    runtime: &Runtime,
+    env: &Env,
+    conn: &seatsync_plugin::model::Connection,
+) -> (usize, String) {
     let call = trigger_call_as(runtime, env, conn, code(REMEMBER, 0), false)
         .await
         .expect("the call completes");
     match call.value {
-        Err(ConnectorError::InvalidConfig(message)) => message
-            .strip_prefix("served ")
-            .unwrap_or_else(|| panic!("{message}"))
-            .to_string(),
+        Err(ConnectorError::InvalidConfig(message)) => {
+            let (count, keys) = message
+                .strip_prefix("served ")
+                .and_then(|m| m.split_once(": "))
+                .unwrap_or_else(|| panic!("{message}"));
+            (count.parse().expect("a count"), keys.to_string())
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -874,4 +887,17 @@ async fn writes_made_before_a_trap_are_counted() {
     let store = Store::open(env.db()).unwrap();
     let stored = store.list_runs("default", 1).unwrap();
     assert_eq!(stored[0].totals, run.totals, "as stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_serves_at_most_a_thousand_calls() {
+    let env = configured(25);
+    let runtime = hostile_runtime(Limits::default());
+    let conn = tests_connection(&env.site());
+    for call in 1..=1_000 {
+        let (count, _) = served_count(&runtime, &env, &conn).await;
+        assert_eq!(count, call, "one instance so far");
+    }
+    let (count, _) = served_count(&runtime, &env, &conn).await;
+    assert_eq!(count, 1, "a new instance after 1,000 calls");
 }

@@ -24,7 +24,7 @@
 //! | 11 | fails with a 32 MiB error message |
 //! | 12 | sleeps for an hour |
 //! | 13 | syncs for real even when asked for a dry run (writes) |
-//! | 14 | fails with the public keys of every call this instance has served, this one included (state kept between calls) |
+//! | 14 | fails with `served <count>: <keys>`, the public keys of every call this instance has served, this one included (state kept between calls) |
 //! | 15 | syncs for real (it writes), then panics |
 //! | 16 | starts a POST to its site (path `/hostile-pending`, not the API) whose body it never finishes, and returns while it is pending |
 //!
@@ -129,7 +129,8 @@ fn remember(conn: &wit::Connection) -> wit::ConnectorError {
     static SERVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
     served.push(conn.public_key.clone());
-    wit::ConnectorError::InvalidConfig(format!("served {}", served.join(",")))
+    // The count first: the host caps long messages.
+    wit::ConnectorError::InvalidConfig(format!("served {}: {}", served.len(), served.join(",")))
 }
 
 fn misbehave(
