@@ -631,35 +631,72 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// What `--compare` and `--profile` drive: a runtime (compiled into a
+/// fresh cache), a simulator child with `orgs` agreements, and one sync
+/// request per organization.
+struct Resyncs {
+    runtime: Arc<Runtime>,
+    policy: SitePolicy,
+    conn: seatsync_plugin::model::Connection,
+    requests: Arc<Vec<SyncRequest>>,
+    concurrency: usize,
+    /// Kept for their `Drop`: the simulator stops, the cache goes.
+    _sim: SimProcess,
+    _work: tempfile::TempDir,
+}
+
+impl Resyncs {
+    fn start(orgs: usize) -> Resyncs {
+        let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
+        let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(8);
+        let work = tempfile::tempdir().expect("temp dir");
+        let runtime = Arc::new(
+            Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"),
+        );
+        let sim = SimProcess::start(orgs);
+        let site = format!("http://127.0.0.1:{}", sim.port);
+        let conn = support::connection(&site);
+        let policy = SitePolicy::from_site(&site, true).expect("site");
+        let requests: Arc<Vec<SyncRequest>> =
+            Arc::new((0..orgs).map(|i| support::request(i, false)).collect());
+        Resyncs {
+            runtime,
+            policy,
+            conn,
+            requests,
+            concurrency,
+            _sim: sim,
+            _work: work,
+        }
+    }
+}
+
 /// Alternates sandboxed and native re-syncs of `orgs` organizations,
 /// `rounds` times each, and prints the best of each and their ratio.
 async fn compare(orgs: usize, rounds: usize) {
-    let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
-    let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(8);
-    let work = tempfile::tempdir().expect("temp dir");
-    let runtime =
-        Arc::new(Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"));
-    let sim = SimProcess::start(orgs);
-    let site = format!("http://127.0.0.1:{}", sim.port);
-    let conn = support::connection(&site);
-    let policy = SitePolicy::from_site(&site, true).expect("site");
-    let requests: Arc<Vec<SyncRequest>> =
-        Arc::new((0..orgs).map(|i| support::request(i, false)).collect());
+    let resyncs = Resyncs::start(orgs);
+    let (runtime, policy, conn, requests, concurrency) = (
+        &resyncs.runtime,
+        &resyncs.policy,
+        &resyncs.conn,
+        &resyncs.requests,
+        resyncs.concurrency,
+    );
     // The first pass creates the additions; a second warms both up.
-    drive(&runtime, &policy, &conn, &requests, concurrency, false).await;
-    drive(&runtime, &policy, &conn, &requests, concurrency, true).await;
+    drive(runtime, policy, conn, requests, concurrency, false).await;
+    drive(runtime, policy, conn, requests, concurrency, true).await;
     let (mut sandboxed, mut native) = (Vec::new(), Vec::new());
     let (mut s_cpu, mut n_cpu) = (0.0, 0.0);
     for _ in 0..rounds {
         let cpu = cpu_seconds();
-        let took = drive(&runtime, &policy, &conn, &requests, concurrency, false).await;
+        let took = drive(runtime, policy, conn, requests, concurrency, false).await;
         s_cpu += cpu_seconds() - cpu;
         sandboxed.push(took.0);
         let cpu = cpu_seconds();
-        let took = drive(&runtime, &policy, &conn, &requests, concurrency, true).await;
+        let took = drive(runtime, policy, conn, requests, concurrency, true).await;
         n_cpu += cpu_seconds() - cpu;
         native.push(took.0);
     }
@@ -684,24 +721,18 @@ async fn compare(orgs: usize, rounds: usize) {
 /// Re-syncs `orgs` organizations five times, sandboxed or native, and
 /// prints each time: a steady load to attach a profiler to.
 async fn profile(native: bool, orgs: usize) {
-    let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
-    let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(8);
-    let work = tempfile::tempdir().expect("temp dir");
-    let runtime =
-        Arc::new(Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"));
-    let sim = SimProcess::start(orgs);
-    let site = format!("http://127.0.0.1:{}", sim.port);
-    let conn = support::connection(&site);
-    let policy = SitePolicy::from_site(&site, true).expect("site");
-    let requests: Arc<Vec<SyncRequest>> =
-        Arc::new((0..orgs).map(|i| support::request(i, false)).collect());
+    let resyncs = Resyncs::start(orgs);
+    let (runtime, policy, conn, requests, concurrency) = (
+        &resyncs.runtime,
+        &resyncs.policy,
+        &resyncs.conn,
+        &resyncs.requests,
+        resyncs.concurrency,
+    );
     // The first pass creates the additions.
-    drive(&runtime, &policy, &conn, &requests, concurrency, native).await;
+    drive(runtime, policy, conn, requests, concurrency, native).await;
     for _ in 0..5 {
-        let (took, sent, _) = drive(&runtime, &policy, &conn, &requests, concurrency, native).await;
+        let (took, sent, _) = drive(runtime, policy, conn, requests, concurrency, native).await;
         println!(
             "{orgs} re-syncs ({sent} requests) in {:.3} s",
             took.as_secs_f64()
