@@ -672,31 +672,37 @@ impl Resyncs {
             _work: work,
         }
     }
+
+    /// One pass over every organization, sandboxed or native.
+    async fn drive(&self, native: bool) -> (Duration, u64, u64) {
+        drive(
+            &self.runtime,
+            &self.policy,
+            &self.conn,
+            &self.requests,
+            self.concurrency,
+            native,
+        )
+        .await
+    }
 }
 
 /// Alternates sandboxed and native re-syncs of `orgs` organizations,
 /// `rounds` times each, and prints the best of each and their ratio.
 async fn compare(orgs: usize, rounds: usize) {
     let resyncs = Resyncs::start(orgs);
-    let (runtime, policy, conn, requests, concurrency) = (
-        &resyncs.runtime,
-        &resyncs.policy,
-        &resyncs.conn,
-        &resyncs.requests,
-        resyncs.concurrency,
-    );
     // The first pass creates the additions; a second warms both up.
-    drive(runtime, policy, conn, requests, concurrency, false).await;
-    drive(runtime, policy, conn, requests, concurrency, true).await;
+    resyncs.drive(false).await;
+    resyncs.drive(true).await;
     let (mut sandboxed, mut native) = (Vec::new(), Vec::new());
     let (mut s_cpu, mut n_cpu) = (0.0, 0.0);
     for _ in 0..rounds {
         let cpu = cpu_seconds();
-        let took = drive(runtime, policy, conn, requests, concurrency, false).await;
+        let took = resyncs.drive(false).await;
         s_cpu += cpu_seconds() - cpu;
         sandboxed.push(took.0);
         let cpu = cpu_seconds();
-        let took = drive(runtime, policy, conn, requests, concurrency, true).await;
+        let took = resyncs.drive(true).await;
         n_cpu += cpu_seconds() - cpu;
         native.push(took.0);
     }
@@ -722,17 +728,10 @@ async fn compare(orgs: usize, rounds: usize) {
 /// prints each time: a steady load to attach a profiler to.
 async fn profile(native: bool, orgs: usize) {
     let resyncs = Resyncs::start(orgs);
-    let (runtime, policy, conn, requests, concurrency) = (
-        &resyncs.runtime,
-        &resyncs.policy,
-        &resyncs.conn,
-        &resyncs.requests,
-        resyncs.concurrency,
-    );
     // The first pass creates the additions.
-    drive(runtime, policy, conn, requests, concurrency, native).await;
+    resyncs.drive(native).await;
     for _ in 0..5 {
-        let (took, sent, _) = drive(runtime, policy, conn, requests, concurrency, native).await;
+        let (took, sent, _) = resyncs.drive(native).await;
         println!(
             "{orgs} re-syncs ({sent} requests) in {:.3} s",
             took.as_secs_f64()
