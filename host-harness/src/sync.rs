@@ -19,7 +19,9 @@ use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
 use tokio::task::JoinSet;
 
 use crate::runtime::{Runtime, RuntimeError, SitePolicy};
-use crate::store::{OrgPlan, RunRecord, RunScope, Store, StoreError, Trigger, sync_lock_name};
+use crate::store::{
+    OrgPlan, RunId, RunRecord, RunScope, Store, StoreError, Trigger, sync_lock_name,
+};
 
 /// How to run a sync.
 #[derive(Debug, Clone)]
@@ -205,11 +207,7 @@ pub async fn sync_tenant(
     lock.heartbeat()?;
     refused.extend(checked);
     for outcome in refused {
-        store.record_org_result(
-            run,
-            &outcome.plan,
-            outcome.result.as_ref().map_err(String::as_str),
-        )?;
+        record_outcome(store, run, &outcome)?;
         progress.finished(&outcome);
         outcomes.push(outcome);
     }
@@ -275,16 +273,7 @@ pub async fn sync_tenant(
             }
         };
         // Record first: the writes happened, whatever became of the lock.
-        match &outcome.result {
-            Ok(report) => store.record_org_result(run, &outcome.plan, Ok(report))?,
-            Err(message) => store.record_org_failure(
-                run,
-                &outcome.plan,
-                message,
-                outcome.requests,
-                outcome.writes,
-            )?,
-        }
+        record_outcome(store, run, &outcome)?;
         progress.finished(&outcome);
         outcomes.push(outcome);
     }
@@ -296,6 +285,21 @@ pub async fn sync_tenant(
         orgs: outcomes,
         check_requests,
     })
+}
+
+/// Commits one organization's outcome to the run's history, with what it
+/// sent even if it failed.
+fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(), StoreError> {
+    match &outcome.result {
+        Ok(report) => store.record_org_result(run, &outcome.plan, Ok(report)),
+        Err(message) => store.record_org_failure(
+            run,
+            &outcome.plan,
+            message,
+            outcome.requests,
+            outcome.writes,
+        ),
+    }
 }
 
 /// Agreements that more than one enabled, mapped organization points at,

@@ -172,8 +172,13 @@ impl Drop for InFlight {
 }
 
 /// The record, whatever a panicking holder left (counters only).
-fn lock(record: &Mutex<HttpRecord>) -> std::sync::MutexGuard<'_, HttpRecord> {
+pub(crate) fn lock(record: &Mutex<HttpRecord>) -> std::sync::MutexGuard<'_, HttpRecord> {
     record.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the record holds at the end of a call, leaving it empty.
+pub(crate) fn take(record: &Mutex<HttpRecord>) -> HttpRecord {
+    std::mem::take(&mut *lock(record))
 }
 
 /// The host's HTTP limits for one call.

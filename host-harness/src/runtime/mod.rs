@@ -676,14 +676,14 @@ impl Runtime {
                     redactor,
                     calls: calls + 1,
                 };
-                let pending = record.lock().unwrap_or_else(|p| p.into_inner()).in_flight;
+                let pending = http::lock(&record).in_flight;
                 if pending == 0 && warm.reusable(limits.memory_bytes) {
                     drop(self.idle.put(warm));
                 }
                 value.capped(limits.max_log_line_bytes)
             }
         };
-        let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
+        let record = http::take(&record);
         let mut log = log;
         if record.dropped > 0 {
             log.push(LogLine {
@@ -750,7 +750,7 @@ impl Runtime {
 
 /// `error`, with what the call's record says it sent.
 fn failed(error: RuntimeError, record: &Mutex<http::HttpRecord>) -> CallFailed {
-    let record = std::mem::take(&mut *record.lock().unwrap_or_else(|p| p.into_inner()));
+    let record = http::take(record);
     CallFailed {
         error,
         requests: record.requests,

@@ -85,7 +85,7 @@ impl NativeConnector {
     /// The call's result with what the host observed, as for a sandboxed
     /// call.
     pub fn into_call<T>(self, value: T) -> Call<T> {
-        let record = std::mem::take(&mut *self.record.lock().unwrap_or_else(|p| p.into_inner()));
+        let record = super::http::take(&self.record);
         Call {
             value,
             log: self.log.finish(),
