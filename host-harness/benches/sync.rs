@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use seatsync_fixtures::{SimConfig, Simulator};
 use seatsync_host::runtime::{Limits, Runtime, RuntimeOptions, SitePolicy};
-use seatsync_host::store::{OrgMapping, PackageMapping, Store, StoredConnection, Trigger};
+use seatsync_host::store::{Store, Trigger};
 use seatsync_host::sync::{SyncOptions, sync_tenant};
-use seatsync_plugin::model::{BillCustomer, SyncRequest};
+use seatsync_plugin::model::SyncRequest;
 use tokio::task::JoinSet;
 
 const TENANT: &str = "bench";
@@ -318,41 +318,7 @@ async fn bench_tenant(runtime: &Arc<Runtime>, dir: &Path, orgs: usize, concurren
     let db_dir = std::env::var_os("SEATSYNC_BENCH_DB_DIR").map_or(dir.to_path_buf(), Into::into);
     let db = db_dir.join(format!("seatsync-bench-{}-{orgs}.db", std::process::id()));
     let store = Store::open(&db).expect("store");
-    store
-        .save_connection(TENANT, &StoredConnection::new(conn.clone(), true, None))
-        .expect("connection");
-    store
-        .replace_usage(TENANT, &support::usage(orgs, false))
-        .expect("usage");
-    for (key, product, identifier) in support::PACKAGES {
-        store
-            .upsert_package_mapping(
-                TENANT,
-                key,
-                &PackageMapping {
-                    product_id: product,
-                    product_identifier: Some(identifier.into()),
-                    product_description: None,
-                    bill_method: BillCustomer::Billable,
-                    taxable: true,
-                },
-            )
-            .expect("package mapping");
-    }
-    for i in 0..orgs {
-        store
-            .upsert_org_mapping(
-                TENANT,
-                &support::org_id(i),
-                &OrgMapping {
-                    company_id: support::company_id(i),
-                    agreement_id: support::agreement_id(i),
-                    company_name: None,
-                    agreement_name: None,
-                },
-            )
-            .expect("org mapping");
-    }
+    support::store_tenant(&store, TENANT, &site, orgs);
     println!(
         "(setup: store with {orgs} mapped organizations in {:.1} s, not measured)",
         setup.elapsed().as_secs_f64()

@@ -11,33 +11,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, Utc};
 
+pub use crate::clock::{Clock, SystemClock};
+
 use crate::runtime::Runtime;
 use crate::schedule;
 use crate::store::{Store, StoreError, Trigger};
 use crate::sync::{SyncError, SyncOptions, SyncSummary, sync_tenant};
-
-/// Where the daemon gets the time and how it waits.
-pub trait Clock {
-    /// Now.
-    fn now(&self) -> DateTime<Utc>;
-    /// Returns at `when` (at once if it has passed).
-    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    fn sleep_until(&self, when: DateTime<Utc>) -> impl Future<Output = ()> + Send {
-        let wait = (when - Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(wait)
-    }
-}
 
 /// How long the daemon waits before trying a slot again when another
 /// process held the sync lock.

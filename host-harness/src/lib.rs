@@ -1,5 +1,6 @@
 //! The seatsync reference host.
 //!
+//! - [`clock`]: the time, real or started at another instant for tests;
 //! - [`runtime`]: the connector component in a wasmtime sandbox;
 //! - [`store`]: connections, mappings, usage and history in SQLite;
 //! - [`usage`]: reading vendor usage files (pure);
@@ -9,6 +10,7 @@
 //! - [`cli`]: the `seatsync` command over all of the above.
 
 pub mod cli;
+pub mod clock;
 pub mod daemon;
 pub mod runtime;
 pub mod schedule;

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::runtime::{Runtime, RuntimeError, SitePolicy};
 use crate::store::{
-    OrgPlan, RunId, RunRecord, RunScope, Store, StoreError, Trigger, sync_lock_name,
+    OrgPlan, RunId, RunRecord, RunScope, RunStatus, Store, StoreError, Trigger, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -54,15 +54,34 @@ pub struct OrgOutcome {
 }
 
 impl OrgOutcome {
-    /// Whether the organization synced without a failed or conflicting line.
-    pub fn succeeded(&self) -> bool {
+    /// Whether the organization failed as a whole or in one of its lines.
+    pub fn failed(&self) -> bool {
         match &self.result {
             Ok(report) => report
                 .lines
                 .iter()
-                .all(|l| !matches!(l.outcome, LineOutcome::Failed(_) | LineOutcome::Conflict(_))),
+                .any(|l| matches!(l.outcome, LineOutcome::Failed(_))),
+            Err(_) => true,
+        }
+    }
+
+    /// Whether nothing failed but a line needs a person (a conflict).
+    pub fn needs_attention(&self) -> bool {
+        match &self.result {
+            Ok(report) => {
+                !self.failed()
+                    && report
+                        .lines
+                        .iter()
+                        .any(|l| matches!(l.outcome, LineOutcome::Conflict(_)))
+            }
             Err(_) => false,
         }
+    }
+
+    /// Whether the organization synced without a failed or conflicting line.
+    pub fn succeeded(&self) -> bool {
+        !self.failed() && !self.needs_attention()
     }
 }
 
@@ -83,6 +102,12 @@ impl SyncSummary {
     /// Whether every organization succeeded.
     pub fn succeeded(&self) -> bool {
         self.orgs.iter().all(OrgOutcome::succeeded)
+    }
+
+    /// The run's status as history records it: `succeeded` when there was
+    /// nothing to sync.
+    pub fn status(&self) -> RunStatus {
+        self.run.as_ref().map_or(RunStatus::Succeeded, |r| r.status)
     }
 }
 

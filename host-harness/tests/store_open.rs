@@ -224,3 +224,93 @@ fn damaged_schema_page_is_reported_as_damaged() {
     assert!(msg.contains("seatsync.db"), "{msg}");
     assert!(msg.contains("move it away"), "{msg}");
 }
+
+/// Version 2 kept `failed` for runs whose only problem was a conflict; the
+/// `runs` table is rebuilt for the new `attention` status without losing a
+/// run, a line, or the run ids already handed out.
+#[test]
+fn a_version_2_database_gets_the_attention_status_and_keeps_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    Store::create_at_schema_version(&path, 2).expect("a version-2 database");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "INSERT INTO runs (id, tenant, started_at, finished_at, status, dry_run, trigger,
+                               lock_token, orgs, orgs_failed, conflicts, failed, message)
+             VALUES
+               (1, 'default', '2026-01-01T06:00:00.000000000Z', '2026-01-01T06:01:00.000000000Z',
+                'failed', 0, 'daemon', 't1', 2, 0, 1, 0, NULL),
+               (2, 'default', '2026-01-02T06:00:00.000000000Z', '2026-01-02T06:01:00.000000000Z',
+                'failed', 0, 'daemon', 't2', 2, 1, 1, 0, NULL),
+               (3, 'default', '2026-01-03T06:00:00.000000000Z', '2026-01-03T06:01:00.000000000Z',
+                'failed', 0, 'manual', 't3', 0, 0, 0, 0, 'unauthorized: check the keys'),
+               (4, 'default', '2026-01-04T06:00:00.000000000Z', '2026-01-04T06:01:00.000000000Z',
+                'succeeded', 1, 'manual', 't4', 1, 0, 0, 0, NULL),
+               (5, 'default', '2026-01-05T06:00:00.000000000Z', NULL,
+                'interrupted', 0, 'manual', 't5', 0, 0, 0, 0, 'stopped');
+             INSERT INTO run_lines (run_id, org_id, package_key, outcome, conflict_ids)
+             VALUES (1, 'pe-1', 'business', 'conflict', '[5,6]'),
+                    (1, 'pe-2', 'business', 'unchanged', NULL),
+                    (2, 'pe-1', 'business', 'conflict', '[5,6]'),
+                    (2, 'pe-3', NULL, 'org-failed', NULL);
+             -- The newest run was deleted: its id must still not come back.
+             INSERT INTO runs (id, tenant, started_at, status, dry_run, trigger, lock_token)
+             VALUES (9, 'default', '2026-01-09T06:00:00.000000000Z', 'running', 0, 'manual', 't9');
+             DELETE FROM runs WHERE id = 9;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).expect("migrates");
+    let statuses: Vec<(i64, String)> = store
+        .list_runs("default", 10)
+        .unwrap()
+        .iter()
+        .map(|r| (r.id.0, r.status.as_str().to_string()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (5, "interrupted".to_string()),
+            (4, "succeeded".to_string()),
+            (3, "failed".to_string()),
+            (2, "failed".to_string()),
+            (1, "attention".to_string()),
+        ],
+        "only the conflict-only run becomes attention"
+    );
+    use seatsync_host::store::RunId;
+    assert_eq!(store.run_lines(RunId(1)).unwrap().len(), 2, "lines kept");
+    assert_eq!(store.run_lines(RunId(2)).unwrap().len(), 2, "lines kept");
+    assert_eq!(store.run_lines(RunId(1)).unwrap()[0].conflict_ids, [5, 6]);
+
+    // The new status is accepted, and ids continue after the deleted 9.
+    let lock = store
+        .lock(&seatsync_host::store::sync_lock_name("default"))
+        .unwrap();
+    let run = store
+        .begin_run(
+            &lock,
+            "default",
+            seatsync_host::store::Trigger::Manual,
+            seatsync_host::store::RunScope::Every,
+            false,
+        )
+        .unwrap();
+    assert_eq!(run.0, 10);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute("UPDATE runs SET status = 'attention' WHERE id = 10", [])
+        .expect("the CHECK allows attention");
+    let fk: bool = raw
+        .query_row(
+            "SELECT sql LIKE '%REFERENCES runs%' FROM sqlite_schema WHERE name = 'run_lines'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(fk, "run_lines still references runs");
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION as i64);
+}

@@ -260,6 +260,38 @@ fn failures_and_conflicts_fail_the_run() {
 }
 
 #[test]
+fn conflicts_alone_make_the_run_attention_not_failed() {
+    let f = fixture();
+    let lock = f.store.lock(&sync_lock_name(T)).unwrap();
+    let plan = f.store.sync_plan(T).unwrap();
+    let run = f
+        .store
+        .begin_run(&lock, T, Trigger::Manual, RunScope::Every, false)
+        .unwrap();
+    f.store
+        .record_org_result(
+            run,
+            &plan[0],
+            Ok(&result(
+                &plan[0],
+                vec![
+                    (LineOutcome::Conflict(vec![5, 6]), None),
+                    (LineOutcome::Unchanged, Some(7)),
+                ],
+            )),
+        )
+        .unwrap();
+    let done = f.store.finish_run(run, None).unwrap();
+    assert_eq!(done.status, RunStatus::Attention);
+    assert_eq!(done.status.as_str(), "attention");
+    assert_eq!(
+        f.store.last_completed_run_start(T).unwrap(),
+        Some(done.started_at),
+        "an attention run is the day's run for the schedule"
+    );
+}
+
+#[test]
 fn an_error_for_the_whole_run_fails_it() {
     let f = fixture();
     let lock = f.store.lock(&sync_lock_name(T)).unwrap();

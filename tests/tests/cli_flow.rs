@@ -57,8 +57,8 @@ fn connect_list_import_map_dry_run_sync_resync() {
     env.sim.reset_counts();
     let dry = env.run(&["sync", "--dry-run", "--json"]);
     assert_eq!(
-        dry.status, 1,
-        "the demo tenant has a conflict, so the exit status says so"
+        dry.status, 2,
+        "the demo tenant has a conflict, so the exit status says attention"
     );
     let dry = json(&dry);
     assert_eq!(env.sim.counts().writes, 0);
@@ -74,7 +74,7 @@ fn connect_list_import_map_dry_run_sync_resync() {
     env.sim.clear_log();
     env.sim.reset_counts();
     let synced = env.run_with_env(&["sync"], &[("SEATSYNC_LOG", "seatsync::http=info")]);
-    assert_eq!(synced.status, 1, "conflict on agreement 115");
+    assert_eq!(synced.status, 2, "attention: the conflict on agreement 115");
     assert_eq!(
         env.sim.counts().writes,
         8,

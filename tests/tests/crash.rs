@@ -78,8 +78,8 @@ fn kill_at(k: u64, after_apply: bool) {
         again.stderr
     );
     assert_eq!(
-        again.status, 1,
-        "the re-run finishes, with only 115's conflict:\n{}\n{}",
+        again.status, 2,
+        "the re-run finishes, with only 115's conflict (attention):\n{}\n{}",
         again.stdout, again.stderr
     );
     let report: Value = serde_json::from_str(&again.stdout).expect("JSON");
@@ -106,7 +106,7 @@ fn kill_at(k: u64, after_apply: bool) {
         .iter()
         .map(|r| r["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["failed", "interrupted"], "newest first");
+    assert_eq!(statuses, ["attention", "interrupted"], "newest first");
     let interrupted = &history[1];
     assert!(
         interrupted["message"]
@@ -164,8 +164,8 @@ fn a_second_sync_at_the_same_time_is_refused() {
     let first = first.wait_with_output().expect("the first sync finishes");
     assert_eq!(
         first.status.code(),
-        Some(1),
-        "only the conflict:\n{}",
+        Some(2),
+        "only the conflict (attention):\n{}",
         String::from_utf8_lossy(&first.stdout)
     );
     // Whatever the first sent in the meantime, the second sent nothing:

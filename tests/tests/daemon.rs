@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use common::{Env, FakeClock, shared_cache_dir};
+use common::{Env, FakeClock, TEST_NOW, shared_cache_dir};
 use seatsync_fixtures::demo;
 use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
 use seatsync_host::runtime::{Runtime, RuntimeOptions};
@@ -127,9 +127,9 @@ async fn a_slot_fires_once_and_a_missed_slot_is_caught_up_once() {
 async fn a_slot_another_process_is_syncing_is_skipped() {
     let env = configured();
     let clock = FakeClock::at("2026-11-27T05:59:00Z");
-    let store = Store::open(env.db()).unwrap();
+    let store = env.store();
     // Another process (another handle on the same database) holds the lock.
-    let other = Store::open(env.db()).unwrap();
+    let other = env.store();
     let _held = other.lock(&sync_lock_name("default")).unwrap();
     env.sim.reset_counts();
     let slots = one_slot(&store, &clock).await;
@@ -146,7 +146,7 @@ async fn a_busy_slot_is_tried_again_a_little_later() {
     let mut store = Store::open(env.db()).unwrap();
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));
-    let other = Store::open(env.db()).unwrap();
+    let other = env.store();
     let mut held = Some(other.lock(&sync_lock_name("default")).unwrap());
     // The other process finishes right after the first attempt.
     let results = slots(&store, &clock, 2, |_| drop(held.take())).await;
@@ -175,8 +175,9 @@ fn the_daemon_stops_cleanly_on_sigterm_and_sigint() {
     use std::time::{Duration, Instant};
 
     let env = configured();
-    // Twelve hours from now: the slot cannot come during the test.
-    let at = (Utc::now() + chrono::Duration::hours(12))
+    // Twelve hours after the commands' clock starts: the slot cannot come
+    // during the test.
+    let at = (TEST_NOW.parse::<DateTime<Utc>>().unwrap() + chrono::Duration::hours(12))
         .format("%H:%M")
         .to_string();
     for signal in ["TERM", "INT"] {

@@ -20,8 +20,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveTime, Utc};
-use common::{Env, FakeClock, Run, demo_agreements, shared_cache_dir};
+use chrono::NaiveTime;
+use common::{Env, FakeClock, Run, demo_agreements, shared_cache_dir, test_day};
 use seatsync_fixtures::demo;
 use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
 use seatsync_host::runtime::{
@@ -150,7 +150,11 @@ fn baseline() -> &'static Value {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let run = env.run(&args);
-        assert_eq!(run.status, 1, "the demo has a conflict:\n{}", run.stderr);
+        assert_eq!(
+            run.status, 2,
+            "the demo has a conflict (attention):\n{}",
+            run.stderr
+        );
         let state = state(&env);
         assert!(
             state[TRIGGER_AGREEMENT.to_string()]
@@ -165,13 +169,13 @@ fn baseline() -> &'static Value {
 /// Runs a sync of every organization with `runtime`, as `seatsync sync`
 /// does, four organizations at a time.
 async fn sync(env: &Env, runtime: Arc<Runtime>) -> SyncSummary {
-    let store = Store::open(env.db()).unwrap();
+    let store = env.store();
     let options = SyncOptions {
         dry_run: false,
         orgs: Vec::new(),
         concurrency: 4,
         trigger: Trigger::Manual,
-        effective_date: Utc::now().date_naive(),
+        effective_date: test_day(),
     };
     let mut heard = Heard::default();
     let summary = sync_tenant(&store, runtime, "default", &options, &mut heard)
@@ -232,7 +236,7 @@ fn only_the_trigger_failed(env: &Env, summary: &SyncSummary) -> String {
     let run = summary.run.as_ref().expect("a run was recorded");
     assert_eq!(run.totals.orgs, 12);
     assert_eq!(run.totals.orgs_failed, 1);
-    let store = Store::open(env.db()).unwrap();
+    let store = env.store();
     let failed: Vec<_> = store
         .run_lines(run.id)
         .unwrap()
@@ -553,7 +557,7 @@ async fn an_enormous_result_is_contained() {
          the sync report has 300000 lines for a request of 1"
     );
     let run = summary.run.as_ref().unwrap();
-    let store = Store::open(env.db()).unwrap();
+    let store = env.store();
     assert!(store.run_lines(run.id).unwrap().len() < 20);
 
     // A 32 MiB error message: cut to the host's line length.
@@ -884,7 +888,7 @@ async fn writes_made_before_a_trap_are_counted() {
         sim.total,
         "and every request"
     );
-    let store = Store::open(env.db()).unwrap();
+    let store = env.store();
     let stored = store.list_runs("default", 1).unwrap();
     assert_eq!(stored[0].totals, run.totals, "as stored");
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use seatsync_fixtures::Tenant;
 use seatsync_fixtures::tenant::files;
+use seatsync_host::store::{OrgMapping, PackageMapping, Store, StoredConnection};
 use seatsync_host::usage::{Usage, UsageFormat, parse_usage};
 use seatsync_plugin::model::{BillCustomer, Connection, SyncLine, SyncRequest};
 use serde_json::{Value, json};
@@ -157,5 +158,46 @@ pub fn connection(site: &str) -> Connection {
         private_key: seatsync_fixtures::DEMO_PRIVATE_KEY.into(),
         client_id: seatsync_fixtures::DEMO_CLIENT_ID.into(),
         codebase: Some("v4_6_release/".into()),
+    }
+}
+
+/// Stores what `connect`, `usage import` and `map` would for `tenant`: the
+/// connection to `site`, the usage of `orgs` organizations ([`usage`]), the
+/// three packages and every organization mapped.
+pub fn store_tenant(store: &Store, tenant: &str, site: &str, orgs: usize) {
+    store
+        .save_connection(tenant, &StoredConnection::new(connection(site), true, None))
+        .expect("connection");
+    store
+        .replace_usage(tenant, &usage(orgs, false))
+        .expect("usage");
+    for (key, product, identifier) in PACKAGES {
+        store
+            .upsert_package_mapping(
+                tenant,
+                key,
+                &PackageMapping {
+                    product_id: product,
+                    product_identifier: Some(identifier.into()),
+                    product_description: None,
+                    bill_method: BillCustomer::Billable,
+                    taxable: true,
+                },
+            )
+            .expect("package mapping");
+    }
+    for i in 0..orgs {
+        store
+            .upsert_org_mapping(
+                tenant,
+                &org_id(i),
+                &OrgMapping {
+                    company_id: company_id(i),
+                    agreement_id: agreement_id(i),
+                    company_name: None,
+                    agreement_name: None,
+                },
+            )
+            .expect("org mapping");
     }
 }

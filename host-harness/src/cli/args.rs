@@ -77,6 +77,12 @@ pub enum Command {
         target: ToggleTarget,
     },
     /// Sync every enabled, mapped organization now.
+    #[command(
+        after_help = "Exit status: 0 when everything was done; 2 (attention) when nothing \
+        failed but some lines need a person, such as two active additions for one product \
+        (`seatsync history --run ID` lists them); 1 when an organization or a line failed, or \
+        the sync could not run."
+    )]
     Sync(SyncArgs),
     /// Show past syncs.
     History {

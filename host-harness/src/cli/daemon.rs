@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use super::Context;
 use super::report::{concurrency, print_summary};
-use crate::daemon::{self, DaemonOptions, SlotResult, SystemClock};
+use crate::daemon::{self, DaemonOptions, SlotResult};
 use crate::schedule::parse_at;
 
 /// Runs until SIGINT or SIGTERM.
@@ -33,7 +33,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     daemon::run(
         &store,
         runtime,
-        &SystemClock,
+        &ctx.clock,
         &options,
         stop,
         |slot, result| {

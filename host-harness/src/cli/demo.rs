@@ -28,6 +28,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let dir =
         tempfile::tempdir().context("cannot create a temporary directory for the demo database")?;
     let mut ctx = Context::new(dir.path().join("seatsync-demo.db"), "demo".into(), None);
+    ctx.clock = crate::clock::SystemClock::from_env()?;
     println!(
         "seatsync demo: a simulated ConnectWise Manage (the MSP \"Acme Managed IT\", {} catalog items) is listening on \
          http://{}; the database is temporary.",

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use seatsync_plugin::model::{Connection, ConnectionInfo};
 
+use crate::clock::SystemClock;
 use crate::runtime::{Call, Runtime, RuntimeOptions, SitePolicy};
 use crate::store::{Store, StoredConnection};
 use args::{Cli, Command, ConnectArgs};
@@ -34,6 +35,8 @@ pub struct Context {
     pub plugin: Option<PathBuf>,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// The time: the system's, or the one `SEATSYNC_NOW` starts.
+    pub clock: SystemClock,
     runtime: Option<Arc<Runtime>>,
 }
 
@@ -45,13 +48,17 @@ impl Context {
             tenant,
             plugin,
             cache_dir: default_cache_dir(),
+            clock: SystemClock::real(),
             runtime: None,
         }
     }
 
-    /// Opens the database (creating it, mode 0600, on first use).
+    /// Opens the database (creating it, mode 0600, on first use), on this
+    /// context's clock.
     pub fn store(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.db)?)
+        let mut store = Store::open(&self.db)?;
+        store.set_clock(self.clock.as_fn());
+        Ok(store)
     }
 
     /// The connector runtime, compiled (or loaded from the cache) on first use.
@@ -117,6 +124,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut ctx = Context::new(cli.db, cli.tenant, cli.plugin);
+    ctx.clock = SystemClock::from_env()?;
     match cli.command {
         Command::Connect(args) => {
             let private_key = read_private_key(&args)?;

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use seatsync_plugin::model::LineOutcome;
 use serde_json::{Value, json};
@@ -10,7 +9,8 @@ use serde_json::{Value, json};
 use super::args::SyncArgs;
 use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
-use crate::store::{RunId, RunLine, RunRecord, RunScope, StoreError, Trigger};
+use crate::clock::Clock as _;
+use crate::store::{RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger};
 use crate::sync::{OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
 /// Organizations synced at once unless `SEATSYNC_CONCURRENCY` says otherwise:
@@ -18,7 +18,13 @@ use crate::sync::{OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, syn
 /// throttle.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
-/// `sync`: exit status 0 only if every organization succeeded.
+/// The exit status of `seatsync sync` when some lines need a person but
+/// nothing failed (the run's status is `attention`).
+pub const EXIT_ATTENTION: u8 = 2;
+
+/// `sync`: exit status 0 when everything was done, [`EXIT_ATTENTION`] (2)
+/// when lines need a person, 1 when an organization or a line failed (or
+/// the sync could not run).
 pub async fn sync(ctx: &mut Context, args: &SyncArgs) -> anyhow::Result<ExitCode> {
     let summary = run_sync(ctx, args, Trigger::Manual).await?;
     if args.json {
@@ -26,11 +32,16 @@ pub async fn sync(ctx: &mut Context, args: &SyncArgs) -> anyhow::Result<ExitCode
     } else {
         print_summary(&summary);
     }
-    Ok(if summary.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(exit_code(summary.status()))
+}
+
+/// The exit status for a run's status.
+fn exit_code(status: RunStatus) -> ExitCode {
+    match status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Attention => ExitCode::from(EXIT_ATTENTION),
+        RunStatus::Running | RunStatus::Failed | RunStatus::Interrupted => ExitCode::FAILURE,
+    }
 }
 
 /// Runs a sync with a progress bar on a terminal.
@@ -46,7 +57,7 @@ pub async fn run_sync(
         orgs: args.orgs.clone(),
         concurrency: concurrency(),
         trigger,
-        effective_date: Utc::now().date_naive(),
+        effective_date: ctx.clock.now().date_naive(),
     };
     let mut progress = Bar {
         shown: stderr_is_terminal() && !args.json,
@@ -206,15 +217,22 @@ pub fn print_summary(summary: &SyncSummary) {
         n => format!(" (and {n} to check the mapped agreements)"),
     };
     println!("{}{check}.", totals_line(run));
+    if run.status == RunStatus::Attention {
+        println!(
+            "Nothing failed, but {} line(s) need a person: resolve them in ConnectWise (see the detail above).",
+            run.totals.conflicts
+        );
+    }
 }
 
 fn totals_line(run: &RunRecord) -> String {
     let t = &run.totals;
     format!(
-        "{} {}: {} organizations ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
+        "{} {} ({}): {} organizations ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
          {} skipped, {} failed; {} requests, {} writes",
         if run.dry_run { "Dry run" } else { "Run" },
         run.id,
+        run.status,
         t.orgs,
         t.orgs_failed,
         t.created,
@@ -234,6 +252,7 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
     orgs.sort_by(|a, b| a.plan.org_id.cmp(&b.plan.org_id));
     json!({
         "run": summary.run.as_ref().map(run_json),
+        "status": summary.status().as_str(),
         "succeeded": summary.succeeded(),
         "organizations": orgs.iter().map(|o| json!({
             "org_id": o.plan.org_id,
@@ -393,12 +412,7 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
             }
             table::align_right(&mut t, &[1, 3, 5, 6]);
             println!("{t}");
-            println!(
-                "{} ({}, {}).",
-                totals_line(&record),
-                record.trigger.as_str(),
-                record.status.as_str()
-            );
+            println!("{} ({}).", totals_line(&record), record.trigger.as_str());
         }
     }
     Ok(())

@@ -37,7 +37,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::RuntimeError;
-use super::pacing::Pacer;
+use super::pacing::{Pacer, Turn, retry_after};
 use super::pool::{Pool, SiteKey};
 use super::sandbox::Redactor;
 
@@ -269,7 +269,8 @@ impl WasiHttpHooks for HttpHooks {
         Box::new(async move {
             let _in_flight = in_flight;
             // Waiting for the site's turn is not part of the exchange.
-            let started = started + sender.pace(&scheme, &authority).await;
+            let (site, waited, turn) = sender.pace(&scheme, &authority).await;
+            let started = started + waited;
             {
                 let mut r = lock(&rec);
                 r.requests = r.requests.saturating_add(1);
@@ -285,6 +286,15 @@ impl WasiHttpHooks for HttpHooks {
                 Ok((response, _)) => (Some(response.status().as_u16()), None),
                 Err(e) => (None, Some(e.to_string())),
             };
+            // Every call to the site hears of a 429 to any of them.
+            if let Ok((response, _)) = &result {
+                let throttled =
+                    (response.status() == hyper::StatusCode::TOO_MANY_REQUESTS).then(|| {
+                        let header = response.headers().get(hyper::header::RETRY_AFTER);
+                        retry_after(header.and_then(|v| v.to_str().ok()))
+                    });
+                sender.answered(&site, &turn, throttled);
+            }
             match (status, &error) {
                 (Some(status), _) => tracing::info!(
                     target: "seatsync::http",
@@ -476,11 +486,18 @@ type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 
 impl Sender {
     /// Waits for the site's turn under the runtime's pacing; returns the
-    /// wait.
-    pub(crate) async fn pace(&self, scheme: &str, authority: &str) -> Duration {
+    /// site's key, the wait, and the turn to report the answer with.
+    pub(crate) async fn pace(&self, scheme: &str, authority: &str) -> (String, Duration, Turn) {
         let scheme = scheme.to_ascii_lowercase();
         let site = format!("{scheme}://{}", normalize_authority(&scheme, authority));
-        self.net.pacer.wait_turn(&site).await
+        let (waited, turn) = self.net.pacer.wait_turn(&site).await;
+        (site, waited, turn)
+    }
+
+    /// Tells the site's pacing how a request sent on `turn` was answered
+    /// (`Some(pause)` for a 429).
+    pub(crate) fn answered(&self, site: &str, turn: &Turn, throttled: Option<Duration>) {
+        self.net.pacer.answered(site, turn, throttled);
     }
 
     /// Sends `request` (absolute URI) and returns the response head with a

@@ -566,6 +566,26 @@ fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    // A migration may rebuild a table (SQLite cannot alter a CHECK), and
+    // dropping the old table would cascade to the rows that reference it.
+    // The pragma is a no-op inside a transaction, so it is switched off
+    // around the migrations; each checks the keys itself before it commits.
+    if (version as u64) < SCHEMA_VERSION as u64 {
+        conn.pragma_update(None, "foreign_keys", false)
+            .map_err(|source| open_error(path, source))?;
+    }
+    let migrated = run_migrations(path, conn, read_version);
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(|source| open_error(path, source))?;
+    migrated
+}
+
+/// Applies the migrations the database lacks, each in its own transaction.
+fn run_migrations(
+    path: &Path,
+    conn: &Connection,
+    read_version: impl Fn(&Connection) -> Result<i64, StoreError>,
+) -> Result<(), StoreError> {
     for (i, sql) in schema::MIGRATIONS.iter().enumerate() {
         let mig_err = |source| StoreError::Migration {
             path: path.to_owned(),
@@ -588,6 +608,22 @@ fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
             continue;
         }
         tx.execute_batch(sql).map_err(mig_err)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .map_err(mig_err)?;
+        if let Some(table) = broken {
+            return Err(StoreError::Migration {
+                path: path.to_owned(),
+                from: i,
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                    Some(format!(
+                        "a foreign key in table {table} points at a missing row"
+                    )),
+                ),
+            });
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(mig_err)?;
         tx.commit().map_err(mig_err)?;
@@ -664,6 +700,29 @@ impl Store {
             clock: Arc::new(Utc::now),
             lock_stale_after: DEFAULT_LOCK_STALE_AFTER,
         })
+    }
+
+    /// Creates a database at `path` with only the first `version`
+    /// migrations applied, as an older seatsync left it, so that tests can
+    /// check the upgrade from it. Not for production use.
+    #[doc(hidden)]
+    pub fn create_at_schema_version(
+        path: impl AsRef<Path>,
+        version: usize,
+    ) -> Result<(), StoreError> {
+        let path = path.as_ref();
+        prepare_file(path)?;
+        let conn = connect(path)?;
+        for (i, sql) in schema::MIGRATIONS.iter().take(version).enumerate() {
+            conn.execute_batch(sql)
+                .and_then(|()| conn.pragma_update(None, "user_version", (i + 1) as i64))
+                .map_err(|source| StoreError::Migration {
+                    path: path.to_owned(),
+                    from: i,
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// The database file.

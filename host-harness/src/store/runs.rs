@@ -79,8 +79,10 @@ pub enum RunStatus {
     Running,
     /// Every organization and line went through (skipped lines included).
     Succeeded,
-    /// The run failed as a whole, or an organization failed, or a line
-    /// failed or conflicted: someone should look.
+    /// Nothing failed, but some lines need a person (conflicts: two
+    /// active additions for one product, left alone by design).
+    Attention,
+    /// The run failed as a whole, or an organization or a line failed.
     Failed,
     /// The process stopped before finishing it.
     Interrupted,
@@ -88,6 +90,7 @@ pub enum RunStatus {
 text_enum!(RunStatus {
     Running => "running",
     Succeeded => "succeeded",
+    Attention => "attention",
     Failed => "failed",
     Interrupted => "interrupted",
 });
@@ -473,8 +476,9 @@ impl Store {
     }
 
     /// Closes a running run. Its status is `failed` when `error` is given
-    /// (the run failed as a whole) or when any organization failed or any
-    /// line failed or conflicted; `succeeded` otherwise.
+    /// (the run failed as a whole) or when any organization or line failed;
+    /// `attention` when nothing failed but a line conflicted; `succeeded`
+    /// otherwise.
     pub fn finish_run(&self, run: RunId, error: Option<&str>) -> Result<RunRecord, StoreError> {
         let ctx = "recording the end of a run";
         let e = |e| self.err(ctx, e);
@@ -483,8 +487,9 @@ impl Store {
         tx.execute(
             "UPDATE runs SET finished_at = ?2, message = ?3,
                  status = CASE WHEN ?3 IS NOT NULL OR orgs_failed > 0 OR failed > 0
-                                    OR conflicts > 0
-                               THEN 'failed' ELSE 'succeeded' END
+                                   THEN 'failed'
+                               WHEN conflicts > 0 THEN 'attention'
+                               ELSE 'succeeded' END
              WHERE id = ?1",
             rusqlite::params![run.0, Ts(self.now()), error],
         )
@@ -619,8 +624,8 @@ impl Store {
     }
 
     /// When the tenant's last run that counts for the schedule started: the
-    /// latest non-dry run of every organization that finished (`succeeded`
-    /// or `failed`; manual runs count). Interrupted runs do not count, so a
+    /// latest non-dry run of every organization that finished (`succeeded`,
+    /// `attention` or `failed`; manual runs count). Interrupted runs do not count, so a
     /// crash mid-sync is caught up at the next start-up; nor do runs of only
     /// some organizations ([`RunScope::Some`]). Pass it to
     /// `schedule::missed_slot`.
@@ -633,7 +638,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT max(started_at) FROM runs WHERE tenant = ?1 AND dry_run = 0
-                     AND partial = 0 AND status IN ('succeeded', 'failed')",
+                     AND partial = 0 AND status IN ('succeeded', 'attention', 'failed')",
                 [tenant],
                 |r| r.get(0),
             )

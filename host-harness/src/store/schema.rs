@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The first schema.
 ///
@@ -164,6 +164,54 @@ CREATE TABLE locks (
 const V2: &str = r#"
 ALTER TABLE locks ADD COLUMN process TEXT;
 ALTER TABLE runs ADD COLUMN partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1));
+"#;
+
+/// - A run whose only problem is lines a person must look at (conflicts)
+///   is `attention`, not `failed`: `failed` means an organization or a line
+///   failed. SQLite cannot change a `CHECK` in place, so `runs` is rebuilt
+///   (the documented create-copy-drop-rename; `migrate` turns foreign keys
+///   off around it, or dropping `runs` would cascade to `run_lines`), its
+///   `AUTOINCREMENT` sequence carried over so run ids are never reused.
+///   Finished runs that failed only by conflicts become `attention`.
+const V3: &str = r#"
+CREATE TABLE runs_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN
+        ('running', 'succeeded', 'attention', 'failed', 'interrupted')),
+    dry_run INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+    trigger TEXT NOT NULL CHECK (trigger IN ('manual', 'daemon')),
+    lock_token TEXT NOT NULL,
+    orgs INTEGER NOT NULL DEFAULT 0,
+    orgs_failed INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    conflicts INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    writes INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1))
+) STRICT;
+INSERT INTO runs_v3 (id, tenant, started_at, finished_at, status, dry_run, trigger, lock_token,
+        orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
+        writes, message, partial)
+    SELECT id, tenant, started_at, finished_at,
+        CASE WHEN status = 'failed' AND finished_at IS NOT NULL AND message IS NULL
+                  AND orgs_failed = 0 AND failed = 0 AND conflicts > 0
+             THEN 'attention' ELSE status END,
+        dry_run, trigger, lock_token, orgs, orgs_failed, created, updated, unchanged,
+        conflicts, skipped, failed, requests, writes, message, partial
+    FROM runs;
+DELETE FROM sqlite_sequence WHERE name = 'runs_v3';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'runs_v3', seq FROM sqlite_sequence WHERE name = 'runs';
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+CREATE INDEX runs_by_tenant ON runs (tenant, started_at);
 "#;
 
 #[cfg(test)]

@@ -46,9 +46,13 @@ pub struct Run {
 impl Env {
     /// A fresh simulator with the demo tenant and an empty database.
     pub fn new() -> Env {
+        Env::with_sim(SimConfig::default())
+    }
+
+    /// A fresh simulator started with `config`, and an empty database.
+    pub fn with_sim(config: SimConfig) -> Env {
         Env {
-            sim: Simulator::start_blocking(SimConfig::default())
-                .expect("the simulator starts on 127.0.0.1"),
+            sim: Simulator::start_blocking(config).expect("the simulator starts on 127.0.0.1"),
             dir: tempfile::tempdir().expect("a temporary directory"),
             concurrency: 1,
         }
@@ -65,8 +69,9 @@ impl Env {
     }
 
     /// `seatsync --db DB ARGS…` with the test environment: the shared
-    /// compile cache, this env's concurrency, and none of the caller's
-    /// `SEATSYNC_*` settings; output piped.
+    /// compile cache, this env's concurrency, the clock started at
+    /// [`TEST_NOW`], and none of the caller's `SEATSYNC_*` settings; output
+    /// piped.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(seatsync_bin());
         command
@@ -75,6 +80,7 @@ impl Env {
             .args(args)
             .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
             .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
+            .env(seatsync_host::clock::NOW_VAR, test_now().to_rfc3339())
             .env_remove("SEATSYNC_LOG")
             .env_remove("SEATSYNC_DB")
             .env_remove("SEATSYNC_TENANT")
@@ -170,11 +176,10 @@ impl Env {
         lines
     }
 
-    /// The text with the simulator's port and today's date replaced, for
-    /// snapshots that must not change from day to day.
+    /// The text with the simulator's port replaced, for snapshots. Dates
+    /// stay as they are: the commands' clock starts at [`TEST_NOW`].
     pub fn redact(&self, text: &str) -> String {
         text.replace(&self.sim.addr().port().to_string(), "PORT")
-            .replace(&today(), "TODAY")
     }
 
     /// The simulator's additions on `agreements`, pretty JSON, redacted.
@@ -185,9 +190,31 @@ impl Env {
     }
 }
 
-/// Today (UTC), as the host passes it to the connector.
+/// The instant the tests' clock starts at: the suite's expectations hold on
+/// any real date.
+pub const TEST_NOW: &str = "2026-11-27T06:00:00Z";
+
+/// The tests' clock: [`TEST_NOW`] when this test binary first asked, then
+/// running with the real clock. Every command a test runs starts its clock
+/// here (`SEATSYNC_NOW`), and [`Env::store`] uses it, so the processes of a
+/// test agree on the order of what they record.
+pub fn test_now() -> chrono::DateTime<chrono::Utc> {
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    let elapsed = ORIGIN.get_or_init(std::time::Instant::now).elapsed();
+    TEST_NOW
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("TEST_NOW is RFC 3339")
+        + chrono::TimeDelta::from_std(elapsed).expect("a test binary runs for less than a year")
+}
+
+/// The day of [`TEST_NOW`], as the host passes it to the connector.
 pub fn today() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
+    TEST_NOW[..10].to_string()
+}
+
+/// [`TEST_NOW`]'s day, for calls made in the test's own process.
+pub fn test_day() -> chrono::NaiveDate {
+    today().parse().expect("TEST_NOW starts with a date")
 }
 
 /// A finished command's status and output, checked for secrets.
@@ -230,9 +257,13 @@ pub fn demo_agreements() -> Vec<u32> {
 }
 
 impl Env {
-    /// The database, opened in this process (the binary's own library).
+    /// The database, opened in this process (the binary's own library), on
+    /// the tests' clock ([`test_now`]).
     pub fn store(&self) -> seatsync_host::store::Store {
-        seatsync_host::store::Store::open(self.db()).expect("the test database opens")
+        let mut store =
+            seatsync_host::store::Store::open(self.db()).expect("the test database opens");
+        store.set_clock(std::sync::Arc::new(test_now));
+        store
     }
 
     /// Stores the demo connection, usage and mappings straight into the
@@ -335,7 +366,11 @@ pub fn reference_state() -> serde_json::Value {
             let env = Env::new();
             env.configure();
             let run = env.run(&["sync"]);
-            assert_eq!(run.status, 1, "only 115's conflict fails:\n{}", run.stdout);
+            assert_eq!(
+                run.status, 2,
+                "only 115's conflict needs attention:\n{}",
+                run.stdout
+            );
             assert_eq!(env.sim.counts().writes, 8, "4 created, 4 updated");
             normalized_state(&env.sim)
         })
