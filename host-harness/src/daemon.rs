@@ -16,7 +16,7 @@ pub use crate::clock::{Clock, SystemClock};
 use crate::runtime::Runtime;
 use crate::schedule;
 use crate::store::{Store, StoreError, Trigger};
-use crate::sync::{SyncError, SyncOptions, SyncSummary, sync_tenant};
+use crate::sync::{DEFAULT_RETRY_PAUSE, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
 /// How long the daemon waits before trying a slot again when another
 /// process held the sync lock.
@@ -33,6 +33,25 @@ pub enum SlotResult {
     /// The sync could not run (no connection, database error); the daemon
     /// goes on to the next slot.
     Failed(String),
+    /// A same-day retry of the organizations the slot's run (or the
+    /// previous retry) left failed for a transient reason.
+    Retried {
+        /// 1 for the first retry of the slot.
+        attempt: u32,
+        /// The retry's run, or why it could not run.
+        result: Box<SlotResult>,
+    },
+}
+
+impl SlotResult {
+    /// The run's summary, for a slot or a retry that ran.
+    pub fn summary(&self) -> Option<&SyncSummary> {
+        match self {
+            SlotResult::Synced(summary) => Some(summary),
+            SlotResult::Retried { result, .. } => result.summary(),
+            SlotResult::Busy(_) | SlotResult::Failed(_) => None,
+        }
+    }
 }
 
 /// How the daemon runs.
@@ -44,8 +63,55 @@ pub struct DaemonOptions {
     pub at: NaiveTime,
     /// Organizations in flight at once.
     pub concurrency: usize,
-    /// Stop after this many slots (tests); `None` runs until `stop`.
+    /// Stop after this many runs, slots and same-day retries together
+    /// (tests); `None` runs until `stop`.
     pub max_slots: Option<u32>,
+    /// The pause before a run tries its transiently failed organizations
+    /// once more (`None`: not at the end of the run).
+    pub retry_pause: Option<std::time::Duration>,
+    /// How long after a run the organizations it left failed for a
+    /// transient reason are tried again ([`RETRY_EVERY`]).
+    pub retry_every: chrono::TimeDelta,
+    /// How many such retries a slot gets ([`MAX_RETRIES`]); 0 for none.
+    pub max_retries: u32,
+}
+
+impl DaemonOptions {
+    /// The daemon of `tenant`, syncing daily at `at` (UTC): four
+    /// organizations at once, failed ones tried again after
+    /// [`DEFAULT_RETRY_PAUSE`] and then [`MAX_RETRIES`] times every
+    /// [`RETRY_EVERY`], until stopped.
+    pub fn new(tenant: impl Into<String>, at: NaiveTime) -> DaemonOptions {
+        DaemonOptions {
+            tenant: tenant.into(),
+            at,
+            concurrency: 4,
+            max_slots: None,
+            retry_pause: Some(DEFAULT_RETRY_PAUSE),
+            retry_every: RETRY_EVERY,
+            max_retries: MAX_RETRIES,
+        }
+    }
+}
+
+/// How long after a run the daemon tries again the organizations it left
+/// failed for a transient reason.
+pub const RETRY_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// How many times a day's organizations are tried again after the slot.
+pub const MAX_RETRIES: u32 = 3;
+
+/// Organizations to try again later the same day.
+#[derive(Debug, Clone)]
+struct SameDayRetry {
+    /// The slot whose run left them failed.
+    slot: DateTime<Utc>,
+    /// 1 for the first retry.
+    attempt: u32,
+    /// Their ids.
+    orgs: Vec<String>,
+    /// When to run it.
+    at: DateTime<Utc>,
 }
 
 /// Runs the daemon until `stop` resolves (or `max_slots` slots ran).
@@ -74,17 +140,26 @@ pub async fn run<C: Clock>(
         tracing::info!(%slot, "catching up the missed sync slot");
     }
     let mut last_slot: Option<DateTime<Utc>> = None;
+    let mut retry: Option<SameDayRetry> = None;
     loop {
-        let (slot, run_at) = match due.take() {
-            Some(due) => due,
+        let (slot, run_at, retrying) = match due.take() {
+            Some((slot, at)) => (slot, at, None),
             None => {
                 // Never before the slot just run: a wall clock stepped back
                 // during the sleep must not run the same slot twice.
                 let now = clock.now();
                 let after = last_slot.map_or(now, |last| last.max(now));
                 let next = schedule::next_fire(after, options.at);
-                tracing::info!(%next, "next sync");
-                (next, next)
+                match retry.take() {
+                    Some(r) if r.at < next => {
+                        tracing::info!(slot = %r.slot, at = %r.at, attempt = r.attempt, "next: trying failed organizations again");
+                        (r.slot, r.at, Some(r))
+                    }
+                    _ => {
+                        tracing::info!(%next, "next sync");
+                        (next, next, None)
+                    }
+                }
             }
         };
         if run_at > clock.now() {
@@ -93,10 +168,42 @@ pub async fn run<C: Clock>(
                 _ = &mut stop => return Ok(()),
             }
         }
-        let result = run_slot(store, runtime.clone(), clock, options).await;
+        let result = match &retrying {
+            None => run_slot(store, runtime.clone(), clock, options, Vec::new()).await,
+            Some(r) => SlotResult::Retried {
+                attempt: r.attempt,
+                result: Box::new(
+                    run_slot(store, runtime.clone(), clock, options, r.orgs.clone()).await,
+                ),
+            },
+        };
         on_slot(slot, &result);
         last_slot = Some(slot);
         slots += 1;
+        // Organizations still failed for a transient reason are tried again
+        // later the same day, a few times, before the next slot.
+        let attempt = retrying.as_ref().map_or(0, |r| r.attempt);
+        let failed = result
+            .summary()
+            .map(SyncSummary::transiently_failed)
+            .unwrap_or_default();
+        if !failed.is_empty() {
+            let at = clock.now() + options.retry_every;
+            if attempt < options.max_retries && at < schedule::next_fire(slot, options.at) {
+                tracing::warn!(
+                    orgs = ?failed, %at, attempt = attempt + 1, of = options.max_retries,
+                    "organizations failed for a transient reason; trying them again later today"
+                );
+                retry = Some(SameDayRetry {
+                    slot,
+                    attempt: attempt + 1,
+                    orgs: failed,
+                    at,
+                });
+            } else {
+                tracing::warn!(orgs = ?failed, "organizations still failed; the next slot tries them again");
+            }
+        }
         if options.max_slots.is_some_and(|max| slots >= max) {
             return Ok(());
         }
@@ -125,18 +232,27 @@ async fn has_resolved(stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -
     }
 }
 
+/// Syncs every organization (`orgs` empty: the slot's run) or only `orgs`
+/// (a same-day retry).
 async fn run_slot<C: Clock>(
     store: &Store,
     runtime: Arc<Runtime>,
     clock: &C,
     options: &DaemonOptions,
+    orgs: Vec<String>,
 ) -> SlotResult {
+    let trigger = if orgs.is_empty() {
+        Trigger::Daemon
+    } else {
+        Trigger::Retry
+    };
     let sync_options = SyncOptions {
         dry_run: false,
-        orgs: Vec::new(),
+        orgs,
         concurrency: options.concurrency,
-        trigger: Trigger::Daemon,
+        trigger,
         effective_date: clock.now().date_naive(),
+        retry_pause: options.retry_pause,
     };
     match sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await {
         Ok(summary) => SlotResult::Synced(summary),

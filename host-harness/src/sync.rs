@@ -15,12 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use seatsync_plugin::error::ConnectorError;
 use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
 use tokio::task::JoinSet;
 
-use crate::runtime::{Runtime, RuntimeError, SitePolicy};
+use crate::runtime::{Call, CallFailed, Runtime, RuntimeError, SitePolicy};
 use crate::store::{
-    OrgPlan, RunId, RunRecord, RunScope, RunStatus, Store, StoreError, Trigger, sync_lock_name,
+    DataTypes, LockGuard, OrgAttempt, OrgPlan, RunId, RunRecord, RunScope, RunStatus, Store,
+    StoreError, Trigger, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -36,7 +38,15 @@ pub struct SyncOptions {
     pub trigger: Trigger,
     /// Today, for the connector: the start of created additions.
     pub effective_date: NaiveDate,
+    /// Organizations that failed for a transient reason (no answer, 5xx,
+    /// 429 past the connector's retries) are tried once more this long
+    /// after the others finished; `None` does not try them again.
+    pub retry_pause: Option<Duration>,
 }
+
+/// How long a run waits before trying transiently failed organizations
+/// again, unless told otherwise: long enough for a gateway to recover.
+pub const DEFAULT_RETRY_PAUSE: Duration = Duration::from_secs(60);
 
 /// One organization's result.
 #[derive(Debug, Clone)]
@@ -51,6 +61,13 @@ pub struct OrgOutcome {
     pub writes: u32,
     /// How long the call took.
     pub elapsed: Duration,
+    /// Whether it failed only for reasons that may pass (no answer, 5xx,
+    /// 429 past the connector's retries), so trying again may succeed;
+    /// never for a 4xx, a conflict or a sandbox limit.
+    pub transient: bool,
+    /// Which attempt this is: 1, or 2 when tried again at the end of the
+    /// run.
+    pub attempt: u32,
 }
 
 impl OrgOutcome {
@@ -109,6 +126,47 @@ impl SyncSummary {
     pub fn status(&self) -> RunStatus {
         self.run.as_ref().map_or(RunStatus::Succeeded, |r| r.status)
     }
+
+    /// The organizations that are still failed for a transient reason at
+    /// the end of the run (the daemon tries them again later).
+    pub fn transiently_failed(&self) -> Vec<String> {
+        let mut orgs: Vec<String> = self
+            .orgs
+            .iter()
+            .filter(|o| o.transient)
+            .map(|o| o.plan.org_id.clone())
+            .collect();
+        orgs.sort();
+        orgs
+    }
+}
+
+/// Whether a connector error may pass if the organization is tried again
+/// later: no answer, a 5xx, or throttling that outlasted the retries.
+pub fn is_transient(error: &ConnectorError) -> bool {
+    match error {
+        ConnectorError::Transport(_) | ConnectorError::RateLimited { .. } => true,
+        ConnectorError::Remote { status, .. } => *status >= 500,
+        ConnectorError::InvalidConfig(_)
+        | ConnectorError::Unauthorized(_)
+        | ConnectorError::Forbidden { .. }
+        | ConnectorError::NotFound(_)
+        | ConnectorError::InvalidResponse(_) => false,
+    }
+}
+
+/// Whether a report failed only in lines whose errors may pass.
+fn report_is_transient(report: &SyncReport) -> bool {
+    let mut failed = report.lines.iter().filter_map(|l| match &l.outcome {
+        LineOutcome::Failed(e) => Some(e),
+        _ => None,
+    });
+    let mut any = false;
+    let all = failed.all(|e| {
+        any = true;
+        is_transient(e)
+    });
+    any && all
 }
 
 /// Why a run could not start or finish.
@@ -142,6 +200,12 @@ pub trait Progress {
     /// An organization finished; its result is already committed.
     fn finished(&mut self, outcome: &OrgOutcome) {
         let _ = outcome;
+    }
+
+    /// `orgs` organizations failed for a transient reason and are tried
+    /// again after `pause`.
+    fn retrying(&mut self, orgs: usize, pause: Duration) {
+        let _ = (orgs, pause);
     }
 }
 
@@ -204,14 +268,6 @@ pub async fn sync_tenant(
     let run = store.begin_run(&lock, tenant, options.trigger, scope, options.dry_run)?;
     progress.planned(plans.len());
     let mut outcomes = Vec::with_capacity(plans.len());
-    // One timer renews the lock, whether organizations finish quickly or a
-    // call takes minutes: a lock gone stale lets another process sync the
-    // same organizations. A heartbeat is a durable commit, so not per
-    // organization.
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + HEARTBEAT_EVERY,
-        HEARTBEAT_EVERY,
-    );
     let (plans, sharing): (Vec<OrgPlan>, Vec<OrgPlan>) = plans
         .into_iter()
         .partition(|p| !shared.contains_key(&p.agreement_id));
@@ -236,71 +292,43 @@ pub async fn sync_tenant(
         progress.finished(&outcome);
         outcomes.push(outcome);
     }
-    let mut in_flight = JoinSet::new();
-    let mut pending = plans.into_iter();
-    loop {
-        while in_flight.len() < options.concurrency.max(1) {
-            let Some(plan) = pending.next() else { break };
-            let request = plan.to_request(data_types, options.dry_run, options.effective_date);
-            let (runtime, site, connection) = (runtime.clone(), site.clone(), connection.clone());
-            in_flight.spawn(async move {
-                let call = runtime
-                    .sync_organization(&site, &connection, &request)
-                    .await;
-                (plan, call)
-            });
+    let pass = Pass {
+        store,
+        runtime: &runtime,
+        site: &site,
+        connection: &connection,
+        data_types,
+        options,
+        run,
+    };
+    let mut retry = Vec::new();
+    pass.run(plans, 1, &mut lock, &mut |outcome| {
+        if options.retry_pause.is_some() && outcome.transient {
+            retry.push(outcome.plan.clone());
         }
-        let joined = tokio::select! {
-            joined = in_flight.join_next() => joined,
-            _ = heartbeat.tick() => {
-                // Losing the lock (an error here) stops the run rather than
-                // race another process.
-                lock.heartbeat()?;
-                continue;
-            }
-        };
-        let Some(joined) = joined else {
-            break;
-        };
-        let outcome = match joined {
-            Ok((plan, Ok(call))) => OrgOutcome {
-                plan,
-                // What ConnectWise said ends up in reports and history: a
-                // key it echoed back must not.
-                // History keeps the host's own counts: a component cannot
-                // be trusted to report what it sent.
-                result: call
-                    .value
-                    .map(|report| SyncReport {
-                        requests: call.requests,
-                        writes: call.writes,
-                        ..redact_report(report, &connection)
-                    })
-                    .map_err(|e| redact_secrets(&connection, &e.to_string())),
-                requests: call.requests,
-                writes: call.writes,
-                elapsed: call.elapsed,
-            },
-            // Stopped part-way: what it sent still counts.
-            Ok((plan, Err(failed))) => OrgOutcome {
-                plan,
-                result: Err(redact_secrets(&connection, &failed.error.to_string())),
-                requests: failed.requests,
-                writes: failed.writes,
-                elapsed: Duration::ZERO,
-            },
-            // A panic in the host's own task: there is no plan to blame, so
-            // the run fails as a whole below (history keeps what finished).
-            Err(join_error) => {
-                let message = format!("a sync task failed: {join_error}");
-                store.finish_run(run, Some(&message))?;
-                return Err(SyncError::Store(StoreError::InvalidInput(message)));
-            }
-        };
-        // Record first: the writes happened, whatever became of the lock.
-        record_outcome(store, run, &outcome)?;
         progress.finished(&outcome);
         outcomes.push(outcome);
+    })
+    .await?;
+    if let (Some(pause), false) = (options.retry_pause, retry.is_empty()) {
+        tracing::warn!(
+            orgs = retry.len(),
+            pause_s = pause.as_secs_f64(),
+            "organizations failed for a transient reason; trying them again after a pause"
+        );
+        progress.retrying(retry.len(), pause);
+        wait_holding(&mut lock, pause).await?;
+        pass.run(retry, 2, &mut lock, &mut |outcome| {
+            progress.finished(&outcome);
+            match outcomes
+                .iter_mut()
+                .find(|o| o.plan.org_id == outcome.plan.org_id)
+            {
+                Some(earlier) => *earlier = outcome,
+                None => outcomes.push(outcome),
+            }
+        })
+        .await?;
     }
     // The daemon runs once a day: its instances need not wait for it.
     runtime.drop_idle_instances();
@@ -312,9 +340,160 @@ pub async fn sync_tenant(
     })
 }
 
+/// What every organization of one run shares.
+struct Pass<'a> {
+    store: &'a Store,
+    runtime: &'a Arc<Runtime>,
+    site: &'a Arc<SitePolicy>,
+    connection: &'a Arc<Connection>,
+    data_types: DataTypes,
+    options: &'a SyncOptions,
+    run: RunId,
+}
+
+impl Pass<'_> {
+    /// Syncs `plans`, several at once, committing each outcome as it
+    /// arrives (as attempt `attempt`) and then handing it to `finished`;
+    /// renews the lock meanwhile.
+    async fn run(
+        &self,
+        plans: Vec<OrgPlan>,
+        attempt: u32,
+        lock: &mut LockGuard,
+        finished: &mut dyn FnMut(OrgOutcome),
+    ) -> Result<(), SyncError> {
+        // One timer renews the lock, whether organizations finish quickly
+        // or a call takes minutes: a lock gone stale lets another process
+        // sync the same organizations. A heartbeat is a durable commit, so
+        // not per organization.
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + HEARTBEAT_EVERY,
+            HEARTBEAT_EVERY,
+        );
+        let mut in_flight = JoinSet::new();
+        let mut pending = plans.into_iter();
+        loop {
+            while in_flight.len() < self.options.concurrency.max(1) {
+                let Some(plan) = pending.next() else { break };
+                let request = plan.to_request(
+                    self.data_types,
+                    self.options.dry_run,
+                    self.options.effective_date,
+                );
+                let (runtime, site, connection) = (
+                    self.runtime.clone(),
+                    self.site.clone(),
+                    self.connection.clone(),
+                );
+                in_flight.spawn(async move {
+                    let call = runtime
+                        .sync_organization(&site, &connection, &request)
+                        .await;
+                    (plan, call)
+                });
+            }
+            let joined = tokio::select! {
+                joined = in_flight.join_next() => joined,
+                _ = heartbeat.tick() => {
+                    // Losing the lock (an error here) stops the run rather
+                    // than race another process.
+                    lock.heartbeat()?;
+                    continue;
+                }
+            };
+            let Some(joined) = joined else {
+                return Ok(());
+            };
+            let mut outcome = match joined {
+                Ok((plan, call)) => outcome_of(plan, call, self.connection),
+                // A panic in the host's own task: there is no plan to
+                // blame, so the run fails as a whole (history keeps what
+                // finished).
+                Err(join_error) => {
+                    let message = format!("a sync task failed: {join_error}");
+                    self.store.finish_run(self.run, Some(&message))?;
+                    return Err(SyncError::Store(StoreError::InvalidInput(message)));
+                }
+            };
+            outcome.attempt = attempt;
+            // Record first: the writes happened, whatever became of the
+            // lock.
+            record_outcome(self.store, self.run, &outcome)?;
+            finished(outcome);
+        }
+    }
+}
+
+/// An organization's outcome from its call.
+fn outcome_of(
+    plan: OrgPlan,
+    call: Result<Call<Result<SyncReport, ConnectorError>>, CallFailed>,
+    connection: &Connection,
+) -> OrgOutcome {
+    match call {
+        Ok(call) => OrgOutcome {
+            plan,
+            transient: match &call.value {
+                Ok(report) => report_is_transient(report),
+                Err(error) => is_transient(error),
+            },
+            // What ConnectWise said ends up in reports and history: a key
+            // it echoed back must not. History keeps the host's own counts:
+            // a component cannot be trusted to report what it sent.
+            result: call
+                .value
+                .map(|report| SyncReport {
+                    requests: call.requests,
+                    writes: call.writes,
+                    ..redact_report(report, connection)
+                })
+                .map_err(|e| redact_secrets(connection, &e.to_string())),
+            requests: call.requests,
+            writes: call.writes,
+            elapsed: call.elapsed,
+            attempt: 1,
+        },
+        // Stopped part-way (a trap, a limit): what it sent still counts. A
+        // component that broke a limit once will break it again.
+        Err(failed) => OrgOutcome {
+            plan,
+            result: Err(redact_secrets(connection, &failed.error.to_string())),
+            requests: failed.requests,
+            writes: failed.writes,
+            elapsed: Duration::ZERO,
+            transient: false,
+            attempt: 1,
+        },
+    }
+}
+
+/// Waits `pause`, renewing the lock meanwhile.
+async fn wait_holding(lock: &mut LockGuard, pause: Duration) -> Result<(), StoreError> {
+    let until = tokio::time::Instant::now() + pause;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        tokio::time::sleep((until - now).min(HEARTBEAT_EVERY)).await;
+        lock.heartbeat()?;
+    }
+}
+
 /// Commits one organization's outcome to the run's history, with what it
-/// sent even if it failed.
+/// sent even if it failed; a second attempt replaces the first's lines.
 fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(), StoreError> {
+    if outcome.attempt > 1 {
+        let attempt = match &outcome.result {
+            Ok(report) => OrgAttempt::Report(report),
+            Err(message) => OrgAttempt::Failed {
+                message,
+                requests: outcome.requests,
+                writes: outcome.writes,
+            },
+        };
+        return store.record_org_retry(run, &outcome.plan, attempt);
+    }
     match &outcome.result {
         Ok(report) => store.record_org_result(run, &outcome.plan, Ok(report)),
         Err(message) => store.record_org_failure(
@@ -350,6 +529,8 @@ fn failed_before_sending(plan: OrgPlan, message: String) -> OrgOutcome {
         requests: 0,
         writes: 0,
         elapsed: Duration::ZERO,
+        transient: false,
+        attempt: 1,
     }
 }
 

@@ -43,17 +43,8 @@ fn creates_private_file_in_wal_mode_with_current_schema() {
 fn a_database_of_the_first_schema_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seatsync.db");
-    drop(Store::open(&path).expect("opens"));
-    // Back to version 1: without `locks.process` and `runs.partial`.
-    {
-        let raw = rusqlite::Connection::open(&path).unwrap();
-        raw.execute_batch(
-            "ALTER TABLE locks DROP COLUMN process;
-             ALTER TABLE runs DROP COLUMN partial;
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-    }
+    // Version 1: without `locks.process` and `runs.partial`.
+    Store::create_at_schema_version(&path, 1).expect("a version-1 database");
     let store = Store::open(&path).expect("migrates");
     let guard = store.try_lock("sync:default").unwrap().expect("free");
     let raw = rusqlite::Connection::open(&path).unwrap();

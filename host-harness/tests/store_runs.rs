@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 use seatsync_host::store::{
-    LineKind, OrgMapping, OrgPlan, PackageMapping, RunScope, RunStatus, Store, StoreError, Trigger,
-    sync_lock_name,
+    LineKind, OrgAttempt, OrgMapping, OrgPlan, PackageMapping, RunScope, RunStatus, Store,
+    StoreError, Trigger, sync_lock_name,
 };
 use seatsync_host::usage::parse_usage;
 use seatsync_plugin::error::ConnectorError;
@@ -289,6 +289,108 @@ fn conflicts_alone_make_the_run_attention_not_failed() {
         Some(done.started_at),
         "an attention run is the day's run for the schedule"
     );
+}
+
+/// An organization tried again at the end of the run: its second attempt's
+/// lines replace the first's, the totals count it once, and the requests
+/// and writes of both attempts count.
+#[test]
+fn a_retried_organization_replaces_its_lines_and_keeps_both_attempts_requests() {
+    let f = fixture();
+    let lock = f.store.lock(&sync_lock_name(T)).unwrap();
+    let plan = f.store.sync_plan(T).unwrap();
+    let run = f
+        .store
+        .begin_run(&lock, T, Trigger::Manual, RunScope::Every, false)
+        .unwrap();
+    // o1: one line written, one failed without an answer.
+    let mut first = result(
+        &plan[0],
+        vec![
+            (LineOutcome::Created, Some(7)),
+            (
+                LineOutcome::Failed(ConnectorError::Transport("no answer".into())),
+                None,
+            ),
+        ],
+    );
+    first.requests = 4;
+    first.writes = 1;
+    f.store
+        .record_org_result(run, &plan[0], Ok(&first))
+        .unwrap();
+    // o2: no answer at all.
+    f.store
+        .record_org_failure(run, &plan[1], "transport: reset", 5, 0)
+        .unwrap();
+    let before = f.store.run(run).unwrap().unwrap().totals;
+    assert_eq!((before.orgs, before.orgs_failed, before.failed), (2, 1, 1));
+
+    // Again: o1's created line is now unchanged, its other line updated; o2
+    // fails again.
+    let mut second = result(
+        &plan[0],
+        vec![
+            (LineOutcome::Unchanged, Some(7)),
+            (
+                LineOutcome::Updated {
+                    previous_quantity: 1.0,
+                },
+                Some(8),
+            ),
+        ],
+    );
+    second.requests = 2;
+    second.writes = 1;
+    f.store
+        .record_org_retry(run, &plan[0], OrgAttempt::Report(&second))
+        .unwrap();
+    f.store
+        .record_org_retry(
+            run,
+            &plan[1],
+            OrgAttempt::Failed {
+                message: "transport: reset again",
+                requests: 5,
+                writes: 0,
+            },
+        )
+        .unwrap();
+    let done = f.store.finish_run(run, None).unwrap();
+    let t = done.totals;
+    assert_eq!(
+        (
+            t.orgs,
+            t.orgs_failed,
+            t.created,
+            t.updated,
+            t.unchanged,
+            t.failed
+        ),
+        (2, 1, 0, 1, 1, 0),
+        "the last attempt's lines only"
+    );
+    assert_eq!(
+        (t.requests, t.writes),
+        (4 + 5 + 2 + 5, 2),
+        "both attempts sent"
+    );
+    assert_eq!(done.retried, 2);
+    assert_eq!(done.status, RunStatus::Failed, "o2 still failed");
+    let lines = f.store.run_lines(run).unwrap();
+    let summary: Vec<(String, LineKind, u32)> = lines
+        .iter()
+        .map(|l| (l.org_id.clone(), l.kind, l.attempt))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("o1".to_string(), LineKind::Unchanged, 2),
+            ("o1".to_string(), LineKind::Updated, 2),
+            ("o2".to_string(), LineKind::OrgFailed, 2),
+        ]
+    );
+    assert_eq!(lines[2].message.as_deref(), Some("transport: reset again"));
 }
 
 #[test]

@@ -13,7 +13,8 @@
 //! - [`query`]: `conditions`, `fields` and paging parameters;
 //! - [`client`]: sending with bounded retries, error mapping, paging;
 //! - [`catalog`], [`companies`], [`agreements`]: the lists;
-//! - [`reconcile`] (pure) and [`sync`]: making additions match counts.
+//! - [`reconcile`] (pure) and [`sync`]: making additions match counts;
+//! - [`rights`]: the read rights `test-connection` checks.
 
 #![warn(missing_docs)]
 
@@ -27,6 +28,7 @@ pub mod http;
 pub mod model;
 pub mod query;
 pub mod reconcile;
+pub mod rights;
 pub mod sync;
 pub mod wire;
 
@@ -41,7 +43,8 @@ use error::ConnectorError;
 use http::Transport;
 use model::{Agreement, Company, Connection, ConnectionInfo, Product, SyncReport, SyncRequest};
 
-/// Checks the connection with one authenticated `GET /system/info`.
+/// Checks the connection with one authenticated `GET /system/info`, then
+/// each read right the sync depends on ([`rights`]).
 pub fn test_connection<T: Transport>(
     transport: &mut T,
     conn: &Connection,
@@ -50,6 +53,7 @@ pub fn test_connection<T: Transport>(
         let info: wire::Info = client.get_json("/system/info", "", "the system info")?;
         let api_url = client.api_url().to_string();
         let codebase = codebase_of(&api_url);
+        rights::check_read_rights(client)?;
         client.log(
             http::Level::Info,
             &format!(

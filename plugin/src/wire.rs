@@ -19,6 +19,13 @@ pub struct Reference {
     pub name: Option<String>,
 }
 
+/// Any record read with `fields=id` (the rights check's probes).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IdOnly {
+    /// The record's id.
+    pub id: Option<i64>,
+}
+
 /// `GET /system/info`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -11,9 +11,22 @@ fn tenant_json(status: u16, file: &str) -> Reply {
     json_body(status, serde_json::from_str(&body).unwrap(), file)
 }
 
+/// The answers to the rights check's four probes (catalog, companies,
+/// agreements, one agreement's additions), all allowed.
+fn rights_granted() -> Vec<Reply> {
+    vec![
+        json_body(200, serde_json::json!([{"id": 19}]), "one catalog id"),
+        json_body(200, serde_json::json!([{"id": 254}]), "one company id"),
+        json_body(200, serde_json::json!([{"id": 102}]), "one agreement id"),
+        json_body(200, serde_json::json!([{"id": 15}]), "one addition id"),
+    ]
+}
+
 #[test]
 fn cloud_site_gets_api_prefix_and_all_headers() {
-    let mut t = Scripted::new([tenant_json(200, "system_info.json")]);
+    let mut replies = vec![tenant_json(200, "system_info.json")];
+    replies.extend(rights_granted());
+    let mut t = Scripted::new(replies);
     let result = seatsync_plugin::test_connection(&mut t, &cloud_connection());
     let info = result.as_ref().unwrap();
     assert_eq!(
@@ -21,7 +34,11 @@ fn cloud_site_gets_api_prefix_and_all_headers() {
         "https://api-na.myconnectwise.net/v4_6_release/apis/3.0"
     );
     assert!(info.is_cloud);
-    assert_eq!(t.requests.len(), 1);
+    assert_eq!(
+        t.requests.len(),
+        5,
+        "the system info, then one probe per right"
+    );
     assert_snapshot!(t.finish(&result));
 }
 
@@ -29,10 +46,12 @@ fn cloud_site_gets_api_prefix_and_all_headers() {
 fn auto_codebase_is_looked_up_first() {
     let mut conn = cloud_connection();
     conn.codebase = Some("auto".into());
-    let mut t = Scripted::new([
+    let mut replies = vec![
         tenant_json(200, "company_info.json"),
         tenant_json(200, "system_info.json"),
-    ]);
+    ];
+    replies.extend(rights_granted());
+    let mut t = Scripted::new(replies);
     let result = seatsync_plugin::test_connection(&mut t, &conn);
     assert_eq!(result.as_ref().unwrap().codebase, "v2025_1/");
     assert_snapshot!(t.finish(&result));
@@ -112,4 +131,60 @@ fn a_request_the_host_refuses_is_not_retried() {
     );
     assert_eq!(t.requests.len(), 1);
     assert_snapshot!(t.finish(&result));
+}
+
+/// An API member whose role lacks read rights passes the credentials check
+/// but fails the test, naming every missing right and where to grant it.
+#[test]
+fn missing_read_rights_are_all_named_with_where_to_grant_them() {
+    let forbidden = |area: &str| {
+        json_body(
+            403,
+            serde_json::json!({
+                "code": "Forbidden",
+                "message": format!("You do not have access to {area} (Inquire Level)."),
+                "errors": null
+            }),
+            "403",
+        )
+    };
+    let mut t = Scripted::new([
+        tenant_json(200, "system_info.json"),
+        forbidden("Procurement > Product Catalog"),
+        json_body(200, serde_json::json!([{"id": 254}]), "one company id"),
+        json_body(200, serde_json::json!([{"id": 102}]), "one agreement id"),
+        forbidden("Finance > Agreements"),
+    ]);
+    let result = seatsync_plugin::test_connection(&mut t, &cloud_connection());
+    let Err(ConnectorError::Forbidden {
+        message,
+        permission,
+    }) = &result
+    else {
+        panic!("{result:?}")
+    };
+    assert!(message.contains("System > Security Roles"), "{message}");
+    assert_eq!(
+        permission.as_deref(),
+        Some(
+            "Procurement > Product Catalog: Inquire Level All; Finance > Agreements: Inquire, Add and Edit \
+             Level All"
+        )
+    );
+    assert_eq!(t.requests.len(), 5, "a 403 is not retried");
+    assert_snapshot!(t.finish(&result));
+}
+
+/// A tenant with no agreement yet has no additions to probe.
+#[test]
+fn a_tenant_without_agreements_skips_the_additions_probe() {
+    let mut t = Scripted::new([
+        tenant_json(200, "system_info.json"),
+        json_body(200, serde_json::json!([{"id": 19}]), "one catalog id"),
+        json_body(200, serde_json::json!([{"id": 254}]), "one company id"),
+        json_body(200, serde_json::json!([]), "no agreement"),
+    ]);
+    let result = seatsync_plugin::test_connection(&mut t, &cloud_connection());
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(t.requests.len(), 4);
 }

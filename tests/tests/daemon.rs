@@ -41,10 +41,11 @@ async fn slots(
     mut after_each: impl FnMut(&SlotResult),
 ) -> Vec<(DateTime<Utc>, String)> {
     let options = DaemonOptions {
-        tenant: "default".into(),
-        at: NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
-        concurrency: 4,
         max_slots: Some(max),
+        // Failed organizations are tried again by the daemon's same-day
+        // retries on the fake clock, not after a real pause.
+        retry_pause: None,
+        ..DaemonOptions::new("default", NaiveTime::from_hms_opt(6, 0, 0).unwrap())
     };
     let mut slots = Vec::new();
     daemon::run(
@@ -54,18 +55,7 @@ async fn slots(
         &options,
         std::future::pending(),
         |slot, result| {
-            let what = match result {
-                SlotResult::Synced(summary) => {
-                    let run = summary.run.as_ref().expect("a run was recorded");
-                    assert_eq!(run.trigger, Trigger::Daemon);
-                    format!(
-                        "synced: {} orgs, {} writes",
-                        run.totals.orgs, run.totals.writes
-                    )
-                }
-                SlotResult::Busy(holder) => format!("busy: {}", holder.contains("held by process")),
-                SlotResult::Failed(e) => format!("failed: {e}"),
-            };
+            let what = describe(result);
             slots.push((slot, what));
             after_each(result);
         },
@@ -73,6 +63,32 @@ async fn slots(
     .await
     .expect("the daemon runs");
     slots
+}
+
+/// One line for what a slot (or a same-day retry) did.
+fn describe(result: &SlotResult) -> String {
+    match result {
+        SlotResult::Synced(summary) => {
+            let run = summary.run.as_ref().expect("a run was recorded");
+            assert_eq!(run.trigger, Trigger::Daemon);
+            format!(
+                "synced: {} orgs, {} writes",
+                run.totals.orgs, run.totals.writes
+            )
+        }
+        SlotResult::Busy(holder) => format!("busy: {}", holder.contains("held by process")),
+        SlotResult::Failed(e) => format!("failed: {e}"),
+        SlotResult::Retried { attempt, result } => {
+            let summary = result.summary().expect("the retry ran");
+            let run = summary.run.as_ref().expect("a run was recorded");
+            assert_eq!(run.trigger, Trigger::Retry);
+            format!(
+                "retry {attempt}: {} orgs, {} still failed",
+                run.totals.orgs,
+                summary.transiently_failed().len()
+            )
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,4 +231,65 @@ fn the_daemon_stops_cleanly_on_sigterm_and_sigint() {
         assert!(rest.contains("Stopped."), "SIG{signal}: {rest}");
         assert_eq!(env.sim.counts().total, 0, "no sync before the slot");
     }
+}
+
+/// The organizations a slot's run left failed for a transient reason are
+/// tried again later the same day, every 30 minutes, until they succeed
+/// (at most three times); history shows each try as a `retry` run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_organizations_are_tried_again_later_the_same_day() {
+    use seatsync_fixtures::{FaultAction, Faults, ScriptedFault};
+
+    let env = configured();
+    // The slot's run and the first retry see agreement 102's reads fail
+    // through all five of the connector's attempts; then it recovers.
+    env.sim.set_faults(Faults {
+        scripted: vec![
+            ScriptedFault::new(
+                "GET",
+                "/finance/agreements/102/additions",
+                FaultAction::html(503),
+            )
+            .times(10),
+        ],
+        ..Faults::default()
+    });
+    let clock = FakeClock::at("2026-11-27T05:59:00Z");
+    let mut store = Store::open(env.db()).unwrap();
+    let store_clock = clock.clone();
+    store.set_clock(Arc::new(move || store_clock.now()));
+    let results = slots(&store, &clock, 3, |_| {}).await;
+    let six: DateTime<Utc> = "2026-11-27T06:00:00Z".parse().unwrap();
+    assert_eq!(
+        results,
+        [
+            (six, "synced: 12 orgs, 8 writes".to_string()),
+            (six, "retry 1: 1 orgs, 1 still failed".to_string()),
+            (six, "retry 2: 1 orgs, 0 still failed".to_string()),
+        ]
+    );
+    let runs = store.list_runs("default", 10).unwrap();
+    let seen: Vec<(String, String, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.started_at.format("%H:%M").to_string(),
+                r.trigger.to_string(),
+                r.status.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("07:00".into(), "retry".into(), "succeeded".into()),
+            ("06:30".into(), "retry".into(), "failed".into()),
+            ("06:00".into(), "daemon".into(), "failed".into()),
+        ]
+    );
+    assert_eq!(
+        store.last_completed_run_start("default").unwrap(),
+        Some(runs[2].started_at),
+        "retries do not count as the day's run"
+    );
 }

@@ -654,6 +654,7 @@ async fn responses_slower_than_the_timeout() {
         concurrency: 4,
         trigger: Trigger::Manual,
         effective_date: test_day(),
+        retry_pause: None,
     };
     let summary = sync_tenant(&store, runtime, "default", &options, &mut ())
         .await
@@ -693,4 +694,87 @@ async fn responses_slower_than_the_timeout() {
     })
     .await
     .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Organizations that failed for a transient reason are tried again.
+// ---------------------------------------------------------------------------
+
+/// One agreement's reads fail (503) through all of the connector's retries,
+/// then recover: the organization is tried again at the end of the run, and
+/// the run ends as if nothing had happened, with history saying so.
+#[test]
+fn an_organization_that_failed_transiently_is_tried_again_at_the_end_of_the_run() {
+    let env = configured();
+    env.sim.set_faults(Faults {
+        scripted: vec![
+            ScriptedFault::new(
+                "GET",
+                "/finance/agreements/102/additions",
+                FaultAction::html(503),
+            )
+            .times(5),
+        ],
+        ..Faults::default()
+    });
+    let run = env.run_with_env(&["sync", "--json"], &[("SEATSYNC_RETRY_PAUSE", "200ms")]);
+    assert!(
+        run.stderr
+            .contains("1 organization(s) failed for a transient reason"),
+        "the retry is announced:\n{}",
+        run.stderr
+    );
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(run.status, 2, "only the conflict is left:\n{report:#}");
+    assert_eq!(failed_orgs(&report), Vec::<String>::new(), "{report:#}");
+    assert_eq!(hits(&env, "GET", "/finance/agreements/102/additions"), 6);
+    assert_no_duplicate_additions(&env.sim);
+    assert_eq!(normalized_state(&env.sim), reference_state());
+
+    let history = env.history();
+    assert_eq!(history[0]["retried"], 1);
+    assert_eq!(history[0]["status"], "attention");
+    assert_eq!(history[0]["totals"]["orgs"], 12);
+    assert_eq!(history[0]["totals"]["orgs_failed"], 0);
+    let id = history[0]["id"].to_string();
+    let lines = env.ok(&["history", "--run", &id, "--json"]);
+    let lines: Value = serde_json::from_str(&lines.stdout).expect("JSON");
+    let attempts: Vec<(String, u64)> = lines["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["org_id"] == "pe-100482")
+        .map(|l| {
+            (
+                l["result"].as_str().unwrap().to_string(),
+                l["attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [("unchanged".to_string(), 2), ("unchanged".to_string(), 2)],
+        "the second attempt's lines replaced the failure"
+    );
+}
+
+/// A 4xx is not transient: the organization is not tried again.
+#[test]
+fn an_organization_refused_with_a_4xx_is_not_tried_again() {
+    let env = configured();
+    env.sim.set_faults(Faults {
+        forbidden: vec![seatsync_fixtures::Forbid {
+            method: Some("GET".into()),
+            path: "/finance/agreements/105/additions".into(),
+            permission: "Finance / Agreements / Inquire".into(),
+        }],
+        ..Faults::default()
+    });
+    let run = env.run_with_env(&["sync", "--json"], &[("SEATSYNC_RETRY_PAUSE", "200ms")]);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(run.status, 1, "{report:#}");
+    assert_eq!(failed_orgs(&report), ["pe-100517"], "{report:#}");
+    assert_eq!(hits(&env, "GET", "/finance/agreements/105/additions"), 1);
+    assert!(!run.stderr.contains("transient"), "{}", run.stderr);
+    assert_eq!(env.history()[0]["retried"], 0);
 }

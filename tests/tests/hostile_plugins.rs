@@ -176,6 +176,7 @@ async fn sync(env: &Env, runtime: Arc<Runtime>) -> SyncSummary {
         concurrency: 4,
         trigger: Trigger::Manual,
         effective_date: test_day(),
+        retry_pause: None,
     };
     let mut heard = Heard::default();
     let summary = sync_tenant(&store, runtime, "default", &options, &mut heard)
@@ -589,10 +590,9 @@ async fn the_daemon_keeps_running_past_a_hostile_component() {
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));
     let options = DaemonOptions {
-        tenant: "default".into(),
-        at: NaiveTime::from_hms_opt(6, 0, 0).unwrap(),
-        concurrency: 4,
         max_slots: Some(2),
+        retry_pause: None,
+        ..DaemonOptions::new("default", NaiveTime::from_hms_opt(6, 0, 0).unwrap())
     };
     let mut slots = Vec::new();
     daemon::run(

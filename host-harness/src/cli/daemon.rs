@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::Context;
-use super::report::{concurrency, print_summary};
+use super::report::{concurrency, print_summary, retry_pause};
 use crate::daemon::{self, DaemonOptions, SlotResult};
 use crate::schedule::parse_at;
 
@@ -17,10 +17,9 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     ctx.connection(&store)?;
     let runtime = ctx.runtime()?;
     let options = DaemonOptions {
-        tenant: ctx.tenant.clone(),
-        at,
         concurrency: concurrency(),
-        max_slots: None,
+        retry_pause: retry_pause(),
+        ..DaemonOptions::new(ctx.tenant.clone(), at)
     };
     // Listen for signals before saying we run: a signal sent as soon as
     // the first line appears must stop us cleanly, not kill us.
@@ -38,18 +37,30 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
         stop,
         |slot, result| {
             println!("\n== {} UTC", slot.format("%Y-%m-%d %H:%M"));
-            match result {
-                SlotResult::Synced(summary) => print_summary(summary),
-                SlotResult::Busy(holder) => {
-                    println!("Skipped: another process is syncing ({holder}).")
-                }
-                SlotResult::Failed(error) => eprintln!("The sync could not run: {error}"),
-            }
+            print_slot(result);
         },
     )
     .await?;
     println!("Stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a slot (or one of its same-day retries) did, for people.
+fn print_slot(result: &SlotResult) {
+    match result {
+        SlotResult::Synced(summary) => print_summary(summary),
+        SlotResult::Busy(holder) => {
+            println!("Skipped: another process is syncing ({holder}).")
+        }
+        SlotResult::Failed(error) => eprintln!("The sync could not run: {error}"),
+        SlotResult::Retried { attempt, result } => {
+            println!(
+                "Retry {attempt} of {}: the organizations that failed for a transient reason, again.",
+                daemon::MAX_RETRIES
+            );
+            print_slot(result);
+        }
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -98,9 +98,11 @@ impl Context {
     }
 }
 
-/// The sandbox policy for a stored connection's site.
+/// The sandbox policy for a stored connection's site, for the commands a
+/// person waits for (connect, test-connection, the lists, map): a refused
+/// connection fails at once. `sync` builds its own, patient one.
 fn site_policy(stored: &StoredConnection) -> anyhow::Result<SitePolicy> {
-    let mut site = SitePolicy::from_site(&stored.site, stored.allow_http)?;
+    let mut site = SitePolicy::from_site(&stored.site, stored.allow_http)?.interactive();
     if let Some(ca) = &stored.ca_file {
         site = site.with_ca_file(ca);
     }
@@ -119,6 +121,24 @@ fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(|h| PathBuf::from(h).join(".cache").join("seatsync"))
+}
+
+/// The log filter for `SEATSYNC_LOG` (default: problems only, and the
+/// connector's own warnings, which the command's output already shows,
+/// left out). wasmtime's HTTP layer logs each failed exchange again, less
+/// clearly than `seatsync::http` does, so it is kept to errors unless the
+/// setting names it.
+fn log_filter(setting: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let setting = setting.filter(|s| !s.trim().is_empty());
+    let mut filter = setting
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,seatsync::connector=error"));
+    if !setting.is_some_and(|s| s.contains("wasmtime_wasi_http")) {
+        if let Ok(directive) = "wasmtime_wasi_http=error".parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }
 
 /// Runs one parsed command line.
@@ -288,11 +308,7 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SEATSYNC_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,seatsync::connector=error")
-            }),
-        )
+        .with_env_filter(log_filter(std::env::var("SEATSYNC_LOG").ok().as_deref()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,7 @@
 //! `sync` and `history`: running a sync and showing what runs did.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use seatsync_plugin::model::LineOutcome;
@@ -11,7 +12,9 @@ use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
 use crate::clock::Clock as _;
 use crate::store::{RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger};
-use crate::sync::{OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant};
+use crate::sync::{
+    DEFAULT_RETRY_PAUSE, OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant,
+};
 
 /// Organizations synced at once unless `SEATSYNC_CONCURRENCY` says otherwise:
 /// enough to overlap ConnectWise's latency, few enough to stay well under its
@@ -58,6 +61,7 @@ pub async fn run_sync(
         concurrency: concurrency(),
         trigger,
         effective_date: ctx.clock.now().date_naive(),
+        retry_pause: retry_pause(),
     };
     let mut progress = Bar {
         shown: stderr_is_terminal() && !args.json,
@@ -103,6 +107,21 @@ impl Progress for Bar {
             bar.inc(1);
         }
     }
+
+    fn retrying(&mut self, orgs: usize, pause: Duration) {
+        let message = format!(
+            "{orgs} organization(s) failed for a transient reason (no answer, a server error or throttling); \
+             trying them again in {} s. Stopping now is safe: the next sync picks them up.",
+            pause.as_secs_f64().round()
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(bar.length().unwrap_or(0) + orgs as u64);
+                bar.println(message);
+            }
+            None => eprintln!("{message}"),
+        }
+    }
 }
 
 pub(super) fn concurrency() -> usize {
@@ -111,6 +130,34 @@ pub(super) fn concurrency() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_CONCURRENCY)
+}
+
+/// The pause before organizations that failed for a transient reason are
+/// tried again, from `SEATSYNC_RETRY_PAUSE` (seconds, or `500ms`; `off` or
+/// `0` does not try them again); one minute otherwise.
+pub fn retry_pause() -> Option<Duration> {
+    let Ok(text) = std::env::var("SEATSYNC_RETRY_PAUSE") else {
+        return Some(DEFAULT_RETRY_PAUSE);
+    };
+    parse_retry_pause(&text).unwrap_or_else(|| {
+        tracing::warn!(value = %text, "SEATSYNC_RETRY_PAUSE is not a number of seconds, a number of milliseconds ('500ms') or 'off'; using the default");
+        Some(DEFAULT_RETRY_PAUSE)
+    })
+}
+
+/// Reads a pause setting: seconds (`60`, `60s`), milliseconds (`500ms`), or
+/// `off` / `0` for none. `None` when the text is none of those.
+fn parse_retry_pause(text: &str) -> Option<Option<Duration>> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    let pause = if let Some(ms) = text.strip_suffix("ms") {
+        Duration::from_millis(ms.trim().parse().ok()?)
+    } else {
+        Duration::from_secs(text.strip_suffix('s').unwrap_or(text).trim().parse().ok()?)
+    };
+    Some((!pause.is_zero()).then_some(pause))
 }
 
 /// Requests a minute to the ConnectWise site, from `SEATSYNC_REQUESTS_PER_MINUTE`
@@ -227,8 +274,12 @@ pub fn print_summary(summary: &SyncSummary) {
 
 fn totals_line(run: &RunRecord) -> String {
     let t = &run.totals;
+    let retried = match run.retried {
+        0 => String::new(),
+        n => format!(" ({n} tried again after a transient failure)"),
+    };
     format!(
-        "{} {} ({}): {} organizations ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
+        "{} {} ({}): {} organizations{retried} ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
          {} skipped, {} failed; {} requests, {} writes",
         if run.dry_run { "Dry run" } else { "Run" },
         run.id,
@@ -276,6 +327,7 @@ fn run_json(run: &RunRecord) -> Value {
         "dry_run": run.dry_run,
         "trigger": run.trigger.as_str(),
         "partial": run.scope == RunScope::Some,
+        "retried": run.retried,
         "message": run.message,
         "totals": {
             "orgs": t.orgs, "orgs_failed": t.orgs_failed, "created": t.created, "updated": t.updated,
@@ -298,6 +350,7 @@ fn line_json(line: &RunLine) -> Value {
         "addition_id": line.addition_id,
         "conflict_ids": line.conflict_ids,
         "message": line.message,
+        "attempt": line.attempt,
     })
 }
 
@@ -421,6 +474,23 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_pauses_parse() {
+        assert_eq!(parse_retry_pause("60"), Some(Some(Duration::from_secs(60))));
+        assert_eq!(
+            parse_retry_pause(" 5s "),
+            Some(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            parse_retry_pause("250ms"),
+            Some(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(parse_retry_pause("off"), Some(None));
+        assert_eq!(parse_retry_pause("0"), Some(None));
+        assert_eq!(parse_retry_pause("soon"), None);
+        assert_eq!(parse_retry_pause("-1"), None);
+    }
 
     #[test]
     fn the_bar_is_shown_on_a_terminal_only_and_sized_by_the_plan() {

@@ -57,6 +57,12 @@ pub struct SitePolicy {
     /// roots, for an on-premise ConnectWise behind a private CA. Read at the
     /// start of each call, so a replaced file takes effect on the next call.
     pub ca_file: Option<PathBuf>,
+    /// A person is waiting for the answer (`connect`, `test-connection`,
+    /// the lists): a refused connection ends the call at once instead of
+    /// after the connector's retries. (A server that does not speak TLS, or
+    /// whose certificate is not trusted, ends every call at once: retrying
+    /// cannot change that.)
+    pub interactive: bool,
 }
 
 impl SitePolicy {
@@ -73,7 +79,14 @@ impl SitePolicy {
             authority: parsed.authority,
             allow_http,
             ca_file: None,
+            interactive: false,
         })
+    }
+
+    /// The same policy for a call a person waits for ([`SitePolicy::interactive`]).
+    pub fn interactive(mut self) -> SitePolicy {
+        self.interactive = true;
+        self
     }
 
     /// The same policy, trusting the CA certificates in `path` too.
@@ -181,6 +194,137 @@ pub(crate) fn take(record: &Mutex<HttpRecord>) -> HttpRecord {
     std::mem::take(&mut *lock(record))
 }
 
+/// Ends a call at once from inside its HTTP hooks, when a request failed in
+/// a way no retry can change (see [`unreachable`]).
+#[derive(Debug, Default)]
+pub(crate) struct CallAbort {
+    notify: tokio::sync::Notify,
+    reason: Mutex<Option<RuntimeError>>,
+}
+
+impl CallAbort {
+    /// Ends the call with `reason` (the first reason wins).
+    fn abort(&self, reason: RuntimeError) {
+        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Resolves with the reason once the call is to end.
+    pub(crate) async fn aborted(&self) -> RuntimeError {
+        loop {
+            if let Some(reason) = self
+                .reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return reason;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Why a site cannot be reached in a way that retrying does not change, with
+/// what to do about it: `None` for failures that may pass (a timeout, a
+/// reset, a refused connection outside an interactive call).
+pub(crate) fn unreachable(error: &HttpError, policy: &SitePolicy) -> Option<RuntimeError> {
+    let site = policy.authority.clone();
+    let hint = |reason: UnreachableReason| {
+        Some(RuntimeError::Unreachable {
+            site: site.clone(),
+            reason,
+        })
+    };
+    match error {
+        HttpError::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            policy.interactive.then(|| RuntimeError::Unreachable {
+                site: site.clone(),
+                reason: UnreachableReason::Refused,
+            })
+        }
+        HttpError::Connect(io) if policy.interactive && is_name_lookup_failure(io) => {
+            hint(UnreachableReason::NameNotFound)
+        }
+        HttpError::Tls(io) => {
+            let rustls_error = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            match rustls_error {
+                Some(rustls::Error::InvalidCertificate(cert)) => hint(
+                    UnreachableReason::UntrustedCertificate(certificate_problem(cert)),
+                ),
+                Some(rustls::Error::InvalidMessage(_)) => hint(UnreachableReason::NotTls),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What is wrong with a server's certificate, in words.
+fn certificate_problem(error: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match error {
+        C::UnknownIssuer | C::BadSignature => {
+            "it is signed by a certificate authority this host does not trust".into()
+        }
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it was issued for another host name".into()
+        }
+        other => format!("it was rejected ({other:?})"),
+    }
+}
+
+/// Whether a connect error is a failed name lookup (the host name does
+/// not resolve), which std reports as an uncategorized error.
+fn is_name_lookup_failure(io: &std::io::Error) -> bool {
+    let text = io.to_string();
+    text.contains("failed to lookup address") || text.contains("Name or service not known")
+}
+
+/// Why a site cannot be reached ([`RuntimeError::Unreachable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnreachableReason {
+    /// Nothing accepts connections on the host and port.
+    Refused,
+    /// The host name does not resolve.
+    NameNotFound,
+    /// The server answered the TLS handshake with something that is not
+    /// TLS: it speaks plain HTTP.
+    NotTls,
+    /// The server's certificate is not trusted, and why.
+    UntrustedCertificate(String),
+}
+
+impl std::fmt::Display for UnreachableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnreachableReason::Refused => f.write_str(
+                "the connection was refused: nothing accepts connections on that host and port; check the site \
+                 (and its port) and that the server is running",
+            ),
+            UnreachableReason::NameNotFound => f.write_str(
+                "the host name does not resolve: check the spelling of the site",
+            ),
+            UnreachableReason::NotTls => f.write_str(
+                "the server does not speak TLS: is it an http:// site? Plain http (--allow-http) is for \
+                 loopback tests only; a real ConnectWise server answers https",
+            ),
+            UnreachableReason::UntrustedCertificate(problem) => write!(
+                f,
+                "the server's TLS certificate is not trusted: {problem}. If it is an on-premise server whose \
+                 certificate is signed by your own certificate authority, give that CA's PEM file with --ca-file"
+            ),
+        }
+    }
+}
+
 /// The host's HTTP limits for one call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HttpLimits {
@@ -201,6 +345,8 @@ pub(crate) struct HttpHooks {
     /// A dry run: the host refuses writes itself rather than trusting the
     /// component not to send them.
     pub(crate) read_only: bool,
+    /// Ends the call when a request fails in a way retrying cannot change.
+    pub(crate) abort: Arc<CallAbort>,
 }
 
 type SendFuture = Box<
@@ -263,6 +409,8 @@ impl WasiHttpHooks for HttpHooks {
         let sender = self.sender.clone();
         let rec = self.record.clone();
         let limits = self.limits;
+        let policy = self.policy.clone();
+        let abort = self.abort.clone();
         // Before returning: the future may not be polled before the guest
         // returns from its call.
         let in_flight = InFlight::start(&rec);
@@ -295,6 +443,7 @@ impl WasiHttpHooks for HttpHooks {
                     });
                 sender.answered(&site, &turn, throttled);
             }
+            let fatal = result.as_ref().err().and_then(|e| unreachable(e, &policy));
             match (status, &error) {
                 (Some(status), _) => tracing::info!(
                     target: "seatsync::http",
@@ -307,6 +456,9 @@ impl WasiHttpHooks for HttpHooks {
                     "exchange failed"
                 ),
                 (None, None) => {}
+            }
+            if let Some(reason) = fatal {
+                abort.abort(reason);
             }
             record(
                 &rec,

@@ -51,7 +51,7 @@ use bindings::{ConnectorExports, ConnectwisePlugin, ConnectwisePluginPre};
 pub use contract::{
     CONNECTOR_INTERFACE, SUPPORTED_CONTRACT_VERSIONS, check_contract, connector_version,
 };
-pub use http::{Exchange, SitePolicy};
+pub use http::{Exchange, SitePolicy, UnreachableReason};
 pub use native::NativeConnector;
 pub use pacing::{DEFAULT_REQUESTS_PER_MINUTE, burst_for, parse_requests_per_minute};
 pub use pool::ConnectionStats;
@@ -222,6 +222,16 @@ pub enum RuntimeError {
     WallClock {
         /// The limit.
         limit: Duration,
+    },
+    /// The site cannot be reached in a way no retry changes (or, for an
+    /// interactive call, that a person should hear about at once); the
+    /// call was ended rather than left to the connector's retries.
+    #[error("cannot reach {site}: {reason}")]
+    Unreachable {
+        /// The site's authority.
+        site: String,
+        /// Why, and what to do.
+        reason: UnreachableReason,
     },
     /// The component answered with something the contract does not allow
     /// (e.g. a sync report whose lines are not one per request line); the
@@ -553,7 +563,9 @@ impl Runtime {
             None => Arc::new(redactor_for(conn)),
         };
         let record = Arc::new(Mutex::new(http::HttpRecord::default()));
+        let abort = Arc::new(http::CallAbort::default());
         let hooks = http::HttpHooks {
+            abort: abort.clone(),
             policy: site.clone(),
             sender,
             limits: limits.http(),
@@ -604,7 +616,7 @@ impl Runtime {
         store.set_epoch_deadline(1);
 
         let wit_conn = bindings::connection(conn);
-        let outcome = tokio::time::timeout(limits.wall_clock, async {
+        let call = tokio::time::timeout(limits.wall_clock, async {
             let plugin = match plugin {
                 Some(plugin) => plugin,
                 None => self.pre.instantiate_async(&mut store).await?,
@@ -612,8 +624,18 @@ impl Runtime {
             let output =
                 invoke(plugin.seatsync_psa_connector(), &mut store, &wit_conn, &op).await?;
             wasmtime::Result::<_>::Ok((plugin, output))
-        })
-        .await;
+        });
+        // A request that failed in a way no retry changes ends the call now,
+        // rather than after the connector's back-off.
+        let outcome = tokio::select! {
+            outcome = call => outcome,
+            reason = abort.aborted() => {
+                drop(store);
+                // The caller reports the error; this is for tracing only.
+                tracing::debug!(error = %reason, "connector call ended by the host");
+                return Err(failed(reason, &record));
+            }
+        };
 
         let state = store.data_mut();
         let mut log = state.log.take().expect("the log is taken once");

@@ -72,6 +72,8 @@ impl NativeConnector {
             // The native baseline runs the trusted connector itself, which
             // writes nothing in a dry run.
             read_only: false,
+            // The native baseline (benchmarks) has no call to end early.
+            abort: Arc::default(),
         };
         Ok(NativeConnector {
             hooks,

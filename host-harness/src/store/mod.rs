@@ -55,7 +55,9 @@ use thiserror::Error;
 
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
 pub use mappings::{OrgMapping, OrgPlan, OrgView, PackageMapping, PackageView, UsageImportSummary};
-pub use runs::{LineKind, RunId, RunLine, RunRecord, RunScope, RunStatus, RunTotals, Trigger};
+pub use runs::{
+    LineKind, OrgAttempt, RunId, RunLine, RunRecord, RunScope, RunStatus, RunTotals, Trigger,
+};
 
 /// The tenant used when none is named.
 pub const DEFAULT_TENANT: &str = "default";

@@ -58,8 +58,11 @@ pub enum Trigger {
     Manual,
     /// The daemon's schedule (or its start-up catch-up).
     Daemon,
+    /// The daemon trying again, later the same day, the organizations its
+    /// run left failed for a transient reason.
+    Retry,
 }
-text_enum!(Trigger { Manual => "manual", Daemon => "daemon" });
+text_enum!(Trigger { Manual => "manual", Daemon => "daemon", Retry => "retry" });
 
 /// Which organizations a run covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +126,24 @@ text_enum!(LineKind {
     OrgFailed => "org-failed",
 });
 
+/// What one more attempt at an organization gave
+/// ([`Store::record_org_retry`]).
+#[derive(Debug, Clone, Copy)]
+pub enum OrgAttempt<'a> {
+    /// The connector's report.
+    Report(&'a SyncReport),
+    /// The organization failed as a whole after sending `requests`
+    /// requests, `writes` of them writes.
+    Failed {
+        /// Why.
+        message: &'a str,
+        /// Requests sent.
+        requests: u32,
+        /// Writes among them.
+        writes: u32,
+    },
+}
+
 /// A run's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunId(pub i64);
@@ -181,6 +202,8 @@ pub struct RunRecord {
     pub totals: RunTotals,
     /// Why it failed as a whole or was interrupted.
     pub message: Option<String>,
+    /// Organizations tried again at the end of the run.
+    pub retried: u32,
 }
 
 /// One recorded line of a run.
@@ -208,11 +231,14 @@ pub struct RunLine {
     pub conflict_ids: Vec<u32>,
     /// The reason for a skip, failure, conflict or organization failure.
     pub message: Option<String>,
+    /// 1, or 2 when the organization was tried again at the end of the run
+    /// (the first attempt's lines are replaced).
+    pub attempt: u32,
 }
 
 const RUN_COLUMNS: &str = "id, tenant, started_at, finished_at, status, dry_run, trigger,
     orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
-    writes, message, partial";
+    writes, message, partial, retried";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -242,6 +268,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         } else {
             RunScope::Every
         },
+        retried: r.get(19)?,
     })
 }
 
@@ -321,7 +348,7 @@ impl Store {
         plan: &OrgPlan,
         result: Result<&SyncReport, &str>,
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, result.map_err(|message| (message, 0, 0)))
+        self.record_org(run, plan, result.map_err(|message| (message, 0, 0)), 1)
     }
 
     /// Records an organization that failed as a whole after sending
@@ -337,7 +364,30 @@ impl Store {
         requests: u32,
         writes: u32,
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, Err((message, requests, writes)))
+        self.record_org(run, plan, Err((message, requests, writes)), 1)
+    }
+
+    /// Records the result of trying an organization again at the end of the
+    /// run ([`OrgAttempt`] as for a first attempt): its earlier lines are
+    /// replaced and their counts taken out of the totals, while the
+    /// requests and writes of both attempts count, since both were sent. The
+    /// run's `retried` count goes up by one. One transaction, so a crash
+    /// leaves either attempt's lines, never both or neither.
+    pub fn record_org_retry(
+        &self,
+        run: RunId,
+        plan: &OrgPlan,
+        attempt: OrgAttempt<'_>,
+    ) -> Result<(), StoreError> {
+        let result = match attempt {
+            OrgAttempt::Report(report) => Ok(report),
+            OrgAttempt::Failed {
+                message,
+                requests,
+                writes,
+            } => Err((message, requests, writes)),
+        };
+        self.record_org(run, plan, result, 2)
     }
 
     fn record_org(
@@ -345,6 +395,7 @@ impl Store {
         run: RunId,
         plan: &OrgPlan,
         result: Result<&SyncReport, (&str, u32, u32)>,
+        attempt: u32,
     ) -> Result<(), StoreError> {
         let ctx = "recording an organization's result";
         let e = |e| self.err(ctx, e);
@@ -354,13 +405,43 @@ impl Store {
             orgs: 1,
             ..Default::default()
         };
+        // A retry replaces the organization's earlier lines: what they
+        // counted comes off the totals (the organization itself stays
+        // counted once).
+        let mut earlier = RunTotals::default();
+        if attempt > 1 {
+            totals.orgs = 0;
+            let mut stmt = tx
+                .prepare(
+                    "DELETE FROM run_lines WHERE run_id = ?1 AND org_id = ?2 RETURNING outcome",
+                )
+                .map_err(e)?;
+            let kinds = stmt
+                .query_map(rusqlite::params![run.0, plan.org_id], |r| {
+                    r.get::<_, LineKind>(0)
+                })
+                .map_err(e)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(e)?;
+            for kind in kinds {
+                match kind {
+                    LineKind::Created => earlier.created += 1,
+                    LineKind::Updated => earlier.updated += 1,
+                    LineKind::Unchanged => earlier.unchanged += 1,
+                    LineKind::Conflict => earlier.conflicts += 1,
+                    LineKind::Skipped => earlier.skipped += 1,
+                    LineKind::Failed => earlier.failed += 1,
+                    LineKind::OrgFailed => earlier.orgs_failed += 1,
+                }
+            }
+        }
         {
             let mut insert = tx
                 .prepare(
                     "INSERT INTO run_lines (run_id, org_id, company_id, agreement_id,
                          package_key, product_id, quantity, outcome, previous_quantity,
-                         addition_id, conflict_ids, message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         addition_id, conflict_ids, message, attempt)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(e)?;
             match result {
@@ -382,6 +463,7 @@ impl Store {
                             None::<u32>,
                             None::<String>,
                             message,
+                            attempt,
                         ])
                         .map_err(e)?;
                 }
@@ -445,30 +527,33 @@ impl Store {
                                 line.addition_id,
                                 conflicts,
                                 message,
+                                attempt,
                             ])
                             .map_err(e)?;
                     }
                 }
             }
         }
+        let delta = |now: u32, before: u32| i64::from(now) - i64::from(before);
         tx.execute(
             "UPDATE runs SET orgs = orgs + ?2, orgs_failed = orgs_failed + ?3,
                  created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
                  conflicts = conflicts + ?7, skipped = skipped + ?8, failed = failed + ?9,
-                 requests = requests + ?10, writes = writes + ?11
+                 requests = requests + ?10, writes = writes + ?11, retried = retried + ?12
              WHERE id = ?1",
             rusqlite::params![
                 run.0,
                 totals.orgs,
-                totals.orgs_failed,
-                totals.created,
-                totals.updated,
-                totals.unchanged,
-                totals.conflicts,
-                totals.skipped,
-                totals.failed,
+                delta(totals.orgs_failed, earlier.orgs_failed),
+                delta(totals.created, earlier.created),
+                delta(totals.updated, earlier.updated),
+                delta(totals.unchanged, earlier.unchanged),
+                delta(totals.conflicts, earlier.conflicts),
+                delta(totals.skipped, earlier.skipped),
+                delta(totals.failed, earlier.failed),
                 i64::from(u32::try_from(totals.requests).unwrap_or(u32::MAX)),
                 i64::from(u32::try_from(totals.writes).unwrap_or(u32::MAX)),
+                i64::from(attempt > 1),
             ],
         )
         .map_err(e)?;
@@ -588,7 +673,7 @@ impl Store {
         let mut stmt = tx
             .prepare(
                 "SELECT org_id, company_id, agreement_id, package_key, product_id, quantity,
-                        outcome, previous_quantity, addition_id, conflict_ids, message
+                        outcome, previous_quantity, addition_id, conflict_ids, message, attempt
                  FROM run_lines WHERE run_id = ?1 ORDER BY id",
             )
             .map_err(e)?;
@@ -617,6 +702,7 @@ impl Store {
                     addition_id: r.get(8)?,
                     conflict_ids,
                     message: r.get(10)?,
+                    attempt: r.get(11)?,
                 })
             })
             .map_err(e)?;

@@ -168,11 +168,16 @@ ALTER TABLE runs ADD COLUMN partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN
 
 /// - A run whose only problem is lines a person must look at (conflicts)
 ///   is `attention`, not `failed`: `failed` means an organization or a line
-///   failed. SQLite cannot change a `CHECK` in place, so `runs` is rebuilt
-///   (the documented create-copy-drop-rename; `migrate` turns foreign keys
-///   off around it, or dropping `runs` would cascade to `run_lines`), its
-///   `AUTOINCREMENT` sequence carried over so run ids are never reused.
-///   Finished runs that failed only by conflicts become `attention`.
+///   failed. Finished runs that failed only by conflicts become `attention`.
+/// - Organizations that failed for a transient reason are tried again: at
+///   the end of the run (`runs.retried` counts them; their lines are
+///   replaced by the last attempt's, `run_lines.attempt`), and by the
+///   daemon later the same day, as runs triggered by `retry`.
+///
+/// SQLite cannot change a `CHECK` in place, so `runs` is rebuilt (the
+/// documented create-copy-drop-rename; `migrate` turns foreign keys off
+/// around it, or dropping `runs` would cascade to `run_lines`), its
+/// `AUTOINCREMENT` sequence carried over so run ids are never reused.
 const V3: &str = r#"
 CREATE TABLE runs_v3 (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -182,7 +187,7 @@ CREATE TABLE runs_v3 (
     status TEXT NOT NULL CHECK (status IN
         ('running', 'succeeded', 'attention', 'failed', 'interrupted')),
     dry_run INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
-    trigger TEXT NOT NULL CHECK (trigger IN ('manual', 'daemon')),
+    trigger TEXT NOT NULL CHECK (trigger IN ('manual', 'daemon', 'retry')),
     lock_token TEXT NOT NULL,
     orgs INTEGER NOT NULL DEFAULT 0,
     orgs_failed INTEGER NOT NULL DEFAULT 0,
@@ -195,7 +200,9 @@ CREATE TABLE runs_v3 (
     requests INTEGER NOT NULL DEFAULT 0,
     writes INTEGER NOT NULL DEFAULT 0,
     message TEXT,
-    partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1))
+    partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1)),
+    -- Organizations tried again at the end of the run.
+    retried INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 INSERT INTO runs_v3 (id, tenant, started_at, finished_at, status, dry_run, trigger, lock_token,
         orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
@@ -212,6 +219,7 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'runs_v3', seq FROM sqlite_sequen
 DROP TABLE runs;
 ALTER TABLE runs_v3 RENAME TO runs;
 CREATE INDEX runs_by_tenant ON runs (tenant, started_at);
+ALTER TABLE run_lines ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1);
 "#;
 
 #[cfg(test)]

@@ -314,8 +314,13 @@ pub fn connectwise(request: &Seen) -> Reply {
         );
     }
     let path = request.path();
+    // test-connection's rights check reads one id of each list.
+    let probe = request.target.ends_with("?fields=id&pageSize=1");
     match (request.method.as_str(), path.strip_prefix(API)) {
         ("GET", Some("/system/info")) => Reply::json(200, SYSTEM_INFO),
+        ("GET", Some("/procurement/catalog")) if probe => Reply::json(200, r#"[{"id":10}]"#),
+        ("GET", Some("/company/companies")) if probe => Reply::json(200, r#"[{"id":250}]"#),
+        ("GET", Some("/finance/agreements")) if probe => Reply::json(200, r#"[{"id":812}]"#),
         ("GET", Some("/finance/agreements/812/additions")) => Reply::json(
             200,
             r#"[{"id":5001,"product":{"id":10,"identifier":"EMAIL-SEC"},"quantity":3,"effectiveDate":"2025-01-01T00:00:00Z","cancelledDate":null}]"#,

@@ -70,8 +70,8 @@ impl Env {
 
     /// `seatsync --db DB ARGS…` with the test environment: the shared
     /// compile cache, this env's concurrency, the clock started at
-    /// [`TEST_NOW`], and none of the caller's `SEATSYNC_*` settings; output
-    /// piped.
+    /// [`TEST_NOW`], no end-of-run retry, and none of the caller's
+    /// `SEATSYNC_*` settings; output piped.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(seatsync_bin());
         command
@@ -81,6 +81,9 @@ impl Env {
             .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
             .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
             .env(seatsync_host::clock::NOW_VAR, test_now().to_rfc3339())
+            // One pass per sync unless a test asks for the end-of-run
+            // retry (with a short pause): most tests count requests.
+            .env("SEATSYNC_RETRY_PAUSE", "off")
             .env_remove("SEATSYNC_LOG")
             .env_remove("SEATSYNC_DB")
             .env_remove("SEATSYNC_TENANT")
