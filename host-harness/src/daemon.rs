@@ -74,6 +74,9 @@ pub struct DaemonOptions {
     pub retry_every: chrono::TimeDelta,
     /// How many such retries a slot gets ([`MAX_RETRIES`]); 0 for none.
     pub max_retries: u32,
+    /// The settle window of the write journal; `None`: from the runtime's
+    /// limits ([`crate::sync::settle_window`]).
+    pub settle_window: Option<std::time::Duration>,
 }
 
 impl DaemonOptions {
@@ -90,6 +93,7 @@ impl DaemonOptions {
             retry_pause: Some(DEFAULT_RETRY_PAUSE),
             retry_every: RETRY_EVERY,
             max_retries: MAX_RETRIES,
+            settle_window: None,
         }
     }
 }
@@ -253,6 +257,9 @@ async fn run_slot<C: Clock>(
         trigger,
         effective_date: clock.now().date_naive(),
         retry_pause: options.retry_pause,
+        settle_window: options
+            .settle_window
+            .unwrap_or_else(|| crate::sync::settle_window(runtime.limits())),
     };
     match sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await {
         Ok(summary) => SlotResult::Synced(summary),

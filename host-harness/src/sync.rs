@@ -11,7 +11,7 @@
 //! ConnectWise again: the connector reads before it writes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -19,10 +19,12 @@ use seatsync_plugin::error::ConnectorError;
 use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
 use tokio::task::JoinSet;
 
-use crate::runtime::{Call, CallFailed, Runtime, RuntimeError, SitePolicy};
+use crate::runtime::{
+    Call, CallFailed, Exchange, JournalWrite, Runtime, RuntimeError, SitePolicy, WriteJournal,
+};
 use crate::store::{
-    DataTypes, LockGuard, OrgAttempt, OrgPlan, RunId, RunRecord, RunScope, RunStatus, Store,
-    StoreError, Trigger, sync_lock_name,
+    DataTypes, JournalEntry, LockGuard, NewWrite, OrgAttempt, OrgPlan, RunId, RunRecord, RunScope,
+    RunStatus, Store, StoreError, Trigger, WriteResolution, WriteState, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -42,7 +44,40 @@ pub struct SyncOptions {
     /// 429 past the connector's retries) are tried once more this long
     /// after the others finished; `None` does not try them again.
     pub retry_pause: Option<Duration>,
+    /// How long after a write was sent the PSA could still apply it (the
+    /// host's request timeouts and a margin): an organization with a write
+    /// that got no answer waits this long before it is written to again
+    /// ([`settle_window`]).
+    pub settle_window: Duration,
 }
+
+impl SyncOptions {
+    /// A sync of every organization for `trigger` on `effective_date`:
+    /// four organizations at once, transient failures tried again after
+    /// [`DEFAULT_RETRY_PAUSE`], the settle window of the default limits.
+    pub fn new(trigger: Trigger, effective_date: NaiveDate) -> SyncOptions {
+        SyncOptions {
+            dry_run: false,
+            orgs: Vec::new(),
+            concurrency: 4,
+            trigger,
+            effective_date,
+            retry_pause: Some(DEFAULT_RETRY_PAUSE),
+            settle_window: settle_window(&crate::runtime::Limits::default()),
+        }
+    }
+}
+
+/// The settle window for a runtime's limits: the longest a request can
+/// take before the host gives up on it (connect, then the response head),
+/// plus a minute for a server that finishes a request its client
+/// abandoned.
+pub fn settle_window(limits: &crate::runtime::Limits) -> Duration {
+    limits.connect_timeout + limits.first_byte_timeout + SETTLE_MARGIN
+}
+
+/// What [`settle_window`] adds to the host's own timeouts.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long a run waits before trying transiently failed organizations
 /// again, unless told otherwise: long enough for a gateway to recover.
@@ -68,11 +103,21 @@ pub struct OrgOutcome {
     /// Which attempt this is: 1, or 2 when tried again at the end of the
     /// run.
     pub attempt: u32,
+    /// Set when the organization was not called because an earlier write
+    /// of its got no answer and may still be applied: for what, and until
+    /// when. Its lines are `waiting`, neither failed nor skipped.
+    pub waiting: Option<String>,
+    /// What became of its writes in the journal (and of earlier ones it
+    /// waited for), recorded with its result.
+    pub journal: Vec<WriteResolution>,
 }
 
 impl OrgOutcome {
     /// Whether the organization failed as a whole or in one of its lines.
     pub fn failed(&self) -> bool {
+        if self.waiting.is_some() {
+            return false;
+        }
         match &self.result {
             Ok(report) => report
                 .lines
@@ -82,8 +127,12 @@ impl OrgOutcome {
         }
     }
 
-    /// Whether nothing failed but a line needs a person (a conflict).
+    /// Whether nothing failed but a line needs a person (a conflict), or
+    /// the organization waits for an earlier write to settle.
     pub fn needs_attention(&self) -> bool {
+        if self.waiting.is_some() {
+            return true;
+        }
         match &self.result {
             Ok(report) => {
                 !self.failed()
@@ -292,6 +341,27 @@ pub async fn sync_tenant(
         progress.finished(&outcome);
         outcomes.push(outcome);
     }
+    // Writes an earlier run left without an answer, by organization: those
+    // organizations wait for them to settle ([`Pass::waiting_for`]). A dry
+    // run writes nothing, so it neither waits nor journals.
+    let mut unresolved: HashMap<String, Vec<JournalEntry>> = HashMap::new();
+    let journal = if options.dry_run {
+        None
+    } else {
+        for entry in store.unresolved_writes(tenant)? {
+            unresolved
+                .entry(entry.org_id.clone())
+                .or_default()
+                .push(entry);
+        }
+        Some(Arc::new(JournalSink {
+            store: Mutex::new(store.reopen()?),
+            tenant: tenant.to_string(),
+            site: site.authority.clone(),
+            run,
+            settle_window: options.settle_window,
+        }))
+    };
     let pass = Pass {
         store,
         runtime: &runtime,
@@ -300,6 +370,8 @@ pub async fn sync_tenant(
         data_types,
         options,
         run,
+        journal,
+        unresolved,
     };
     let mut retry = Vec::new();
     pass.run(plans, 1, &mut lock, &mut |outcome| {
@@ -349,6 +421,58 @@ struct Pass<'a> {
     data_types: DataTypes,
     options: &'a SyncOptions,
     run: RunId,
+    /// Where the run's writes are journaled (`None` for a dry run).
+    journal: Option<Arc<JournalSink>>,
+    /// Writes earlier runs left without an answer, by organization.
+    unresolved: HashMap<String, Vec<JournalEntry>>,
+}
+
+/// The run's write journal: a connection of its own to the store, shared
+/// by the calls of the run ([`OrgJournal`]).
+struct JournalSink {
+    store: Mutex<Store>,
+    tenant: String,
+    site: String,
+    run: RunId,
+    settle_window: Duration,
+}
+
+/// One organization's call's view of the run's journal.
+struct OrgJournal {
+    sink: Arc<JournalSink>,
+    org_id: String,
+}
+
+impl WriteJournal for OrgJournal {
+    fn record(&self, write: &JournalWrite) -> Result<i64, String> {
+        let sink = &self.sink;
+        let store = sink.store.lock().unwrap_or_else(|p| p.into_inner());
+        store
+            .record_write(&NewWrite {
+                tenant: &sink.tenant,
+                site: &sink.site,
+                run: sink.run,
+                org_id: &self.org_id,
+                method: &write.method,
+                url: &write.url,
+                body_sha256: &write.body_sha256,
+                settle_window: sink.settle_window,
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Pass<'_> {
+    /// The earlier writes `plan`'s organization must wait for (their
+    /// settle window has not passed), and those whose window has passed,
+    /// which its call settles by reading before it writes.
+    fn waiting_for(&self, plan: &OrgPlan) -> (Vec<&JournalEntry>, Vec<&JournalEntry>) {
+        let now = self.store.now();
+        self.unresolved
+            .get(&plan.org_id)
+            .map(|entries| entries.iter().partition(|e| e.settle_until > now))
+            .unwrap_or_default()
+    }
 }
 
 impl Pass<'_> {
@@ -375,6 +499,15 @@ impl Pass<'_> {
         loop {
             while in_flight.len() < self.options.concurrency.max(1) {
                 let Some(plan) = pending.next() else { break };
+                let (wait, settle) = self.waiting_for(&plan);
+                if !wait.is_empty() {
+                    let mut outcome = waiting_outcome(plan, &wait);
+                    outcome.attempt = attempt;
+                    record_outcome(self.store, self.run, &outcome)?;
+                    finished(outcome);
+                    continue;
+                }
+                let settled: Vec<i64> = settle.iter().map(|e| e.id).collect();
                 let request = plan.to_request(
                     self.data_types,
                     self.options.dry_run,
@@ -385,11 +518,17 @@ impl Pass<'_> {
                     self.site.clone(),
                     self.connection.clone(),
                 );
+                let journal = self.journal.as_ref().map(|sink| {
+                    Arc::new(OrgJournal {
+                        sink: sink.clone(),
+                        org_id: plan.org_id.clone(),
+                    }) as Arc<dyn WriteJournal>
+                });
                 in_flight.spawn(async move {
                     let call = runtime
-                        .sync_organization(&site, &connection, &request)
+                        .sync_organization_journaled(&site, &connection, &request, journal)
                         .await;
-                    (plan, call)
+                    (plan, call, settled)
                 });
             }
             let joined = tokio::select! {
@@ -405,7 +544,7 @@ impl Pass<'_> {
                 return Ok(());
             };
             let mut outcome = match joined {
-                Ok((plan, call)) => outcome_of(plan, call, self.connection),
+                Ok((plan, call, settled)) => outcome_of(plan, call, self.connection, &settled),
                 // A panic in the host's own task: there is no plan to
                 // blame, so the run fails as a whole (history keeps what
                 // finished).
@@ -424,14 +563,133 @@ impl Pass<'_> {
     }
 }
 
-/// An organization's outcome from its call.
+/// The outcome of an organization that waits for earlier writes to settle.
+fn waiting_outcome(plan: OrgPlan, wait: &[&JournalEntry]) -> OrgOutcome {
+    let until = wait
+        .iter()
+        .map(|e| e.settle_until)
+        .max()
+        .unwrap_or_default();
+    let writes = wait
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} at {}",
+                e.method,
+                e.url,
+                e.recorded_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let message = format!(
+        "waiting for an earlier write that got no answer to settle ({writes}): ConnectWise may still apply it \
+         until {}, so nothing is written for this organization before then; a run after that reads first and \
+         finishes the job",
+        until.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    OrgOutcome {
+        plan,
+        result: Err(message.clone()),
+        requests: 0,
+        writes: 0,
+        elapsed: Duration::ZERO,
+        // Picked up by the end-of-run and same-day retries.
+        transient: true,
+        attempt: 1,
+        waiting: Some(message),
+        journal: Vec::new(),
+    }
+}
+
+/// What a call's exchanges say of its journaled writes: each answered or
+/// not. A write whose request was cut off with its call has no exchange and
+/// stays `sent`. The additions the report says were created are matched to
+/// the successful POSTs in order (the connector sends them line by line),
+/// so a later conflict between two of them can be told apart.
+fn write_resolutions(exchanges: &[Exchange], report: Option<&SyncReport>) -> Vec<WriteResolution> {
+    let mut created = report
+        .map(|r| {
+            r.lines
+                .iter()
+                .filter(|l| matches!(l.outcome, LineOutcome::Created))
+                .filter_map(|l| l.addition_id)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter();
+    exchanges
+        .iter()
+        .filter_map(|x| {
+            let entry = x.journal_entry?;
+            Some(match x.status {
+                Some(status) => WriteResolution {
+                    entry,
+                    state: WriteState::Answered,
+                    status: Some(status),
+                    error: None,
+                    created_id: (x.method == "POST" && (200..300).contains(&status))
+                        .then(|| created.next())
+                        .flatten(),
+                },
+                None => WriteResolution {
+                    entry,
+                    state: WriteState::Unanswered,
+                    status: None,
+                    error: x.error.clone(),
+                    created_id: None,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Earlier unanswered writes a call settled: it read the PSA after their
+/// window passed and decided from what it saw.
+fn settled(entries: &[i64]) -> impl Iterator<Item = WriteResolution> + '_ {
+    entries.iter().map(|&entry| WriteResolution {
+        entry,
+        state: WriteState::Settled,
+        status: None,
+        error: None,
+        created_id: None,
+    })
+}
+
+/// An organization's outcome from its call; `waited` are earlier writes
+/// whose window had passed, settled if the call got as far as a report.
 fn outcome_of(
     plan: OrgPlan,
     call: Result<Call<Result<SyncReport, ConnectorError>>, CallFailed>,
     connection: &Connection,
+    waited: &[i64],
 ) -> OrgOutcome {
     match call {
         Ok(call) => OrgOutcome {
+            waiting: None,
+            journal: {
+                let report = call.value.as_ref().ok();
+                let mut writes = write_resolutions(&call.exchanges, report);
+                if let Some(report) = report {
+                    // A write of this call left without an answer was
+                    // confirmed by the connector's own read-back when it
+                    // reported every line done (it fails a line whose
+                    // write it could not confirm).
+                    if !report
+                        .lines
+                        .iter()
+                        .any(|l| matches!(l.outcome, LineOutcome::Failed(_)))
+                    {
+                        for w in &mut writes {
+                            if w.state == WriteState::Unanswered {
+                                w.state = WriteState::Settled;
+                            }
+                        }
+                    }
+                    writes.extend(settled(waited));
+                }
+                writes
+            },
             plan,
             transient: match &call.value {
                 Ok(report) => report_is_transient(report),
@@ -463,6 +721,8 @@ fn outcome_of(
             elapsed: Duration::ZERO,
             transient: false,
             attempt: 1,
+            waiting: None,
+            journal: write_resolutions(&failed.exchanges, None),
         },
     }
 }
@@ -483,27 +743,22 @@ async fn wait_holding(lock: &mut LockGuard, pause: Duration) -> Result<(), Store
 /// Commits one organization's outcome to the run's history, with what it
 /// sent even if it failed; a second attempt replaces the first's lines.
 fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(), StoreError> {
-    if outcome.attempt > 1 {
-        let attempt = match &outcome.result {
-            Ok(report) => OrgAttempt::Report(report),
-            Err(message) => OrgAttempt::Failed {
-                message,
-                requests: outcome.requests,
-                writes: outcome.writes,
-            },
-        };
-        return store.record_org_retry(run, &outcome.plan, attempt);
-    }
-    match &outcome.result {
-        Ok(report) => store.record_org_result(run, &outcome.plan, Ok(report)),
-        Err(message) => store.record_org_failure(
-            run,
-            &outcome.plan,
+    let attempt = match (&outcome.waiting, &outcome.result) {
+        (Some(message), _) => OrgAttempt::Waiting { message },
+        (None, Ok(report)) => OrgAttempt::Report(report),
+        (None, Err(message)) => OrgAttempt::Failed {
             message,
-            outcome.requests,
-            outcome.writes,
-        ),
-    }
+            requests: outcome.requests,
+            writes: outcome.writes,
+        },
+    };
+    store.record_org_attempt(
+        run,
+        &outcome.plan,
+        attempt,
+        outcome.attempt,
+        &outcome.journal,
+    )
 }
 
 /// Agreements that more than one enabled, mapped organization points at,
@@ -531,6 +786,8 @@ fn failed_before_sending(plan: OrgPlan, message: String) -> OrgOutcome {
         elapsed: Duration::ZERO,
         transient: false,
         attempt: 1,
+        waiting: None,
+        journal: Vec::new(),
     }
 }
 

@@ -292,6 +292,16 @@ fn a_version_2_database_gets_the_attention_status_and_keeps_its_history() {
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute("UPDATE runs SET status = 'attention' WHERE id = 10", [])
         .expect("the CHECK allows attention");
+    raw.execute(
+        "INSERT INTO run_lines (run_id, org_id, package_key, outcome, attempt)
+         VALUES (10, 'pe-1', 'business', 'waiting', 2)",
+        [],
+    )
+    .expect("run_lines allows waiting lines and attempts");
+    let journal: i64 = raw
+        .query_row("SELECT count(*) FROM write_journal", [], |r| r.get(0))
+        .expect("the write journal exists");
+    assert_eq!(journal, 0);
     let fk: bool = raw
         .query_row(
             "SELECT sql LIKE '%REFERENCES runs%' FROM sqlite_schema WHERE name = 'run_lines'",

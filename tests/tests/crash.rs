@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, assert_no_duplicate_additions, normalized_state, reference_state, wait_until};
+use common::{
+    Env, after_the_settle_window, assert_no_duplicate_additions, normalized_state, reference_state,
+    wait_until,
+};
 use seatsync_fixtures::{FaultAction, Faults, ScriptedFault};
 use serde_json::Value;
 
@@ -70,6 +73,16 @@ fn kill_at(k: u64, after_apply: bool) {
     );
     assert_no_duplicate_additions(&env.sim);
 
+    // The write in flight when the process died is in the journal, with no
+    // answer: its organization waits for it to settle, the others sync.
+    let unresolved = env.store().unresolved_writes("default").expect("journal");
+    assert_eq!(
+        unresolved.len(),
+        1,
+        "one write was in flight: {unresolved:#?}"
+    );
+    let waiting_org = unresolved[0].org_id.clone();
+
     env.sim.clear_faults();
     let again = env.run(&["sync", "--json"]);
     assert!(
@@ -79,24 +92,39 @@ fn kill_at(k: u64, after_apply: bool) {
     );
     assert_eq!(
         again.status, 2,
-        "the re-run finishes, with only 115's conflict (attention):\n{}\n{}",
+        "the re-run finishes, with 115's conflict and one organization waiting (attention):\n{}\n{}",
         again.stdout, again.stderr
     );
     let report: Value = serde_json::from_str(&again.stdout).expect("JSON");
     for o in report["organizations"].as_array().unwrap() {
         assert!(o["error"].is_null(), "{o}");
         assert!(!o["report"].to_string().contains("\"Failed\""), "{o}");
+        let waits = o["org_id"] == waiting_org.as_str();
+        assert_eq!(o["waiting"].is_string(), waits, "{o}");
+        if waits {
+            assert_eq!(o["requests"], 0, "nothing sent for it: {o}");
+        }
     }
+    assert_no_duplicate_additions(&env.sim);
+
+    // Once the window has passed, a run reads and finishes the job.
+    let later = env.run_later(&["sync", "--json"], after_the_settle_window());
+    assert_eq!(later.status, 2, "only 115's conflict:\n{}", later.stdout);
     assert_no_duplicate_additions(&env.sim);
     assert_eq!(
         normalized_state(&env.sim),
         reference_state(),
-        "killed at write {k} (after apply: {after_apply}), then re-run: as if uninterrupted"
+        "killed at write {k} (after apply: {after_apply}), then re-run, then run after the window: \
+         as if uninterrupted"
     );
     assert_eq!(
         env.sim.counts().applied_writes,
         8,
-        "each of the 8 writes applied once over the two runs"
+        "each of the 8 writes applied once over the runs"
+    );
+    assert!(
+        env.store().unresolved_writes("default").unwrap().is_empty(),
+        "the run after the window settled the entry"
     );
 
     let history = env.history();
@@ -106,8 +134,16 @@ fn kill_at(k: u64, after_apply: bool) {
         .iter()
         .map(|r| r["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["attention", "interrupted"], "newest first");
-    let interrupted = &history[1];
+    assert_eq!(
+        statuses,
+        ["attention", "attention", "interrupted"],
+        "newest first"
+    );
+    assert_eq!(
+        history[1]["totals"]["waiting"].as_u64().map(|n| n > 0),
+        Some(true)
+    );
+    let interrupted = &history[2];
     assert!(
         interrupted["message"]
             .as_str()

@@ -345,7 +345,8 @@ fn connections_reset_mid_body_are_retried_without_duplicates() {
             .after_apply(),
             // Reset before anything happened: read back, not there, but
             // with no answer ConnectWise might still be creating it, so it
-            // is not sent again in this run; the next run creates it.
+            // is not sent again in this run, nor by a run within the write
+            // journal's settle window; a run after that creates it.
             ScriptedFault::new(
                 "POST",
                 "/finance/agreements/111/additions",
@@ -365,7 +366,14 @@ fn connections_reset_mid_body_are_retried_without_duplicates() {
     assert_eq!(hits(&env, "POST", "/finance/agreements/111/additions"), 1);
     assert_no_duplicate_additions(&env.sim);
     env.sim.clear_faults();
-    sync_json(&env);
+    let (_, report) = sync_json(&env);
+    assert!(
+        org(&report, "pe-100561").contains("waiting for an earlier write that got no answer"),
+        "{report:#}"
+    );
+    assert_eq!(hits(&env, "POST", "/finance/agreements/111/additions"), 1);
+    let later = env.run_later(&["sync", "--json"], common::after_the_settle_window());
+    assert_eq!(later.status, 2, "only the conflict: {}", later.stdout);
     assert_eq!(hits(&env, "POST", "/finance/agreements/111/additions"), 2);
     assert_no_duplicate_additions(&env.sim);
     assert_eq!(normalized_state(&env.sim), reference_state());
@@ -649,12 +657,8 @@ async fn responses_slower_than_the_timeout() {
     );
     let store = env.store();
     let options = SyncOptions {
-        dry_run: false,
-        orgs: Vec::new(),
-        concurrency: 4,
-        trigger: Trigger::Manual,
-        effective_date: test_day(),
         retry_pause: None,
+        ..SyncOptions::new(Trigger::Manual, test_day())
     };
     let summary = sync_tenant(&store, runtime, "default", &options, &mut ())
         .await

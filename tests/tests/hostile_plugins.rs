@@ -171,12 +171,8 @@ fn baseline() -> &'static Value {
 async fn sync(env: &Env, runtime: Arc<Runtime>) -> SyncSummary {
     let store = env.store();
     let options = SyncOptions {
-        dry_run: false,
-        orgs: Vec::new(),
-        concurrency: 4,
-        trigger: Trigger::Manual,
-        effective_date: test_day(),
         retry_pause: None,
+        ..SyncOptions::new(Trigger::Manual, test_day())
     };
     let mut heard = Heard::default();
     let summary = sync_tenant(&store, runtime, "default", &options, &mut heard)

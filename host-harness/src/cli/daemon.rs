@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::Context;
-use super::report::{concurrency, print_summary, retry_pause};
+use super::report::{concurrency, print_summary, retry_pause, settle_window_setting};
 use crate::daemon::{self, DaemonOptions, SlotResult};
 use crate::schedule::parse_at;
 
@@ -19,6 +19,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     let options = DaemonOptions {
         concurrency: concurrency(),
         retry_pause: retry_pause(),
+        settle_window: Some(settle_window_setting(runtime.limits())),
         ..DaemonOptions::new(ctx.tenant.clone(), at)
     };
     // Listen for signals before saying we run: a signal sent as soon as

@@ -133,10 +133,10 @@ fn log_filter(setting: Option<&str>) -> tracing_subscriber::EnvFilter {
     let mut filter = setting
         .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,seatsync::connector=error"));
-    if !setting.is_some_and(|s| s.contains("wasmtime_wasi_http")) {
-        if let Ok(directive) = "wasmtime_wasi_http=error".parse() {
-            filter = filter.add_directive(directive);
-        }
+    if !setting.is_some_and(|s| s.contains("wasmtime_wasi_http"))
+        && let Ok(directive) = "wasmtime_wasi_http=error".parse()
+    {
+        filter = filter.add_directive(directive);
     }
     filter
 }

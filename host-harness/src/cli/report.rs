@@ -11,7 +11,9 @@ use super::args::SyncArgs;
 use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
 use crate::clock::Clock as _;
-use crate::store::{RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger};
+use crate::store::{
+    JournalEntry, RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger,
+};
 use crate::sync::{
     DEFAULT_RETRY_PAUSE, OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant,
 };
@@ -62,6 +64,7 @@ pub async fn run_sync(
         trigger,
         effective_date: ctx.clock.now().date_naive(),
         retry_pause: retry_pause(),
+        settle_window: settle_window_setting(runtime.limits()),
     };
     let mut progress = Bar {
         shown: stderr_is_terminal() && !args.json,
@@ -143,6 +146,23 @@ pub fn retry_pause() -> Option<Duration> {
         tracing::warn!(value = %text, "SEATSYNC_RETRY_PAUSE is not a number of seconds, a number of milliseconds ('500ms') or 'off'; using the default");
         Some(DEFAULT_RETRY_PAUSE)
     })
+}
+
+/// How long a write left without an answer may still be applied, from
+/// `SEATSYNC_SETTLE_WINDOW` (seconds, or `500ms`); otherwise the runtime's
+/// request timeouts plus a minute ([`crate::sync::settle_window`]).
+pub fn settle_window_setting(limits: &crate::runtime::Limits) -> Duration {
+    let default = crate::sync::settle_window(limits);
+    let Ok(text) = std::env::var("SEATSYNC_SETTLE_WINDOW") else {
+        return default;
+    };
+    match parse_retry_pause(&text) {
+        Some(Some(window)) => window,
+        _ => {
+            tracing::warn!(value = %text, "SEATSYNC_SETTLE_WINDOW is not a number of seconds or milliseconds ('500ms'); using the default");
+            default
+        }
+    }
 }
 
 /// Reads a pause setting: seconds (`60`, `60s`), milliseconds (`500ms`), or
@@ -229,6 +249,20 @@ pub fn print_summary(summary: &SyncSummary) {
     ]);
     for o in &orgs {
         let agreement = o.plan.agreement_id.to_string();
+        if let Some(waiting) = &o.waiting {
+            for line in &o.plan.lines {
+                t.add_row(vec![
+                    o.plan.org_id.clone(),
+                    agreement.clone(),
+                    line.package_key.clone(),
+                    line.quantity.to_string(),
+                    "WAITING".into(),
+                    "-".into(),
+                    waiting.clone(),
+                ]);
+            }
+            continue;
+        }
         match &o.result {
             Ok(report) => {
                 for line in &report.lines {
@@ -264,10 +298,16 @@ pub fn print_summary(summary: &SyncSummary) {
         n => format!(" (and {n} to check the mapped agreements)"),
     };
     println!("{}{check}.", totals_line(run));
-    if run.status == RunStatus::Attention {
+    if run.totals.conflicts > 0 {
         println!(
-            "Nothing failed, but {} line(s) need a person: resolve them in ConnectWise (see the detail above).",
+            "{} line(s) need a person: resolve them in ConnectWise (see the detail above).",
             run.totals.conflicts
+        );
+    }
+    if run.totals.waiting > 0 {
+        println!(
+            "{} line(s) wait for an earlier write that got no answer to settle; a later run finishes them.",
+            run.totals.waiting
         );
     }
 }
@@ -278,9 +318,13 @@ fn totals_line(run: &RunRecord) -> String {
         0 => String::new(),
         n => format!(" ({n} tried again after a transient failure)"),
     };
+    let waiting = match t.waiting {
+        0 => String::new(),
+        n => format!(", {n} waiting"),
+    };
     format!(
         "{} {} ({}): {} organizations{retried} ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
-         {} skipped, {} failed; {} requests, {} writes",
+         {} skipped, {} failed{waiting}; {} requests, {} writes",
         if run.dry_run { "Dry run" } else { "Run" },
         run.id,
         run.status,
@@ -312,7 +356,8 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
             "requests": o.requests,
             "writes": o.writes,
             "report": o.result.as_ref().ok(),
-            "error": o.result.as_ref().err(),
+            "error": if o.waiting.is_some() { None } else { o.result.as_ref().err() },
+            "waiting": o.waiting,
         })).collect::<Vec<_>>(),
     })
 }
@@ -332,8 +377,26 @@ fn run_json(run: &RunRecord) -> Value {
         "totals": {
             "orgs": t.orgs, "orgs_failed": t.orgs_failed, "created": t.created, "updated": t.updated,
             "unchanged": t.unchanged, "conflicts": t.conflicts, "skipped": t.skipped, "failed": t.failed,
+            "waiting": t.waiting,
             "requests": t.requests, "writes": t.writes,
         },
+    })
+}
+
+fn write_json(write: &JournalEntry) -> Value {
+    json!({
+        "id": write.id,
+        "org_id": write.org_id,
+        "method": write.method,
+        "url": write.url,
+        "body_sha256": write.body_sha256,
+        "recorded_at": write.recorded_at.to_rfc3339(),
+        "settle_until": write.settle_until.to_rfc3339(),
+        "state": write.state.as_str(),
+        "status": write.status,
+        "error": write.error,
+        "created_id": write.created_id,
+        "resolved_at": write.resolved_at.map(|t| t.to_rfc3339()),
     })
 }
 
@@ -424,8 +487,13 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
                 );
             }
             let lines = store.run_lines(RunId(id))?;
+            let writes = store.run_writes(RunId(id))?;
             if as_json {
-                let value = json!({ "run": run_json(&record), "lines": lines.iter().map(line_json).collect::<Vec<_>>() });
+                let value = json!({
+                    "run": run_json(&record),
+                    "lines": lines.iter().map(line_json).collect::<Vec<_>>(),
+                    "writes": writes.iter().map(write_json).collect::<Vec<_>>(),
+                });
                 println!("{}", serde_json::to_string_pretty(&value)?);
                 return Ok(());
             }
@@ -466,6 +534,32 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
             table::align_right(&mut t, &[1, 3, 5, 6]);
             println!("{t}");
             println!("{} ({}).", totals_line(&record), record.trigger.as_str());
+            if !writes.is_empty() {
+                println!("\nWrites sent, as the journal recorded them before each went out:");
+                let mut t = table::new(&[
+                    "org",
+                    "recorded (UTC)",
+                    "write",
+                    "state",
+                    "answer",
+                    "created",
+                ]);
+                for w in &writes {
+                    t.add_row(vec![
+                        w.org_id.clone(),
+                        w.recorded_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        format!("{} {}", w.method, w.url),
+                        w.state.to_string(),
+                        match (&w.status, &w.error) {
+                            (Some(status), _) => status.to_string(),
+                            (None, Some(error)) => error.clone(),
+                            (None, None) => "-".into(),
+                        },
+                        or_dash(w.created_id),
+                    ]);
+                }
+                println!("{t}");
+            }
         }
     }
     Ok(())

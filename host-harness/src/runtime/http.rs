@@ -37,6 +37,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::RuntimeError;
+use super::journal::{JournalWrite, WriteJournal, is_write};
 use super::pacing::{Pacer, Turn, retry_after};
 use super::pool::{Pool, SiteKey};
 use super::sandbox::Redactor;
@@ -148,6 +149,9 @@ pub struct Exchange {
     pub error: Option<String>,
     /// Whether the sandbox refused the request (it was never sent).
     pub denied: bool,
+    /// The write journal's entry for this request, when it was a write
+    /// recorded before it went out ([`super::journal`]).
+    pub journal_entry: Option<i64>,
 }
 
 /// Exchanges and counters of one call, shared between the store and the
@@ -347,6 +351,9 @@ pub(crate) struct HttpHooks {
     pub(crate) read_only: bool,
     /// Ends the call when a request fails in a way retrying cannot change.
     pub(crate) abort: Arc<CallAbort>,
+    /// Where writes are recorded before they are sent, when the caller
+    /// keeps a journal.
+    pub(crate) journal: Option<Arc<dyn WriteJournal>>,
 }
 
 type SendFuture = Box<
@@ -376,7 +383,7 @@ impl WasiHttpHooks for HttpHooks {
             .to_string();
         let url = self.redactor.redact(&display_url(uri));
 
-        let is_write = matches!(method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE");
+        let is_write = is_write(method.as_str());
         let refusal = match self.policy.check(&scheme, &authority) {
             Err(reason) => Some(reason),
             Ok(()) if self.read_only && is_write => {
@@ -400,6 +407,7 @@ impl WasiHttpHooks for HttpHooks {
                     duration: started.elapsed(),
                     error: Some(format!("refused by the sandbox: {reason}")),
                     denied: true,
+                    journal_entry: None,
                 },
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
@@ -411,11 +419,37 @@ impl WasiHttpHooks for HttpHooks {
         let limits = self.limits;
         let policy = self.policy.clone();
         let abort = self.abort.clone();
+        let journal = self.journal.clone().filter(|_| is_write);
         // Before returning: the future may not be polled before the guest
         // returns from its call.
         let in_flight = InFlight::start(&rec);
         Box::new(async move {
             let _in_flight = in_flight;
+            // A write is recorded durably before it goes out; if it cannot
+            // be, it does not go out.
+            let (request, journal_entry) = match journal {
+                None => (request, None),
+                Some(journal) => match journal_write(journal, request, &method, &url).await {
+                    Ok((request, entry)) => (request, Some(entry)),
+                    Err(reason) => {
+                        tracing::error!(target: "seatsync::http", %method, %url, %reason, "write not sent");
+                        record(
+                            &rec,
+                            limits.max_exchanges,
+                            Exchange {
+                                method,
+                                url,
+                                status: None,
+                                duration: started.elapsed(),
+                                error: Some(reason),
+                                denied: true,
+                                journal_entry: None,
+                            },
+                        );
+                        return Err(HttpError::HttpRequestDenied);
+                    }
+                },
+            };
             // Waiting for the site's turn is not part of the exchange.
             let (site, waited, turn) = sender.pace(&scheme, &authority).await;
             let started = started + waited;
@@ -470,11 +504,38 @@ impl WasiHttpHooks for HttpHooks {
                     duration,
                     error,
                     denied: false,
+                    journal_entry,
                 },
             );
             result
         })
     }
+}
+
+/// Reads a write's body (small JSON), records the write in `journal`, and
+/// gives back the request with the same body and the entry's id.
+async fn journal_write(
+    journal: Arc<dyn WriteJournal>,
+    request: Request<WasiBody>,
+    method: &str,
+    url: &str,
+) -> Result<(Request<WasiBody>, i64), String> {
+    const MAX_JOURNALED_BODY: usize = 1024 * 1024;
+    let (parts, body) = request.into_parts();
+    let body = http_body_util::Limited::new(body, MAX_JOURNALED_BODY)
+        .collect()
+        .await
+        .map_err(|e| format!("the write's body could not be read for the journal: {e}"))?
+        .to_bytes();
+    let write = JournalWrite::new(method, url, &body);
+    let entry = tokio::task::spawn_blocking(move || journal.record(&write))
+        .await
+        .map_err(|e| format!("the write journal failed: {e}"))?
+        .map_err(|e| format!("the write journal could not record the write: {e}"))?;
+    let body = http_body_util::Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok((Request::from_parts(parts, body), entry))
 }
 
 /// Adds an exchange (up to the cap). A sent request was counted when it

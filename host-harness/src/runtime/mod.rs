@@ -26,6 +26,7 @@ mod bindings;
 mod cache;
 mod contract;
 mod http;
+pub mod journal;
 mod native;
 mod pacing;
 mod pool;
@@ -52,6 +53,7 @@ pub use contract::{
     CONNECTOR_INTERFACE, SUPPORTED_CONTRACT_VERSIONS, check_contract, connector_version,
 };
 pub use http::{Exchange, SitePolicy, UnreachableReason};
+pub use journal::{JournalWrite, WriteJournal};
 pub use native::NativeConnector;
 pub use pacing::{DEFAULT_REQUESTS_PER_MINUTE, burst_for, parse_requests_per_minute};
 pub use pool::ConnectionStats;
@@ -459,7 +461,7 @@ impl Runtime {
         conn: &Connection,
     ) -> Result<Call<Result<ConnectionInfo, ConnectorError>>, RuntimeError> {
         let call = self
-            .run(site, conn, Op::TestConnection)
+            .run(site, conn, Op::TestConnection, None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -475,7 +477,7 @@ impl Runtime {
         conn: &Connection,
     ) -> Result<Call<Result<Vec<Product>, ConnectorError>>, RuntimeError> {
         let call = self
-            .run(site, conn, Op::ListProducts)
+            .run(site, conn, Op::ListProducts, None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -491,7 +493,7 @@ impl Runtime {
         conn: &Connection,
     ) -> Result<Call<Result<Vec<Company>, ConnectorError>>, RuntimeError> {
         let call = self
-            .run(site, conn, Op::ListCompanies)
+            .run(site, conn, Op::ListCompanies, None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -508,7 +510,7 @@ impl Runtime {
         company: Option<u32>,
     ) -> Result<Call<Result<Vec<Agreement>, ConnectorError>>, RuntimeError> {
         let call = self
-            .run(site, conn, Op::ListAgreements(company))
+            .run(site, conn, Op::ListAgreements(company), None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -527,8 +529,24 @@ impl Runtime {
         conn: &Connection,
         request: &SyncRequest,
     ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
+        self.sync_organization_journaled(site, conn, request, None)
+            .await
+    }
+
+    /// [`Runtime::sync_organization`], recording every write in `journal`
+    /// before it is sent ([`journal`]); each write's exchange carries its
+    /// entry's id.
+    pub async fn sync_organization_journaled(
+        &self,
+        site: &SitePolicy,
+        conn: &Connection,
+        request: &SyncRequest,
+        journal: Option<Arc<dyn WriteJournal>>,
+    ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
         // `run` checks the report against the request (`check_report`).
-        let call = self.run(site, conn, Op::Sync(request.clone())).await?;
+        let call = self
+            .run(site, conn, Op::Sync(request.clone()), journal)
+            .await?;
         Ok(call.map(|o| match o {
             Output::Report(v) => v,
             _ => unreachable!("sync-organization answers with a report"),
@@ -542,6 +560,7 @@ impl Runtime {
         site: &SitePolicy,
         conn: &Connection,
         op: Op,
+        journal: Option<Arc<dyn WriteJournal>>,
     ) -> Result<Call<Output>, CallFailed> {
         let started = Instant::now();
         let _slot = match &self.slots {
@@ -566,6 +585,7 @@ impl Runtime {
         let abort = Arc::new(http::CallAbort::default());
         let hooks = http::HttpHooks {
             abort: abort.clone(),
+            journal,
             policy: site.clone(),
             sender,
             limits: limits.http(),

@@ -72,8 +72,10 @@ impl NativeConnector {
             // The native baseline runs the trusted connector itself, which
             // writes nothing in a dry run.
             read_only: false,
-            // The native baseline (benchmarks) has no call to end early.
+            // The native baseline (benchmarks) has no call to end early,
+            // and keeps no journal.
             abort: Arc::default(),
+            journal: None,
         };
         Ok(NativeConnector {
             hooks,

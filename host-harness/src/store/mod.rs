@@ -34,6 +34,7 @@
 // Everything public here is API for the CLI and daemon: document it all.
 #![warn(missing_docs)]
 
+mod journal;
 mod lock;
 mod mappings;
 mod runs;
@@ -53,6 +54,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql};
 use seatsync_plugin::model::{BillCustomer, Connection as ConnectorConnection};
 use thiserror::Error;
 
+pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
 pub use mappings::{OrgMapping, OrgPlan, OrgView, PackageMapping, PackageView, UsageImportSummary};
 pub use runs::{
@@ -743,8 +745,19 @@ impl Store {
         self.lock_stale_after = after;
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    /// Now, on the store's clock (what it stamps records with).
+    pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// Another connection to the same database, with the same clock and
+    /// settings: for a thread that writes alongside this one (the write
+    /// journal).
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        let mut store = Store::open(&self.path)?;
+        store.clock = self.clock.clone();
+        store.lock_stale_after = self.lock_stale_after;
+        Ok(store)
     }
 
     /// A write transaction (`BEGIN IMMEDIATE`: take the write lock up front,

@@ -15,6 +15,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{Connection, OptionalExtension, ToSql};
 use seatsync_plugin::model::{LineOutcome, SyncReport};
 
+use super::journal::WriteResolution;
 use super::mappings::OrgPlan;
 use super::{LockGuard, Store, StoreError, Ts, check_tenant, sync_lock_name};
 
@@ -83,7 +84,8 @@ pub enum RunStatus {
     /// Every organization and line went through (skipped lines included).
     Succeeded,
     /// Nothing failed, but some lines need a person (conflicts: two
-    /// active additions for one product, left alone by design).
+    /// active additions for one product, left alone by design) or are
+    /// waiting for an earlier unanswered write to settle.
     Attention,
     /// The run failed as a whole, or an organization or a line failed.
     Failed,
@@ -113,6 +115,9 @@ pub enum LineKind {
     Skipped,
     /// The write failed; see the message.
     Failed,
+    /// Not attempted yet: an earlier write for the organization got no
+    /// answer and may still be applied; see the message for until when.
+    Waiting,
     /// The whole organization failed (no package, product or quantity).
     OrgFailed,
 }
@@ -123,6 +128,7 @@ text_enum!(LineKind {
     Conflict => "conflict",
     Skipped => "skipped",
     Failed => "failed",
+    Waiting => "waiting",
     OrgFailed => "org-failed",
 });
 
@@ -141,6 +147,13 @@ pub enum OrgAttempt<'a> {
         requests: u32,
         /// Writes among them.
         writes: u32,
+    },
+    /// The organization was not called: an earlier write of its got no
+    /// answer and may still be applied. Each of its lines is recorded as
+    /// [`LineKind::Waiting`] with `message`.
+    Waiting {
+        /// For what, and until when.
+        message: &'a str,
     },
 }
 
@@ -173,6 +186,8 @@ pub struct RunTotals {
     pub skipped: u32,
     /// Lines whose write failed.
     pub failed: u32,
+    /// Lines waiting for an earlier unanswered write to settle.
+    pub waiting: u32,
     /// HTTP requests sent.
     pub requests: u64,
     /// Writes ConnectWise accepted.
@@ -204,6 +219,13 @@ pub struct RunRecord {
     pub message: Option<String>,
     /// Organizations tried again at the end of the run.
     pub retried: u32,
+}
+
+impl RunRecord {
+    /// Lines that need a person or time: conflicts and waiting lines.
+    pub fn lines_needing_attention(&self) -> u32 {
+        self.totals.conflicts + self.totals.waiting
+    }
 }
 
 /// One recorded line of a run.
@@ -238,7 +260,7 @@ pub struct RunLine {
 
 const RUN_COLUMNS: &str = "id, tenant, started_at, finished_at, status, dry_run, trigger,
     orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
-    writes, message, partial, retried";
+    writes, message, partial, retried, waiting";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -258,6 +280,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
             conflicts: r.get(12)?,
             skipped: r.get(13)?,
             failed: r.get(14)?,
+            waiting: r.get(20)?,
             // Stored as INTEGER (i64); the counters are never negative.
             requests: r.get::<_, i64>(15)?.max(0).unsigned_abs(),
             writes: r.get::<_, i64>(16)?.max(0).unsigned_abs(),
@@ -348,7 +371,15 @@ impl Store {
         plan: &OrgPlan,
         result: Result<&SyncReport, &str>,
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, result.map_err(|message| (message, 0, 0)), 1)
+        let attempt = match result {
+            Ok(report) => OrgAttempt::Report(report),
+            Err(message) => OrgAttempt::Failed {
+                message,
+                requests: 0,
+                writes: 0,
+            },
+        };
+        self.record_org(run, plan, attempt, 1, &[])
     }
 
     /// Records an organization that failed as a whole after sending
@@ -364,7 +395,12 @@ impl Store {
         requests: u32,
         writes: u32,
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, Err((message, requests, writes)), 1)
+        let attempt = OrgAttempt::Failed {
+            message,
+            requests,
+            writes,
+        };
+        self.record_org(run, plan, attempt, 1, &[])
     }
 
     /// Records the result of trying an organization again at the end of the
@@ -379,23 +415,30 @@ impl Store {
         plan: &OrgPlan,
         attempt: OrgAttempt<'_>,
     ) -> Result<(), StoreError> {
-        let result = match attempt {
-            OrgAttempt::Report(report) => Ok(report),
-            OrgAttempt::Failed {
-                message,
-                requests,
-                writes,
-            } => Err((message, requests, writes)),
-        };
-        self.record_org(run, plan, result, 2)
+        self.record_org(run, plan, attempt, 2, &[])
+    }
+
+    /// Records one attempt at an organization (`number` 1, or 2 when tried
+    /// again: see [`Store::record_org_retry`]) together with what became of
+    /// its writes in the journal (`writes`), in one transaction.
+    pub fn record_org_attempt(
+        &self,
+        run: RunId,
+        plan: &OrgPlan,
+        attempt: OrgAttempt<'_>,
+        number: u32,
+        writes: &[WriteResolution],
+    ) -> Result<(), StoreError> {
+        self.record_org(run, plan, attempt, number.max(1), writes)
     }
 
     fn record_org(
         &self,
         run: RunId,
         plan: &OrgPlan,
-        result: Result<&SyncReport, (&str, u32, u32)>,
+        result: OrgAttempt<'_>,
         attempt: u32,
+        writes: &[WriteResolution],
     ) -> Result<(), StoreError> {
         let ctx = "recording an organization's result";
         let e = |e| self.err(ctx, e);
@@ -431,6 +474,7 @@ impl Store {
                     LineKind::Conflict => earlier.conflicts += 1,
                     LineKind::Skipped => earlier.skipped += 1,
                     LineKind::Failed => earlier.failed += 1,
+                    LineKind::Waiting => earlier.waiting += 1,
                     LineKind::OrgFailed => earlier.orgs_failed += 1,
                 }
             }
@@ -445,7 +489,33 @@ impl Store {
                 )
                 .map_err(e)?;
             match result {
-                Err((message, requests, writes)) => {
+                OrgAttempt::Waiting { message } => {
+                    for line in &plan.lines {
+                        totals.waiting += 1;
+                        insert
+                            .execute(rusqlite::params![
+                                run.0,
+                                plan.org_id,
+                                plan.company_id,
+                                plan.agreement_id,
+                                line.package_key,
+                                line.product_id,
+                                line.quantity,
+                                LineKind::Waiting,
+                                None::<f64>,
+                                None::<u32>,
+                                None::<String>,
+                                message,
+                                attempt,
+                            ])
+                            .map_err(e)?;
+                    }
+                }
+                OrgAttempt::Failed {
+                    message,
+                    requests,
+                    writes,
+                } => {
                     totals.orgs_failed = 1;
                     totals.requests = u64::from(requests);
                     totals.writes = u64::from(writes);
@@ -467,7 +537,7 @@ impl Store {
                         ])
                         .map_err(e)?;
                 }
-                Ok(report) => {
+                OrgAttempt::Report(report) => {
                     totals.requests = u64::from(report.requests);
                     totals.writes = u64::from(report.writes);
                     for line in &report.lines {
@@ -490,6 +560,10 @@ impl Store {
                                     "two or more packages of this organization map to this \
                                      product: map them to different products"
                                         .to_owned()
+                                } else if let Some(duplicate) =
+                                    self.duplicate_by_seatsync(&tx, run, ids)?
+                                {
+                                    duplicate
                                 } else {
                                     format!(
                                         "{} active additions exist for this product: cancel or \
@@ -539,7 +613,8 @@ impl Store {
             "UPDATE runs SET orgs = orgs + ?2, orgs_failed = orgs_failed + ?3,
                  created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
                  conflicts = conflicts + ?7, skipped = skipped + ?8, failed = failed + ?9,
-                 requests = requests + ?10, writes = writes + ?11, retried = retried + ?12
+                 requests = requests + ?10, writes = writes + ?11, retried = retried + ?12,
+                 waiting = waiting + ?13
              WHERE id = ?1",
             rusqlite::params![
                 run.0,
@@ -554,10 +629,57 @@ impl Store {
                 i64::from(u32::try_from(totals.requests).unwrap_or(u32::MAX)),
                 i64::from(u32::try_from(totals.writes).unwrap_or(u32::MAX)),
                 i64::from(attempt > 1),
+                delta(totals.waiting, earlier.waiting),
             ],
         )
         .map_err(e)?;
+        self.resolve_writes(&tx, run, writes)?;
         tx.commit().map_err(e)
+    }
+
+    /// When at least two of the additions in conflict were created by
+    /// seatsync's own journaled writes (a write the journal could not see,
+    /// say from an older seatsync elsewhere), says so precisely: which
+    /// ones, when, and that the newer ones are the ones to cancel.
+    fn duplicate_by_seatsync(
+        &self,
+        tx: &Connection,
+        run: RunId,
+        ids: &[u32],
+    ) -> Result<Option<String>, StoreError> {
+        let ctx = "looking up who created additions in conflict";
+        let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT created_id, recorded_at FROM write_journal
+                 WHERE tenant = (SELECT tenant FROM runs WHERE id = ?1)
+                   AND created_id IN ({list})
+                 ORDER BY recorded_at, id"
+            ))
+            .map_err(|e| self.err(ctx, e))?;
+        let created: Vec<(u32, DateTime<Utc>)> = stmt
+            .query_map([run.0], |r| Ok((r.get(0)?, r.get::<_, Ts>(1)?.0)))
+            .map_err(|e| self.err(ctx, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(ctx, e))?;
+        if created.len() < 2 {
+            return Ok(None);
+        }
+        let when = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        let list = created
+            .iter()
+            .map(|(id, at)| format!("addition {id} at {}", when(at)))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let newer = created[1..]
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Some(format!(
+            "duplicate created by seatsync: {list}; cancel {newer} in ConnectWise (the first one is the one \
+             billed since)"
+        )))
     }
 
     /// Closes a running run. Its status is `failed` when `error` is given
@@ -573,7 +695,7 @@ impl Store {
             "UPDATE runs SET finished_at = ?2, message = ?3,
                  status = CASE WHEN ?3 IS NOT NULL OR orgs_failed > 0 OR failed > 0
                                    THEN 'failed'
-                               WHEN conflicts > 0 THEN 'attention'
+                               WHEN conflicts > 0 OR waiting > 0 THEN 'attention'
                                ELSE 'succeeded' END
              WHERE id = ?1",
             rusqlite::params![run.0, Ts(self.now()), error],

@@ -173,11 +173,16 @@ ALTER TABLE runs ADD COLUMN partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN
 ///   the end of the run (`runs.retried` counts them; their lines are
 ///   replaced by the last attempt's, `run_lines.attempt`), and by the
 ///   daemon later the same day, as runs triggered by `retry`.
+/// - The write journal (`write_journal`, see `store::journal`): every write
+///   the connector sends is recorded before it goes out, and its answer
+///   with the organization's result. An organization with a write that got
+///   no answer waits for it to settle: its lines are `waiting`
+///   (`runs.waiting` counts them), not failed.
 ///
-/// SQLite cannot change a `CHECK` in place, so `runs` is rebuilt (the
-/// documented create-copy-drop-rename; `migrate` turns foreign keys off
-/// around it, or dropping `runs` would cascade to `run_lines`), its
-/// `AUTOINCREMENT` sequence carried over so run ids are never reused.
+/// SQLite cannot change a `CHECK` in place, so `runs` and `run_lines` are
+/// rebuilt (the documented create-copy-drop-rename; `migrate` turns foreign
+/// keys off around it, or dropping `runs` would cascade to `run_lines`),
+/// the `AUTOINCREMENT` sequence carried over so run ids are never reused.
 const V3: &str = r#"
 CREATE TABLE runs_v3 (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -202,7 +207,9 @@ CREATE TABLE runs_v3 (
     message TEXT,
     partial INTEGER NOT NULL DEFAULT 0 CHECK (partial IN (0, 1)),
     -- Organizations tried again at the end of the run.
-    retried INTEGER NOT NULL DEFAULT 0
+    retried INTEGER NOT NULL DEFAULT 0,
+    -- Lines waiting for an earlier unanswered write to settle.
+    waiting INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 INSERT INTO runs_v3 (id, tenant, started_at, finished_at, status, dry_run, trigger, lock_token,
         orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
@@ -219,7 +226,65 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'runs_v3', seq FROM sqlite_sequen
 DROP TABLE runs;
 ALTER TABLE runs_v3 RENAME TO runs;
 CREATE INDEX runs_by_tenant ON runs (tenant, started_at);
-ALTER TABLE run_lines ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1);
+
+CREATE TABLE run_lines_v3 (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL,
+    company_id INTEGER,
+    agreement_id INTEGER,
+    package_key TEXT,
+    product_id INTEGER,
+    quantity INTEGER,
+    outcome TEXT NOT NULL CHECK (outcome IN ('created', 'updated', 'unchanged', 'conflict',
+        'skipped', 'failed', 'waiting', 'org-failed')),
+    previous_quantity REAL,
+    addition_id INTEGER,
+    conflict_ids TEXT,
+    message TEXT,
+    -- 2 when the organization was tried again at the end of the run.
+    attempt INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    CHECK ((outcome = 'org-failed') = (package_key IS NULL))
+) STRICT;
+INSERT INTO run_lines_v3 (id, run_id, org_id, company_id, agreement_id, package_key, product_id,
+        quantity, outcome, previous_quantity, addition_id, conflict_ids, message)
+    SELECT id, run_id, org_id, company_id, agreement_id, package_key, product_id, quantity,
+        outcome, previous_quantity, addition_id, conflict_ids, message
+    FROM run_lines;
+DROP TABLE run_lines;
+ALTER TABLE run_lines_v3 RENAME TO run_lines;
+CREATE INDEX run_lines_by_run ON run_lines (run_id, id);
+
+-- Every write the connector sent, recorded before it went out. 'sent' has
+-- no answer recorded (a process killed in flight leaves it so);
+-- 'unanswered' failed without an answer (timeout, reset): the server may
+-- still apply either until `settle_until`. 'settled' was then resolved by a
+-- later run that read before writing again.
+CREATE TABLE write_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    site TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    org_id TEXT NOT NULL,
+    method TEXT NOT NULL CHECK (method IN ('POST', 'PATCH', 'PUT', 'DELETE')),
+    url TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    settle_until TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'sent'
+        CHECK (state IN ('sent', 'answered', 'unanswered', 'settled')),
+    status INTEGER,
+    error TEXT,
+    -- What the write created, when the connector reported it (an addition).
+    created_id INTEGER,
+    resolved_at TEXT,
+    resolved_by_run INTEGER
+) STRICT;
+CREATE INDEX write_journal_unresolved ON write_journal (tenant, org_id)
+    WHERE state IN ('sent', 'unanswered');
+CREATE INDEX write_journal_by_run ON write_journal (run_id);
+CREATE INDEX write_journal_created ON write_journal (tenant, created_id)
+    WHERE created_id IS NOT NULL;
 "#;
 
 #[cfg(test)]

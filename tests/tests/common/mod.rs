@@ -111,6 +111,19 @@ impl Env {
         self.run_with_stdin(args, "")
     }
 
+    /// Runs `seatsync --db DB ARGS…` with its clock `later` ahead of the
+    /// tests' clock: as an operator would run it once that much time has
+    /// passed (a write journal's settle window, say).
+    pub fn run_later(&self, args: &[&str], later: std::time::Duration) -> Run {
+        let now = test_now() + chrono::TimeDelta::from_std(later).expect("a short delay");
+        let out = self
+            .command(args)
+            .env(seatsync_host::clock::NOW_VAR, now.to_rfc3339())
+            .output()
+            .expect("seatsync runs");
+        finished(out)
+    }
+
     /// Runs and expects exit status 0.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
@@ -213,6 +226,14 @@ pub fn test_now() -> chrono::DateTime<chrono::Utc> {
 /// The day of [`TEST_NOW`], as the host passes it to the connector.
 pub fn today() -> String {
     TEST_NOW[..10].to_string()
+}
+
+/// How long after the tests' clock a command must run for every write an
+/// earlier command left without an answer to have settled: the default
+/// settle window, and a second.
+pub fn after_the_settle_window() -> std::time::Duration {
+    seatsync_host::sync::settle_window(&seatsync_host::runtime::Limits::default())
+        + std::time::Duration::from_secs(1)
 }
 
 /// [`TEST_NOW`]'s day, for calls made in the test's own process.
