@@ -23,7 +23,6 @@ pub mod catalog;
 pub mod client;
 pub mod companies;
 pub mod connection;
-pub mod error;
 pub mod http;
 pub mod model;
 pub mod query;
@@ -31,6 +30,9 @@ pub mod reconcile;
 pub mod rights;
 pub mod sync;
 pub mod wire;
+
+/// Why a connector call failed: the contract's error type.
+pub use seatsync_contract::error;
 
 #[cfg(all(target_arch = "wasm32", feature = "bindings"))]
 pub mod bindings;

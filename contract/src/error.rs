@@ -1,9 +1,10 @@
 //! Why a connector call failed: the WIT `connector-error` variant.
 //!
 //! Every message names the problem and what to check next, because it ends
-//! up in front of an MSP's operator. No message ever contains the private key
-//! or the `Authorization` header: messages are built from status codes,
-//! ConnectWise's own error text, paths and ids only.
+//! up in front of an MSP's operator. No message ever contains a secret
+//! setting or a credential derived from one: connectors build messages from
+//! status codes, the PSA's own error text, paths and ids only, and hosts
+//! redact what `plan-network` named anyway.
 
 use serde::Serialize;
 use thiserror::Error;
@@ -65,7 +66,7 @@ fn code_suffix(code: &str) -> String {
 
 impl ConnectorError {
     /// The same error with `f` applied to each text it carries (e.g. to
-    /// redact a secret ConnectWise echoed back).
+    /// redact a secret the PSA echoed back).
     pub fn map_text(self, f: impl Fn(&str) -> String) -> ConnectorError {
         match self {
             ConnectorError::InvalidConfig(m) => ConnectorError::InvalidConfig(f(&m)),
