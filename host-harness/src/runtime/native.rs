@@ -26,9 +26,8 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody, WasiHttpHooks};
 
 use super::http::{HttpHooks, HttpRecord};
 use super::sandbox::LogCollector;
-use super::{
-    Call, CallFailed, LogLevel, LogSource, Runtime, RuntimeError, SitePolicy, redactor_for,
-};
+use super::secrets::redactor_for;
+use super::{Call, CallFailed, LogLevel, LogSource, Runtime, RuntimeError, SitePolicy};
 
 /// A blocking [`Transport`] over a [`Runtime`]'s sender, for one call.
 ///
