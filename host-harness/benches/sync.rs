@@ -16,6 +16,23 @@
 //! allocator's slots: `SEATSYNC_BENCH_POOLING` (default 16, `off`). The
 //! SQLite file's directory: `SEATSYNC_BENCH_DB_DIR` (default a temp dir).
 //!
+//! Last, a throttled phase: a simulator that answers 429 to each request
+//! past N in a one-second window (`Retry-After: 1`), and the host with
+//! pacing ON at its default ceiling (900 a minute), so the per-site back-off
+//! has to find the site's limit. N: `SEATSYNC_BENCH_THROTTLE` (default 5,
+//! `off` skips the phase). A tenant of 30·N organizations is synced once
+//! unthrottled (creating the additions), then re-synced five times in a row
+//! against the limit (one GET per organization, about 150 s at N a second),
+//! with the same concurrency. Prints, from the simulator's own counters and
+//! log, requests served (not 429) a second as a share of N and the share of
+//! requests answered 429, over the whole phase and after a 20 s warm-up,
+//! and every 10 s.
+//!
+//! Options (instead of the full benchmark):
+//! - `--throttled N`: only the throttled phase, at N requests a second.
+//! - `--compare N ROUNDS`: only the sandboxed/native comparison.
+//! - `--profile sandboxed|native N`: only re-syncs, for a profiler.
+//!
 //! Not a test: under `cargo test --benches` (no `--bench` argument) it only
 //! checks that it starts.
 
@@ -29,11 +46,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use seatsync_fixtures::{SimConfig, Simulator};
-use seatsync_host::runtime::{Limits, Runtime, RuntimeOptions, SitePolicy};
+use seatsync_contract::Settings;
+use seatsync_contract::SyncRequest;
+use seatsync_fixtures::{Faults, RateLimit, SimConfig, Simulator};
+use seatsync_host::runtime::{Limits, NetworkPolicy, Runtime, RuntimeOptions};
 use seatsync_host::store::{Store, Trigger};
 use seatsync_host::sync::{SyncOptions, sync_tenant};
-use seatsync_plugin::model::SyncRequest;
 use tokio::task::JoinSet;
 
 const TENANT: &str = "bench";
@@ -67,6 +85,19 @@ fn main() {
             .expect("tokio");
         return rt.block_on(compare(orgs, rounds));
     }
+    if let Some(i) = args.iter().position(|a| a == "--throttled") {
+        // `--throttled N`: only the throttled phase, at N requests a second.
+        let limit: u32 = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .expect("--throttled N (requests a second, at least 1)");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        return rt.block_on(throttled_only(limit));
+    }
     if !args.iter().any(|a| a == "--bench") {
         println!("the sync benchmark runs with `cargo bench -p seatsync-host --bench sync`");
         return;
@@ -84,15 +115,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    rt.block_on(bench(orgs, concurrency));
+    // Read before the other phases, so that a bad value stops at once.
+    let throttle = throttle_setting();
+    rt.block_on(bench(orgs, concurrency, throttle));
 }
 
 // ---------------------------------------------------------------------------
 // Child processes.
 
 /// Serves the simulator for `orgs` organizations on one thread: prints
-/// `PORT <port>`, then answers `counts` on stdin with `COUNTS <requests>
-/// <writes>` (and resets them) until stdin closes.
+/// `PORT <port>`, then answers on stdin, until it closes:
+/// - `counts`: `COUNTS <requests> <writes>`, and resets them (and the log);
+/// - `tally`: `TALLY <requests> <writes> <answered 429>` since the last
+///   `counts`, without resetting anything (so nothing is lost to a reset
+///   while requests arrive);
+/// - `ratelimit N`: answers 429 (`Retry-After: 1`) to each request past N
+///   in a window of one second (`ratelimit off`: no limit); `OK`.
 fn simulator_child(orgs: usize) {
     let sim = Simulator::start_blocking(SimConfig {
         tenant: support::tenant(orgs),
@@ -104,14 +142,40 @@ fn simulator_child(orgs: usize) {
     std::io::stdout().flush().ok();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        if line.trim() == "counts" {
-            let c = sim.counts();
-            sim.reset_counts();
-            // The request log is not needed; keep the child small.
-            sim.clear_log();
-            println!("COUNTS {} {}", c.total, c.writes);
-            std::io::stdout().flush().ok();
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["counts"] => {
+                let c = sim.counts();
+                sim.reset_counts();
+                // The request log is not needed; keep the child small.
+                sim.clear_log();
+                println!("COUNTS {} {}", c.total, c.writes);
+            }
+            ["tally"] => {
+                // Counted from the log: every request is logged with the
+                // status it was answered.
+                let throttled = sim.request_log().iter().filter(|r| r.status == 429).count();
+                let c = sim.counts();
+                println!("TALLY {} {} {throttled}", c.total, c.writes);
+            }
+            ["ratelimit", "off"] => {
+                sim.clear_faults();
+                println!("OK");
+            }
+            ["ratelimit", n] => {
+                let max_requests = n.parse().expect("ratelimit N");
+                sim.set_faults(Faults {
+                    rate_limit: Some(RateLimit {
+                        max_requests,
+                        window: Duration::from_secs(1),
+                        retry_after_secs: 1,
+                    }),
+                    ..Faults::default()
+                });
+                println!("OK");
+            }
+            _ => continue,
         }
+        std::io::stdout().flush().ok();
     }
 }
 
@@ -171,6 +235,46 @@ impl SimProcess {
         let mut parts = line.split_whitespace().skip(1).map(|n| n.parse().unwrap());
         (parts.next().unwrap(), parts.next().unwrap())
     }
+
+    /// Requests and those answered 429 since the last [`SimProcess::counts`]
+    /// (which resets them), as the simulator counted and logged them.
+    fn tally(&mut self) -> Tally {
+        writeln!(self.stdin, "tally").expect("the simulator listens");
+        self.stdin.flush().ok();
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the simulator answers");
+        let n: Vec<u64> = line
+            .strip_prefix("TALLY ")
+            .expect("TALLY <requests> <writes> <429s>")
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        Tally {
+            requests: n[0],
+            throttled: n[2],
+        }
+    }
+
+    /// Sets the simulator's limit: N requests a second, or none.
+    fn set_rate_limit(&mut self, per_second: Option<u32>) {
+        let arg = per_second.map_or("off".to_string(), |n| n.to_string());
+        writeln!(self.stdin, "ratelimit {arg}").expect("the simulator listens");
+        self.stdin.flush().ok();
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the simulator answers");
+        assert_eq!(line.trim(), "OK");
+    }
+}
+
+/// Cumulative simulator counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    requests: u64,
+    throttled: u64,
 }
 
 impl Drop for SimProcess {
@@ -239,7 +343,7 @@ struct Phase {
     peak_kib: Option<u64>,
 }
 
-async fn bench(org_counts: Vec<usize>, concurrency: usize) {
+async fn bench(org_counts: Vec<usize>, concurrency: usize, throttle: Option<u32>) {
     let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
     println!("# seatsync sync benchmark");
     println!(
@@ -299,6 +403,18 @@ async fn bench(org_counts: Vec<usize>, concurrency: usize) {
         bench_tenant(&runtime, work.path(), orgs, concurrency).await;
     }
     println!("\nruntime connections: {:?}", runtime.connection_stats());
+
+    if let Some(limit) = throttle {
+        throttled_phase(
+            &runtime,
+            &cache_dir,
+            &pooling,
+            work.path(),
+            limit,
+            concurrency,
+        )
+        .await;
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -310,7 +426,7 @@ async fn bench_tenant(runtime: &Arc<Runtime>, dir: &Path, orgs: usize, concurren
     let mut sim = SimProcess::start(orgs);
     let site = format!("http://127.0.0.1:{}", sim.port);
     let conn = support::connection(&site);
-    let policy = SitePolicy::from_site(&site, true).expect("site");
+    let policy = support::policy(runtime, &site).await;
 
     // The store: connection, usage, mappings.
     let setup = Instant::now();
@@ -439,9 +555,10 @@ async fn bench_tenant(runtime: &Arc<Runtime>, dir: &Path, orgs: usize, concurren
     }
     let warm_call = started.elapsed() / calls;
     let strangers: Vec<_> = (0..calls)
-        .map(|i| seatsync_plugin::model::Connection {
-            public_key: format!("bench-key-{i}"),
-            ..conn.clone()
+        .map(|i| {
+            let mut stranger = conn.clone();
+            stranger.set("public-key", format!("bench-key-{i}"));
+            stranger
         })
         .collect();
     let started = Instant::now();
@@ -455,8 +572,7 @@ async fn bench_tenant(runtime: &Arc<Runtime>, dir: &Path, orgs: usize, concurren
     let new_instance_call = started.elapsed() / calls;
     let started = Instant::now();
     for _ in 0..calls {
-        runtime
-            .native_sync_organization(&policy, &conn, &empty)
+        support::native_sync_organization(runtime, &policy, &conn, &empty)
             .await
             .expect("call");
     }
@@ -489,6 +605,9 @@ async fn sync_phase(
         concurrency,
         trigger: Trigger::Manual,
         effective_date: NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
+        start_date: None,
+        retry_pause: None,
+        settle_window: seatsync_host::sync::settle_window(&Limits::default()),
     };
     let started = Instant::now();
     let summary = sync_tenant(store, runtime.clone(), TENANT, &options, &mut ())
@@ -524,8 +643,8 @@ async fn sync_phase(
 /// Returns the wall time, requests and writes.
 async fn drive(
     runtime: &Arc<Runtime>,
-    policy: &SitePolicy,
-    conn: &seatsync_plugin::model::Connection,
+    policy: &NetworkPolicy,
+    conn: &Settings,
     requests: &Arc<Vec<SyncRequest>>,
     concurrency: usize,
     native: bool,
@@ -546,16 +665,20 @@ async fn drive(
             next += 1;
             in_flight.spawn(async move {
                 let request = &requests[i];
-                let call = if native {
-                    runtime
-                        .native_sync_organization(&policy, &conn, request)
+                if native {
+                    let call = support::native_sync_organization(&runtime, &policy, &conn, request)
                         .await
+                        .expect("the call completes");
+                    assert!(call.value.is_ok(), "{:?}", call.value);
+                    (call.requests, call.writes)
                 } else {
-                    runtime.sync_organization(&policy, &conn, request).await
-                };
-                let call = call.expect("the call completes");
-                assert!(call.value.is_ok(), "{:?}", call.value);
-                (call.requests, call.writes)
+                    let call = runtime
+                        .sync_organization(&policy, &conn, request)
+                        .await
+                        .expect("the call completes");
+                    assert!(call.value.is_ok(), "{:?}", call.value);
+                    (call.requests, call.writes)
+                }
             });
         }
         let Some(done) = in_flight.join_next().await else {
@@ -602,8 +725,8 @@ fn cpu_seconds() -> f64 {
 /// request per organization.
 struct Resyncs {
     runtime: Arc<Runtime>,
-    policy: SitePolicy,
-    conn: seatsync_plugin::model::Connection,
+    policy: NetworkPolicy,
+    conn: Settings,
     requests: Arc<Vec<SyncRequest>>,
     concurrency: usize,
     /// Kept for their `Drop`: the simulator stops, the cache goes.
@@ -612,7 +735,7 @@ struct Resyncs {
 }
 
 impl Resyncs {
-    fn start(orgs: usize) -> Resyncs {
+    async fn start(orgs: usize) -> Resyncs {
         let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
         let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
             .ok()
@@ -625,7 +748,7 @@ impl Resyncs {
         let sim = SimProcess::start(orgs);
         let site = format!("http://127.0.0.1:{}", sim.port);
         let conn = support::connection(&site);
-        let policy = SitePolicy::from_site(&site, true).expect("site");
+        let policy = support::policy(&runtime, &site).await;
         let requests: Arc<Vec<SyncRequest>> =
             Arc::new((0..orgs).map(|i| support::request(i, false)).collect());
         Resyncs {
@@ -656,7 +779,7 @@ impl Resyncs {
 /// Alternates sandboxed and native re-syncs of `orgs` organizations,
 /// `rounds` times each, and prints the best of each and their ratio.
 async fn compare(orgs: usize, rounds: usize) {
-    let resyncs = Resyncs::start(orgs);
+    let resyncs = Resyncs::start(orgs).await;
     // The first pass creates the additions; a second warms both up.
     resyncs.drive(false).await;
     resyncs.drive(true).await;
@@ -693,7 +816,7 @@ async fn compare(orgs: usize, rounds: usize) {
 /// Re-syncs `orgs` organizations five times, sandboxed or native, and
 /// prints each time: a steady load to attach a profiler to.
 async fn profile(native: bool, orgs: usize) {
-    let resyncs = Resyncs::start(orgs);
+    let resyncs = Resyncs::start(orgs).await;
     // The first pass creates the additions.
     resyncs.drive(native).await;
     for _ in 0..5 {
@@ -702,5 +825,270 @@ async fn profile(native: bool, orgs: usize) {
             "{orgs} re-syncs ({sent} requests) in {:.3} s",
             took.as_secs_f64()
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The throttled phase.
+
+/// How long the throttled phase should take at 100% of the limit; the
+/// tenant is sized from it (30·N organizations, 5 re-syncs).
+const THROTTLED_SECONDS: usize = 150;
+/// Re-syncs of the throttled tenant, one after another.
+const THROTTLED_RUNS: usize = 5;
+/// Not counted in the "after warm-up" figures: the back-off finding the
+/// site's limit from the ceiling of 900 a minute.
+const WARM_UP: Duration = Duration::from_secs(20);
+/// The simulator's counts are read this often during the phase.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+/// `SEATSYNC_BENCH_THROTTLE`: the throttled site's requests a second
+/// (default 5), or `None` for `off`.
+fn throttle_setting() -> Option<u32> {
+    match std::env::var("SEATSYNC_BENCH_THROTTLE") {
+        Ok(v) if v.trim().eq_ignore_ascii_case("off") => None,
+        Ok(v) => Some(
+            v.trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .expect("SEATSYNC_BENCH_THROTTLE: a number of requests a second, or off"),
+        ),
+        Err(_) => Some(5),
+    }
+}
+
+/// The runtime options of the throttled phase: pacing on at the default
+/// ceiling, the same instance pool as the other phases.
+fn paced_options(cache_dir: &Path, pooling: &str) -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        limits: Limits {
+            instance_pool: pooling.parse().ok(),
+            ..Limits::default()
+        },
+    }
+}
+
+fn sync_options(concurrency: usize) -> SyncOptions {
+    SyncOptions {
+        dry_run: false,
+        orgs: Vec::new(),
+        concurrency,
+        trigger: Trigger::Manual,
+        effective_date: NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
+        start_date: None,
+        retry_pause: None,
+        settle_window: seatsync_host::sync::settle_window(&Limits::default()),
+    }
+}
+
+/// `--throttled N`: the component compiled into a fresh cache, then only
+/// the throttled phase.
+async fn throttled_only(limit: u32) {
+    let pooling = std::env::var("SEATSYNC_BENCH_POOLING").unwrap_or_else(|_| "16".into());
+    let concurrency: usize = std::env::var("SEATSYNC_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(8);
+    let work = tempfile::tempdir().expect("temp dir");
+    let cache_dir = work.path().join("cache");
+    let unlimited =
+        Arc::new(Runtime::new(&component_bytes(), options(&cache_dir, &pooling)).expect("loads"));
+    throttled_phase(
+        &unlimited,
+        &cache_dir,
+        &pooling,
+        work.path(),
+        limit,
+        concurrency,
+    )
+    .await;
+}
+
+/// Requests, 429s and time between two readings of the simulator.
+struct Span {
+    wall: Duration,
+    requests: u64,
+    throttled: u64,
+}
+
+impl Span {
+    fn between(from: (Duration, Tally), to: (Duration, Tally)) -> Span {
+        Span {
+            wall: to.0 - from.0,
+            requests: to.1.requests - from.1.requests,
+            throttled: to.1.throttled - from.1.throttled,
+        }
+    }
+
+    /// Requests answered (not 429) a second.
+    fn served_per_second(&self) -> f64 {
+        (self.requests - self.throttled) as f64 / self.wall.as_secs_f64()
+    }
+
+    fn throttled_share(&self) -> f64 {
+        self.throttled as f64 / (self.requests.max(1)) as f64
+    }
+}
+
+/// A site limited to `limit` requests a second, and a runtime with pacing
+/// on: the tenant's first sync unthrottled (with `unlimited`), then
+/// [`THROTTLED_RUNS`] re-syncs against the limit, the simulator's counts
+/// read every [`SAMPLE_EVERY`].
+async fn throttled_phase(
+    unlimited: &Arc<Runtime>,
+    cache_dir: &Path,
+    pooling: &str,
+    dir: &Path,
+    limit: u32,
+    concurrency: usize,
+) {
+    let orgs = limit as usize * THROTTLED_SECONDS / THROTTLED_RUNS;
+    let ceiling = Limits::default()
+        .requests_per_minute
+        .map_or("unlimited".to_string(), |n| format!("{n} a minute"));
+    println!(
+        "\n## Throttled site: {limit} requests a second (429 past {limit} in a 1 s window, \
+         Retry-After: 1)"
+    );
+    println!(
+        "pacing ON at the default ceiling ({ceiling}), concurrency {concurrency}, \
+         {orgs} organizations re-synced {THROTTLED_RUNS} times (1 GET each), \
+         warm-up {} s",
+        WARM_UP.as_secs()
+    );
+    let mut sim = SimProcess::start(orgs);
+    let site = format!("http://127.0.0.1:{}", sim.port);
+    let db = dir.join(format!(
+        "seatsync-bench-throttled-{}-{orgs}.db",
+        std::process::id()
+    ));
+    let store = Store::open(&db).expect("store");
+    support::store_tenant(&store, TENANT, &site, orgs);
+    let options = sync_options(concurrency);
+
+    // The additions are created unthrottled, without pacing.
+    let first = sync_tenant(&store, unlimited.clone(), TENANT, &options, &mut ())
+        .await
+        .expect("the sync runs");
+    assert!(first.succeeded(), "the unthrottled first sync succeeds");
+    sim.counts();
+    sim.set_rate_limit(Some(limit));
+
+    let paced = Arc::new(
+        Runtime::new(&component_bytes(), paced_options(cache_dir, pooling)).expect("loads"),
+    );
+    let started = Instant::now();
+    let syncs = async {
+        let (mut host_requests, mut synced, mut failed) = (0u64, 0usize, 0usize);
+        for _ in 0..THROTTLED_RUNS {
+            let summary = sync_tenant(&store, paced.clone(), TENANT, &options, &mut ())
+                .await
+                .expect("the sync runs");
+            host_requests += summary
+                .orgs
+                .iter()
+                .map(|o| u64::from(o.requests))
+                .sum::<u64>()
+                + u64::from(summary.check_requests);
+            synced += summary.orgs.len();
+            failed += summary.orgs.iter().filter(|o| !o.succeeded()).count();
+        }
+        (host_requests, synced, failed, started.elapsed())
+    };
+    let mut readings = vec![(Duration::ZERO, Tally::default())];
+    let (host_requests, synced, failed, wall) = {
+        tokio::pin!(syncs);
+        loop {
+            let next = started + SAMPLE_EVERY * readings.len() as u32;
+            tokio::select! {
+                done = &mut syncs => break done,
+                () = tokio::time::sleep_until(next.into()) => {
+                    let tally = sim.tally();
+                    readings.push((started.elapsed(), tally));
+                }
+            }
+        }
+    };
+    readings.push((wall, sim.tally()));
+    sim.set_rate_limit(None);
+
+    let spans: Vec<Span> = readings
+        .windows(2)
+        .map(|w| Span::between(w[0], w[1]))
+        .collect();
+    let whole = Span::between(readings[0], *readings.last().unwrap());
+    let warm = readings
+        .iter()
+        .find(|r| r.0 >= WARM_UP)
+        .copied()
+        .filter(|r| r.0 < wall);
+    let after = warm.map(|w| Span::between(w, *readings.last().unwrap()));
+
+    println!(
+        "every {} s, served a second: {}",
+        SAMPLE_EVERY.as_secs(),
+        spans
+            .iter()
+            .map(|s| format!("{:.1}", s.served_per_second()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "every {} s, answered 429: {}",
+        SAMPLE_EVERY.as_secs(),
+        spans
+            .iter()
+            .map(|s| s.throttled.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("\n| span | wall | requests | 429s | answered 429 | served/s | share of {limit}/s |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut rows = vec![("whole phase".to_string(), &whole)];
+    if let Some(after) = &after {
+        rows.push((
+            format!(
+                "after the {} s warm-up",
+                warm.unwrap().0.as_secs_f64().round()
+            ),
+            after,
+        ));
+    }
+    for (name, s) in rows {
+        println!(
+            "| {name} | {:.1} s | {} | {} | {:.2}% | {:.2} | {:.1}% |",
+            s.wall.as_secs_f64(),
+            s.requests,
+            s.throttled,
+            100.0 * s.throttled_share(),
+            s.served_per_second(),
+            100.0 * s.served_per_second() / f64::from(limit)
+        );
+    }
+    println!(
+        "{synced} organizations synced ({failed} failed); the host counted {host_requests} \
+         requests, the simulator {}",
+        whole.requests
+    );
+    match &after {
+        Some(after) => {
+            let share = after.served_per_second() / f64::from(limit);
+            let throttled = after.throttled_share();
+            println!(
+                "targets after the warm-up: served {:.1}% of {limit}/s (want ≥ 90%: {}), \
+                 {:.2}% answered 429 (want ≤ 2%: {})",
+                100.0 * share,
+                if share >= 0.9 { "met" } else { "NOT met" },
+                100.0 * throttled,
+                if throttled <= 0.02 { "met" } else { "NOT met" },
+            );
+        }
+        None => println!("the phase ended before the warm-up did: no figures after it"),
+    }
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }

@@ -256,6 +256,7 @@ async fn run_slot<C: Clock>(
         concurrency: options.concurrency,
         trigger,
         effective_date: clock.now().date_naive(),
+        start_date: None,
         retry_pause: options.retry_pause,
         settle_window: options
             .settle_window

@@ -1,6 +1,8 @@
 //! The seatsync reference host.
 //!
 //! - [`clock`]: the time, real or started at another instant for tests;
+//! - [`connection`]: a tenant's settings and the sandbox's network policy;
+//! - [`mapping`]: packages to products, organizations to contracts, checked;
 //! - [`runtime`]: the connector component in a wasmtime sandbox;
 //! - [`store`]: connections, mappings, usage and history in SQLite;
 //! - [`usage`]: reading vendor usage files (pure);
@@ -11,7 +13,9 @@
 
 pub mod cli;
 pub mod clock;
+pub mod connection;
 pub mod daemon;
+pub mod mapping;
 pub mod runtime;
 pub mod schedule;
 pub mod store;

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use seatsync_plugin::error::ConnectorError;
-use seatsync_plugin::model::{Agreement, Connection, LineOutcome, SyncReport};
+use seatsync_contract::{ConnectorError, Contract, LineOutcome, RecordId, Settings, SyncReport};
 use tokio::task::JoinSet;
 
+use crate::connection::{self, ConnectionError, Secrets};
 use crate::runtime::{
-    Call, CallFailed, Exchange, JournalWrite, Runtime, RuntimeError, SitePolicy, WriteJournal,
+    Call, CallFailed, Exchange, JournalWrite, NetworkPolicy, Runtime, RuntimeError, WriteJournal,
 };
 use crate::store::{
     DataTypes, JournalEntry, LockGuard, NewWrite, OrgAttempt, OrgPlan, RunId, RunRecord, RunScope,
@@ -38,8 +38,10 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// Who asked.
     pub trigger: Trigger,
-    /// Today, for the connector: the start of created additions.
+    /// Today, for the connector: a line ended on or before it is ended.
     pub effective_date: NaiveDate,
+    /// The day created lines start billing; `None`: today.
+    pub start_date: Option<NaiveDate>,
     /// Organizations that failed for a transient reason (no answer, 5xx,
     /// 429 past the connector's retries) are tried once more this long
     /// after the others finished; `None` does not try them again.
@@ -62,6 +64,7 @@ impl SyncOptions {
             concurrency: 4,
             trigger,
             effective_date,
+            start_date: None,
             retry_pause: Some(DEFAULT_RETRY_PAUSE),
             settle_window: settle_window(&crate::runtime::Limits::default()),
         }
@@ -222,7 +225,7 @@ fn report_is_transient(report: &SyncReport) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// No connection stored for the tenant.
-    #[error("tenant '{0}' has no ConnectWise connection: run `seatsync connect` first")]
+    #[error("tenant '{0}' has no connection: run `seatsync connect` first")]
     NotConnected(String),
     /// Organizations named with `--org` that are not enabled and mapped.
     #[error(
@@ -236,6 +239,9 @@ pub enum SyncError {
     /// The stored site cannot be used by the sandbox.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The stored connection cannot be used.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
 }
 
 /// What a caller of [`sync_tenant`] hears while the run goes on (progress
@@ -271,10 +277,8 @@ pub async fn sync_tenant(
     let stored = store
         .connection(tenant)?
         .ok_or_else(|| SyncError::NotConnected(tenant.to_string()))?;
-    let mut site = SitePolicy::from_site(&stored.site, stored.allow_http)?;
-    if let Some(ca) = &stored.ca_file {
-        site = site.with_ca_file(ca);
-    }
+    let policy = connection::network_policy(&runtime, &stored, false).await?;
+    let description = runtime.describe().await?;
     let mut lock = store.lock(&sync_lock_name(tenant))?;
     let interrupted = store.recover_interrupted_runs(&lock)?;
     if !interrupted.is_empty() {
@@ -306,8 +310,10 @@ pub async fn sync_tenant(
         });
     }
     let data_types = store.data_types(tenant)?;
-    let connection = Arc::new(stored.connector_connection());
-    let site = Arc::new(site);
+    let secrets = Arc::new(Secrets::of(&stored.settings, &description, &policy));
+    let settings = Arc::new(stored.settings);
+    let site = policy.describe_endpoints();
+    let policy = Arc::new(policy);
 
     let scope = if options.orgs.is_empty() {
         RunScope::Every
@@ -333,7 +339,7 @@ pub async fn sync_tenant(
         })
         .collect();
     let (plans, checked, check_requests) =
-        check_agreements(&runtime, &site, &connection, plans).await;
+        check_agreements(&runtime, &policy, &settings, &secrets, plans).await;
     lock.heartbeat()?;
     refused.extend(checked);
     for outcome in refused {
@@ -357,7 +363,7 @@ pub async fn sync_tenant(
         Some(Arc::new(JournalSink {
             store: Mutex::new(store.reopen()?),
             tenant: tenant.to_string(),
-            site: site.authority.clone(),
+            site,
             run,
             settle_window: options.settle_window,
         }))
@@ -365,8 +371,9 @@ pub async fn sync_tenant(
     let pass = Pass {
         store,
         runtime: &runtime,
-        site: &site,
-        connection: &connection,
+        policy: &policy,
+        settings: &settings,
+        secrets: &secrets,
         data_types,
         options,
         run,
@@ -416,8 +423,9 @@ pub async fn sync_tenant(
 struct Pass<'a> {
     store: &'a Store,
     runtime: &'a Arc<Runtime>,
-    site: &'a Arc<SitePolicy>,
-    connection: &'a Arc<Connection>,
+    policy: &'a Arc<NetworkPolicy>,
+    settings: &'a Arc<Settings>,
+    secrets: &'a Arc<Secrets>,
     data_types: DataTypes,
     options: &'a SyncOptions,
     run: RunId,
@@ -512,11 +520,14 @@ impl Pass<'_> {
                     self.data_types,
                     self.options.dry_run,
                     self.options.effective_date,
+                    self.options
+                        .start_date
+                        .unwrap_or(self.options.effective_date),
                 );
-                let (runtime, site, connection) = (
+                let (runtime, policy, settings) = (
                     self.runtime.clone(),
-                    self.site.clone(),
-                    self.connection.clone(),
+                    self.policy.clone(),
+                    self.settings.clone(),
                 );
                 let journal = self.journal.as_ref().map(|sink| {
                     Arc::new(OrgJournal {
@@ -526,7 +537,7 @@ impl Pass<'_> {
                 });
                 in_flight.spawn(async move {
                     let call = runtime
-                        .sync_organization_journaled(&site, &connection, &request, journal)
+                        .sync_organization_journaled(&policy, &settings, &request, journal)
                         .await;
                     (plan, call, settled)
                 });
@@ -544,7 +555,7 @@ impl Pass<'_> {
                 return Ok(());
             };
             let mut outcome = match joined {
-                Ok((plan, call, settled)) => outcome_of(plan, call, self.connection, &settled),
+                Ok((plan, call, settled)) => outcome_of(plan, call, self.secrets, &settled),
                 // A panic in the host's own task: there is no plan to
                 // blame, so the run fails as a whole (history keeps what
                 // finished).
@@ -613,7 +624,7 @@ fn write_resolutions(exchanges: &[Exchange], report: Option<&SyncReport>) -> Vec
             r.lines
                 .iter()
                 .filter(|l| matches!(l.outcome, LineOutcome::Created))
-                .filter_map(|l| l.addition_id)
+                .filter_map(|l| l.line_id)
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default()
@@ -661,7 +672,7 @@ fn settled(entries: &[i64]) -> impl Iterator<Item = WriteResolution> + '_ {
 fn outcome_of(
     plan: OrgPlan,
     call: Result<Call<Result<SyncReport, ConnectorError>>, CallFailed>,
-    connection: &Connection,
+    secrets: &Secrets,
     waited: &[i64],
 ) -> OrgOutcome {
     match call {
@@ -703,9 +714,9 @@ fn outcome_of(
                 .map(|report| SyncReport {
                     requests: call.requests,
                     writes: call.writes,
-                    ..redact_report(report, connection)
+                    ..redact_report(report, secrets)
                 })
-                .map_err(|e| redact_secrets(connection, &e.to_string())),
+                .map_err(|e| secrets.redact(&e.to_string())),
             requests: call.requests,
             writes: call.writes,
             elapsed: call.elapsed,
@@ -715,7 +726,7 @@ fn outcome_of(
         // component that broke a limit once will break it again.
         Err(failed) => OrgOutcome {
             plan,
-            result: Err(redact_secrets(connection, &failed.error.to_string())),
+            result: Err(secrets.redact(&failed.error.to_string())),
             requests: failed.requests,
             writes: failed.writes,
             elapsed: Duration::ZERO,
@@ -764,8 +775,8 @@ fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(),
 /// Agreements that more than one enabled, mapped organization points at,
 /// with those organizations. Syncing them would make the organizations race
 /// to create the same addition and overwrite each other's counts daily.
-fn shared_agreements(plans: &[OrgPlan]) -> HashMap<u32, Vec<String>> {
-    let mut by_agreement: HashMap<u32, Vec<String>> = HashMap::new();
+fn shared_agreements(plans: &[OrgPlan]) -> HashMap<RecordId, Vec<String>> {
+    let mut by_agreement: HashMap<RecordId, Vec<String>> = HashMap::new();
     for plan in plans {
         by_agreement
             .entry(plan.agreement_id)
@@ -806,11 +817,12 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// writes twice.
 async fn check_agreements(
     runtime: &Runtime,
-    site: &SitePolicy,
-    connection: &Connection,
+    policy: &NetworkPolicy,
+    settings: &Settings,
+    secrets: &Secrets,
     plans: Vec<OrgPlan>,
 ) -> (Vec<OrgPlan>, Vec<OrgOutcome>, u32) {
-    let call = match runtime.list_agreements(site, connection, None).await {
+    let call = match runtime.list_contracts(policy, settings, None).await {
         Ok(call) => call,
         Err(error) => {
             tracing::warn!(%error, "could not list the agreements to check the mappings; syncing without the check");
@@ -821,12 +833,12 @@ async fn check_agreements(
     let agreements = match call.value {
         Ok(agreements) => agreements,
         Err(error) => {
-            let error = redact_secrets(connection, &error.to_string());
+            let error = secrets.redact(&error.to_string());
             tracing::warn!(%error, "could not list the agreements to check the mappings; syncing without the check");
             return (plans, Vec::new(), requests);
         }
     };
-    let by_id: HashMap<u32, &Agreement> = agreements.iter().map(|a| (a.id, a)).collect();
+    let by_id: HashMap<RecordId, &Contract> = agreements.iter().map(|a| (a.id, a)).collect();
     let mut usable = Vec::with_capacity(plans.len());
     let mut rejected = Vec::new();
     for plan in plans {
@@ -856,41 +868,14 @@ async fn check_agreements(
     (usable, rejected, requests)
 }
 
-/// `text` with the connection's private key and Authorization header value
-/// replaced by `[redacted]`.
-pub fn redact_secrets(conn: &Connection, text: &str) -> String {
-    let mut secrets = vec![
-        conn.private_key.clone(),
-        conn.private_key.trim().to_string(),
-    ];
-    if let Ok(endpoint) = seatsync_plugin::connection::Endpoint::new(conn) {
-        for header in endpoint.headers() {
-            if header.name.eq_ignore_ascii_case("authorization") {
-                let value = header.wire_value().to_string();
-                if let Some(encoded) = value.strip_prefix("Basic ") {
-                    secrets.push(encoded.to_string());
-                }
-                secrets.push(value);
-            }
-        }
-    }
-    // Longest first; too short a "secret" would only shred the text.
-    secrets.retain(|s| s.len() >= 6);
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for secret in &secrets {
-        out = out.replace(secret.as_str(), "[redacted]");
-    }
-    out
-}
-
-/// The report with [`redact_secrets`] applied to every message in it.
-fn redact_report(mut report: SyncReport, conn: &Connection) -> SyncReport {
+/// The report with the connection's secrets redacted from every message in
+/// it.
+fn redact_report(mut report: SyncReport, secrets: &Secrets) -> SyncReport {
     for line in &mut report.lines {
         line.outcome = match std::mem::replace(&mut line.outcome, LineOutcome::Unchanged) {
-            LineOutcome::Skipped(reason) => LineOutcome::Skipped(redact_secrets(conn, &reason)),
+            LineOutcome::Skipped(reason) => LineOutcome::Skipped(secrets.redact(&reason)),
             LineOutcome::Failed(error) => {
-                LineOutcome::Failed(error.map_text(|t| redact_secrets(conn, t)))
+                LineOutcome::Failed(error.map_text(|t| secrets.redact(t)))
             }
             other => other,
         };

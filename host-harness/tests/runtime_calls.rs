@@ -4,11 +4,11 @@
 mod runtime_support;
 
 use runtime_support::*;
-use seatsync_host::runtime::SitePolicy;
-use seatsync_plugin::error::ConnectorError;
+use seatsync_contract::ConnectorError;
+use seatsync_host::runtime::NetworkPolicy;
 
-fn http_policy(server: &TestServer) -> SitePolicy {
-    SitePolicy::from_site(&format!("http://{}", server.authority()), true).unwrap()
+fn http_policy(server: &TestServer) -> NetworkPolicy {
+    policy_of("http", &server.authority(), true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,10 +20,14 @@ async fn test_connection_succeeds_and_is_logged() {
         .await
         .expect("the call completes");
     let info = call.value.expect("the connection works");
-    assert_eq!(info.api_url, format!("{site}{API}"));
-    assert_eq!(info.version, "v2025.1.10431");
-    assert_eq!(info.codebase, "v4_6_release/");
-    assert!(!info.is_cloud);
+    assert_eq!(info.endpoint, format!("{site}{API}"));
+    assert_eq!(info.psa_version, "v2025.1.10431");
+    assert_eq!(info.fact("codebase"), Some("v4_6_release/"));
+    assert_eq!(info.fact("deployment"), Some("on-premise"));
+    assert!(
+        info.learned_settings.is_empty(),
+        "no codebase was asked for"
+    );
     // The system info, then one probe per read right the sync needs.
     assert_eq!(call.requests, 5);
     assert_eq!(call.writes, 0);
@@ -49,7 +53,7 @@ async fn refused_credentials_are_an_unauthorized_error() {
     let server = TestServer::start(connectwise).await;
     let site = format!("http://{}", server.authority());
     let mut conn = connection(&site);
-    conn.private_key = "WRONG-PRIVATE-KEY-0000".into();
+    conn.set("private-key", "WRONG-PRIVATE-KEY-0000");
     let call = runtime()
         .test_connection(&http_policy(&server), &conn)
         .await
@@ -72,8 +76,7 @@ async fn refused_credentials_are_an_unauthorized_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_to_another_authority_are_refused() {
     let server = TestServer::start(connectwise).await;
-    let policy =
-        SitePolicy::from_site(&format!("http://localhost:{}", server.addr.port()), true).unwrap();
+    let policy = policy_of("http", &format!("localhost:{}", server.addr.port()), true);
     let conn = connection(&format!("http://{}", server.authority()));
     let call = runtime()
         .test_connection(&policy, &conn)
@@ -102,12 +105,7 @@ async fn requests_to_another_authority_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_is_refused_unless_allowed() {
     let server = TestServer::start(connectwise).await;
-    let policy = SitePolicy {
-        authority: server.authority(),
-        allow_http: false,
-        ca_file: None,
-        interactive: false,
-    };
+    let policy = policy_of("http", &server.authority(), false);
     let conn = connection(&format!("http://{}", server.authority()));
     let call = runtime()
         .test_connection(&policy, &conn)
@@ -127,7 +125,7 @@ async fn plain_http_is_refused_unless_allowed() {
                 .contains("plain http is not allowed")
     }));
     // The same site with http allowed works.
-    let allowed = SitePolicy {
+    let allowed = NetworkPolicy {
         allow_http: true,
         ..policy
     };
@@ -135,10 +133,12 @@ async fn plain_http_is_refused_unless_allowed() {
     assert!(call.value.is_ok(), "{:?}", call.value);
 }
 
-#[test]
-fn site_policy_matches_the_connectors_site() {
-    let cloud = SitePolicy::from_site("na.myconnectwise.net", false).unwrap();
-    assert_eq!(cloud.authority, "api-na.myconnectwise.net");
+/// The policy comes from the connector's plan (for this 0.1 component, the
+/// 0.1 contract's site rules), checked by the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_policy_follows_the_connectors_plan() {
+    let cloud = policy("na.myconnectwise.net", false).await.unwrap();
+    assert_eq!(cloud.endpoints[0].authority, "api-na.myconnectwise.net");
     assert!(cloud.check("https", "api-na.myconnectwise.net").is_ok());
     assert!(cloud.check("https", "API-NA.myconnectwise.net:443").is_ok());
     assert!(cloud.check("http", "api-na.myconnectwise.net").is_err());
@@ -154,39 +154,43 @@ fn site_policy_matches_the_connectors_site() {
             .is_err()
     );
     assert!(cloud.check("ftp", "api-na.myconnectwise.net").is_err());
+    assert!(
+        cloud.secrets.contains(&expected_authorization()),
+        "the Basic value is redacted"
+    );
 
-    let onprem = SitePolicy::from_site("https://cw.example.com:8443/", false).unwrap();
-    assert_eq!(onprem.authority, "cw.example.com:8443");
+    let onprem = policy("https://cw.example.com:8443/", false).await.unwrap();
+    assert_eq!(onprem.endpoints[0].authority, "cw.example.com:8443");
     assert!(onprem.check("https", "cw.example.com:8443").is_ok());
     assert!(onprem.check("https", "cw.example.com").is_err());
 
-    assert!(SitePolicy::from_site("http://127.0.0.1:8080", false).is_err());
-    let local = SitePolicy::from_site("http://127.0.0.1:8080", true).unwrap();
+    assert!(policy("http://127.0.0.1:8080", false).await.is_err());
+    let local = policy("http://127.0.0.1:8080", true).await.unwrap();
     assert!(local.check("http", "127.0.0.1:8080").is_ok());
-    assert!(SitePolicy::from_site("not a host", true).is_err());
+    assert!(policy("not a host", true).await.is_err());
 }
 
 /// A sync that updates one addition and creates another: the host counts
 /// three requests and two writes, as the connector does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_writes_are_counted() {
-    use seatsync_plugin::model::{BillCustomer, LineOutcome, SyncLine, SyncRequest};
+    use seatsync_contract::{Decimal, LineOutcome, SyncLine, SyncRequest};
     let server = TestServer::start(connectwise).await;
     let site = format!("http://{}", server.authority());
     let line = |key: &str, product_id, quantity| SyncLine {
         package_key: key.into(),
         product_id,
         quantity,
-        bill_customer: BillCustomer::Billable,
-        taxable: true,
+        options: Default::default(),
         description: None,
     };
     let mut request = SyncRequest {
         company_id: 250,
-        agreement_id: 812,
+        contract_id: 812,
         lines: vec![line("business", 10, 7), line("enterprise", 11, 2)],
         dry_run: true,
-        effective_date: "2026-11-27".into(),
+        today: "2026-11-27".into(),
+        start_date: "2026-11-27".into(),
         update_quantities: true,
         create_missing: true,
     };
@@ -209,7 +213,7 @@ async fn requests_and_writes_are_counted() {
         report.lines.iter().map(|l| &l.outcome).collect::<Vec<_>>(),
         [
             &LineOutcome::Updated {
-                previous_quantity: 3.0
+                previous_quantity: Decimal("3".into())
             },
             &LineOutcome::Created
         ],
@@ -268,14 +272,7 @@ async fn secrets_never_appear_in_logs_or_exchanges() {
     let products = runtime().list_products(&policy, &conn).await.unwrap();
     assert!(matches!(products.value, Err(ConnectorError::NotFound(_))));
     let denied = runtime()
-        .list_agreements(
-            &SitePolicy {
-                authority: "127.0.0.2:1".into(),
-                ..policy.clone()
-            },
-            &conn,
-            Some(250),
-        )
+        .list_contracts(&policy_of("http", "127.0.0.2:1", true), &conn, Some(250))
         .await
         .unwrap();
     assert!(denied.value.is_err());
@@ -316,7 +313,7 @@ async fn a_private_ca_file_is_trusted() {
     let server = TestServer::start_tls(connectwise).await;
     let site = format!("https://{}", server.authority());
     let conn = connection(&site);
-    let policy = SitePolicy::from_site(&site, false).unwrap();
+    let policy = policy(&site, false).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
@@ -326,7 +323,7 @@ async fn a_private_ca_file_is_trusted() {
         .await
         .unwrap();
     let info = call.value.expect("the private CA is trusted");
-    assert_eq!(info.api_url, format!("{site}{API}"));
+    assert_eq!(info.endpoint, format!("{site}{API}"));
     assert_eq!(call.exchanges[0].url, format!("{site}{API}/system/info"));
 
     // Without it the certificate is not trusted, which no retry changes:
@@ -349,7 +346,7 @@ async fn unusable_ca_files_are_reported_before_running() {
     use seatsync_host::runtime::RuntimeError;
     let dir = tempfile::tempdir().unwrap();
     let conn = connection("https://127.0.0.1:9");
-    let policy = SitePolicy::from_site("https://127.0.0.1:9", false).unwrap();
+    let policy = policy_of("https", "127.0.0.1:9", false);
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "just some text\n").unwrap();
     let broken = dir.path().join("broken.pem");

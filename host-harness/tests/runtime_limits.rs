@@ -6,11 +6,9 @@ mod runtime_support;
 use std::time::{Duration, Instant};
 
 use runtime_support::*;
+use seatsync_contract::ConnectorError;
 use seatsync_host::DEFAULT_COMPONENT;
-use seatsync_host::runtime::{
-    Limits, LogSource, Runtime, RuntimeError, RuntimeOptions, SitePolicy,
-};
-use seatsync_plugin::error::ConnectorError;
+use seatsync_host::runtime::{Limits, LogSource, Runtime, RuntimeError, RuntimeOptions};
 
 fn runtime_with(limits: Limits) -> Runtime {
     Runtime::new(
@@ -59,7 +57,7 @@ async fn server_with_padding(megabytes: usize) -> TestServer {
 async fn still_works(runtime: &Runtime) {
     let server = TestServer::start(connectwise).await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let call = runtime
         .test_connection(&policy, &connection(&site))
         .await
@@ -79,7 +77,7 @@ async fn a_call_over_the_wall_clock_limit_is_stopped() {
     })
     .await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let started = Instant::now();
     let err = runtime
         .test_connection(&policy, &connection(&site))
@@ -105,7 +103,7 @@ async fn a_guest_over_the_memory_limit_is_stopped() {
     });
     let server = server_with_padding(12).await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let err = runtime
         .test_connection(&policy, &connection(&site))
         .await
@@ -132,7 +130,7 @@ async fn a_guest_over_the_cpu_budget_is_stopped() {
     let runtime = runtime_with(limits);
     let server = server_with_padding(48).await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let started = Instant::now();
     let result = runtime.test_connection(&policy, &connection(&site)).await;
     eprintln!("cpu call took {:?}", started.elapsed());
@@ -162,7 +160,7 @@ async fn waiting_for_the_server_does_not_count_as_cpu() {
     })
     .await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let call = runtime
         .test_connection(&policy, &connection(&site))
         .await
@@ -181,7 +179,7 @@ async fn responses_over_the_size_cap_are_refused() {
     });
     let server = TestServer::start(|_: &Seen| Reply::json(200, padded_system_info(1))).await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let call = runtime
         .test_connection(&policy, &connection(&site))
         .await
@@ -218,7 +216,7 @@ async fn http_timeouts_are_clamped_to_the_hosts() {
     })
     .await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let call = runtime
         .test_connection(&policy, &connection(&site))
         .await
@@ -244,7 +242,7 @@ async fn log_lines_are_capped() {
     });
     let server = TestServer::start(connectwise).await;
     let site = format!("http://{}", server.authority());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", site.trim_start_matches("http://"), true);
     let call = runtime
         .test_connection(&policy, &connection(&site))
         .await

@@ -49,7 +49,7 @@ async fn the_compiled_component_is_cached_on_disk() {
     // The cached component runs.
     let server = runtime_support::TestServer::start(runtime_support::connectwise).await;
     let site = format!("http://{}", server.authority());
-    let policy = seatsync_host::runtime::SitePolicy::from_site(&site, true).unwrap();
+    let policy = runtime_support::policy_of("http", &server.authority(), true);
     let call = second
         .test_connection(&policy, &runtime_support::connection(&site))
         .await
@@ -107,20 +107,40 @@ fn with_connector_export_renamed(to: &str) -> Vec<u8> {
 
 #[test]
 fn a_component_built_for_another_contract_version_is_refused() {
-    let bytes = with_connector_export_renamed("seatsync:psa/connector@0.2.0");
+    let bytes = with_connector_export_renamed("seatsync:psa/connector@0.3.0");
     let err = Runtime::new(&bytes, RuntimeOptions::default()).unwrap_err();
     assert_eq!(
         err,
         RuntimeError::UnsupportedContract {
-            found: "0.2.0".into(),
-            supported: "0.1.0".into()
+            found: "0.3.0".into(),
+            supported: SUPPORTED.into()
         }
     );
     let message = err.to_string();
     assert!(
-        message.contains("0.2.0") && message.contains("0.1.0"),
+        message.contains("0.3.0") && message.contains(SUPPORTED),
         "{message}"
     );
+}
+
+/// The versions this host names when it refuses one.
+const SUPPORTED: &str = "0.1.x";
+
+/// A later patch release of a contract this host knows (0.1.1) is
+/// semver-compatible: it loads and runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compatible_later_version_of_a_known_contract_runs() {
+    let bytes = with_connector_export_renamed("seatsync:psa/connector@0.1.1");
+    let runtime = Runtime::new(&bytes, RuntimeOptions::default()).expect("0.1.1 is compatible");
+    assert_eq!(runtime.contract_version(), "0.1.1");
+    let server = runtime_support::TestServer::start(runtime_support::connectwise).await;
+    let site = format!("http://{}", server.authority());
+    let policy = runtime_support::policy_of("http", &server.authority(), true);
+    let call = runtime
+        .test_connection(&policy, &runtime_support::connection(&site))
+        .await
+        .unwrap();
+    assert!(call.value.is_ok(), "{:?}", call.value);
 }
 
 #[test]
@@ -154,10 +174,15 @@ fn contract_versions_are_read_from_export_names() {
         check_contract(["seatsync:psa/connector@0.1.0"]).unwrap(),
         "0.1.0"
     );
+    assert_eq!(
+        check_contract(["seatsync:psa/connector@0.1.1"]).unwrap(),
+        "0.1.1",
+        "a later patch release is compatible"
+    );
     for (names, found) in [
-        (vec!["seatsync:psa/connector@0.1.1"], "0.1.1"),
+        (vec!["seatsync:psa/connector@0.3.0"], "0.3.0"),
         (vec!["seatsync:psa/connector@1.0.0"], "1.0.0"),
-        (vec!["seatsync:psa/connector@0.1.0-rc1"], "0.1.0-rc1"),
+        (vec!["seatsync:psa/connector@0.1"], "0.1"),
         (vec!["seatsync:psa/connector"], "(none)"),
     ] {
         match check_contract(names.clone()).unwrap_err() {
@@ -167,7 +192,7 @@ fn contract_versions_are_read_from_export_names() {
             } => {
                 assert_eq!(
                     (f.as_str(), supported.as_str()),
-                    (found, "0.1.0"),
+                    (found, SUPPORTED),
                     "{names:?}"
                 )
             }

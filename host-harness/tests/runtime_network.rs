@@ -7,9 +7,9 @@ mod runtime_support;
 #[path = "../benches/support/mod.rs"]
 mod support;
 
+use seatsync_contract::LineOutcome;
 use seatsync_fixtures::{SimConfig, Simulator};
-use seatsync_host::runtime::{Limits, Runtime, RuntimeOptions, SitePolicy};
-use seatsync_plugin::model::LineOutcome;
+use seatsync_host::runtime::{Limits, NetworkPolicy, Runtime, RuntimeOptions};
 
 const ORGS: usize = 20;
 
@@ -37,9 +37,9 @@ async fn a_sync_costs_one_read_per_organization_plus_one_write_per_changed_line(
     .await
     .expect("the simulator starts");
     let site = format!("http://{}", sim.site());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
-    let conn = support::connection(&site);
     let runtime = unpaced_runtime();
+    let policy = support::policy(&runtime, &site).await;
+    let conn = support::connection(&site);
 
     // First sync: one read, then one create per package.
     for i in 0..ORGS {
@@ -113,63 +113,80 @@ async fn the_native_baseline_does_the_same_work_through_the_same_sender() {
     .await
     .expect("the simulator starts");
     let site = format!("http://{}", sim.site());
-    let policy = SitePolicy::from_site(&site, true).unwrap();
-    let conn = support::connection(&site);
     let runtime = unpaced_runtime();
+    let policy = support::policy(&runtime, &site).await;
+    let conn = support::connection(&site);
 
-    // Organizations 0 and 1 sandboxed, 2 and 3 native: the same answers.
-    let mut reports = Vec::new();
+    // Organizations 0 and 1 sandboxed, 2 and 3 native: the same work. (The
+    // native report is in the connector's own types: compare outcomes by
+    // name.)
+    let mut outcomes = Vec::new();
     for i in 0..4 {
         let request = support::request(i, false);
-        let call = if i < 2 {
-            runtime.sync_organization(&policy, &conn, &request).await
-        } else {
-            runtime
-                .native_sync_organization(&policy, &conn, &request)
+        let (requests, writes, exchanges, lines) = if i < 2 {
+            let call = runtime
+                .sync_organization(&policy, &conn, &request)
                 .await
-        }
-        .expect("the call completes");
-        assert_eq!((call.requests, call.writes), (4, 3), "org {i}");
-        assert_eq!(call.exchanges.len(), 4);
-        assert!(call.exchanges.iter().all(|e| e.status.is_some()));
-        let report = call.value.expect("the sync succeeds");
-        reports.push(
-            report
+                .expect("the call completes");
+            let report = call.value.expect("the sync succeeds");
+            let lines: Vec<String> = report
                 .lines
                 .iter()
-                .map(|l| (l.package_key.clone(), l.quantity, l.outcome.clone()))
-                .collect::<Vec<_>>(),
-        );
+                .map(|l| format!("{} {} {:?}", l.package_key, l.quantity, l.outcome))
+                .collect();
+            (call.requests, call.writes, call.exchanges, lines)
+        } else {
+            let call = support::native_sync_organization(&runtime, &policy, &conn, &request)
+                .await
+                .expect("the call completes");
+            let report = call.value.expect("the sync succeeds");
+            let lines: Vec<String> = report
+                .lines
+                .iter()
+                .map(|l| format!("{} {} {:?}", l.package_key, l.quantity, l.outcome))
+                .collect();
+            (call.requests, call.writes, call.exchanges, lines)
+        };
+        assert_eq!((requests, writes), (4, 3), "org {i}");
+        assert_eq!(exchanges.len(), 4);
+        assert!(exchanges.iter().all(|e| e.status.is_some()));
+        outcomes.push(lines);
     }
     for i in 0..4 {
         let request = support::request(i, true);
-        let call = if i % 2 == 0 {
-            runtime.sync_organization(&policy, &conn, &request).await
-        } else {
-            runtime
-                .native_sync_organization(&policy, &conn, &request)
+        let (requests, writes) = if i % 2 == 0 {
+            let call = runtime
+                .sync_organization(&policy, &conn, &request)
                 .await
-        }
-        .expect("the call completes");
+                .expect("the call completes");
+            (call.requests, call.writes)
+        } else {
+            let call = support::native_sync_organization(&runtime, &policy, &conn, &request)
+                .await
+                .expect("the call completes");
+            (call.requests, call.writes)
+        };
         let changed = (0..3).filter(|&p| support::is_changed(i, p)).count() as u32;
-        assert_eq!(
-            (call.requests, call.writes),
-            (1 + changed, changed),
-            "org {i}"
-        );
+        assert_eq!((requests, writes), (1 + changed, changed), "org {i}");
     }
     // Same products, same outcomes.
-    assert_eq!(reports[0].len(), 3);
-    for r in &reports {
-        assert!(r.iter().all(|(_, _, o)| *o == LineOutcome::Created));
+    assert_eq!(outcomes[0].len(), 3);
+    for lines in &outcomes {
+        assert!(lines.iter().all(|l| l.ends_with(" Created")), "{lines:?}");
     }
 
-    // The native path is held to the same site policy.
-    let elsewhere = SitePolicy::from_site("http://127.0.0.2:9", true).unwrap();
-    let call = runtime
-        .native_sync_organization(&elsewhere, &conn, &support::request(0, false))
-        .await
-        .expect("the call completes");
+    // The native path is held to the same network policy.
+    let elsewhere = NetworkPolicy {
+        endpoints: vec![seatsync_contract::Endpoint {
+            scheme: "http".into(),
+            authority: "127.0.0.2:9".into(),
+        }],
+        ..policy.clone()
+    };
+    let call =
+        support::native_sync_organization(&runtime, &elsewhere, &conn, &support::request(0, false))
+            .await
+            .expect("the call completes");
     assert!(call.value.is_err());
     assert_eq!(call.requests, 0);
     assert!(call.exchanges.iter().all(|e| e.denied));

@@ -2,17 +2,18 @@
 //! goes out; its answer (or the lack of one) recorded with the
 //! organization's result; what an unanswered write leaves for the next run.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use seatsync_contract::{LineOutcome, LineResult, SyncReport};
 use seatsync_host::store::{
     NewWrite, OrgAttempt, OrgMapping, PackageMapping, RunId, RunScope, RunStatus, Store, Trigger,
     WriteResolution, WriteState, sync_lock_name,
 };
 use seatsync_host::usage::parse_usage;
-use seatsync_plugin::model::{BillCustomer, LineOutcome, LineResult, SyncReport};
 
 const T: &str = "default";
 
@@ -41,8 +42,10 @@ fn fixture() -> (tempfile::TempDir, Store, Arc<AtomicI64>) {
                 product_id: 101,
                 product_identifier: None,
                 product_description: None,
-                bill_method: BillCustomer::Billable,
-                taxable: true,
+                options: BTreeMap::from([
+                    ("bill-method".to_string(), "billable".to_string()),
+                    ("taxable".to_string(), "true".to_string()),
+                ]),
             },
         )
         .unwrap();
@@ -80,7 +83,7 @@ fn resolution(
     entry: i64,
     state: WriteState,
     status: Option<u16>,
-    created: Option<u32>,
+    created: Option<i64>,
 ) -> WriteResolution {
     WriteResolution {
         entry,
@@ -91,17 +94,18 @@ fn resolution(
     }
 }
 
-fn report(outcome: LineOutcome, addition: Option<u32>) -> SyncReport {
+fn report(outcome: LineOutcome, addition: Option<i64>) -> SyncReport {
     SyncReport {
         company_id: 254,
-        agreement_id: 1254,
+        contract_id: 1254,
         dry_run: false,
         lines: vec![LineResult {
             package_key: "business".into(),
             product_id: 101,
             quantity: 10,
             outcome,
-            addition_id: addition,
+            line_id: addition,
+            unit_price: None,
         }],
         requests: 2,
         writes: 1,

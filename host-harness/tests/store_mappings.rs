@@ -1,12 +1,13 @@
 //! Connections, data types, usage, mappings and the sync plan.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::NaiveDate;
+use seatsync_contract::{Settings, SyncLine};
 use seatsync_host::store::{
     DataType, DataTypes, OrgMapping, PackageMapping, Store, StoreError, StoredConnection,
-    parse_bill_method,
 };
 use seatsync_host::usage::{Usage, parse_usage};
-use seatsync_plugin::model::{BillCustomer, Connection, SyncLine};
 
 const T: &str = "default";
 
@@ -21,32 +22,54 @@ fn usage(rows: &str) -> Usage {
     parse_usage(text.as_bytes(), None).expect("test usage is valid")
 }
 
+/// A ConnectWise connection: its six settings, the private key secret.
 fn conn(private_key: &str) -> StoredConnection {
+    let settings: Settings = [
+        ("site", "na.myconnectwise.net"),
+        ("company-id", "acme"),
+        ("public-key", "pub123"),
+        ("private-key", private_key),
+        ("client-id", "0000-1111"),
+        ("codebase", "auto"),
+    ]
+    .into_iter()
+    .collect();
     StoredConnection::new(
-        Connection {
-            site: "na.myconnectwise.net".into(),
-            company_id: "acme".into(),
-            public_key: "pub123".into(),
-            private_key: private_key.into(),
-            client_id: "0000-1111".into(),
-            codebase: Some("auto".into()),
-        },
+        settings,
+        ["private-key".to_string()],
         false,
         Some("/etc/ssl/extra.pem".into()),
     )
 }
 
-fn pkg_map(product_id: u32) -> PackageMapping {
+/// Options from (key, value) pairs.
+fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// ConnectWise's options for a billable, taxable product.
+fn billable() -> BTreeMap<String, String> {
+    opts(&[("bill-method", "billable"), ("taxable", "true")])
+}
+
+/// ConnectWise's options for a no-charge, untaxed product.
+fn no_charge() -> BTreeMap<String, String> {
+    opts(&[("bill-method", "no-charge"), ("taxable", "false")])
+}
+
+fn pkg_map(product_id: i64) -> PackageMapping {
     PackageMapping {
         product_id,
         product_identifier: Some(format!("SKU-{product_id}")),
         product_description: Some("Email security".into()),
-        bill_method: BillCustomer::Billable,
-        taxable: true,
+        options: billable(),
     }
 }
 
-fn org_map(company_id: u32, agreement_id: u32) -> OrgMapping {
+fn org_map(company_id: i64, agreement_id: i64) -> OrgMapping {
     OrgMapping {
         company_id,
         agreement_id,
@@ -57,19 +80,54 @@ fn org_map(company_id: u32, agreement_id: u32) -> OrgMapping {
 
 #[test]
 fn connection_round_trips_and_debug_redacts_the_key() {
-    let (_d, store) = open();
+    let (d, store) = open();
     assert_eq!(store.connection(T).unwrap(), None);
     store.save_connection(T, &conn("s3cr3t-private")).unwrap();
     let got = store.connection(T).unwrap().expect("saved");
     assert_eq!(got, conn("s3cr3t-private"));
-    assert_eq!(got.connector_connection().private_key, "s3cr3t-private");
+    assert_eq!(got.settings.get("private-key"), Some("s3cr3t-private"));
+    assert_eq!(
+        got.settings.keys().collect::<Vec<_>>(),
+        [
+            "client-id",
+            "codebase",
+            "company-id",
+            "private-key",
+            "public-key",
+            "site"
+        ]
+    );
+    assert_eq!(got.secret_keys, BTreeSet::from(["private-key".to_string()]));
+    assert!(!got.allow_http);
     assert_eq!(
         got.ca_file.as_deref(),
         Some(std::path::Path::new("/etc/ssl/extra.pem"))
     );
     let debug = format!("{got:?}");
     assert!(!debug.contains("s3cr3t"), "{debug}");
-    assert!(debug.contains("[redacted]"), "{debug}");
+    assert!(debug.contains("private-key"), "{debug}");
+    // The secret is kept apart from the plain settings.
+    let raw = rusqlite::Connection::open(d.path().join("seatsync.db")).unwrap();
+    let secrets: Vec<(String, String)> = raw
+        .prepare("SELECT key, value FROM connection_secrets WHERE tenant = ?1")
+        .unwrap()
+        .query_map([T], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        secrets,
+        [("private-key".to_string(), "s3cr3t-private".to_string())]
+    );
+    let plain: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM connection_settings
+             WHERE tenant = ?1 AND (key = 'private-key' OR value LIKE '%s3cr3t%')",
+            [T],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(plain, 0, "the secret is not among the plain settings");
     // Saving again replaces; other tenants are separate.
     store.save_connection(T, &conn("new-key")).unwrap();
     assert_eq!(
@@ -77,9 +135,9 @@ fn connection_round_trips_and_debug_redacts_the_key() {
             .connection(T)
             .unwrap()
             .unwrap()
-            .connector_connection()
-            .private_key,
-        "new-key"
+            .settings
+            .get("private-key"),
+        Some("new-key")
     );
     assert_eq!(store.connection("other").unwrap(), None);
 }
@@ -92,7 +150,7 @@ fn connection_with_empty_key_is_rejected_and_nothing_changes() {
         .save_connection(T, &conn("  "))
         .expect_err("empty key");
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
-    assert!(err.to_string().contains("private key is empty"), "{err}");
+    assert!(err.to_string().contains("private-key is empty"), "{err}");
     assert_eq!(store.connection(T).unwrap(), Some(conn("good")));
 }
 
@@ -134,19 +192,6 @@ fn data_types_default_on_and_toggle_per_tenant() {
         err.to_string().contains("use user-counts or packages"),
         "{err}"
     );
-}
-
-#[test]
-fn bill_methods_parse() {
-    assert_eq!(
-        parse_bill_method("do-not-bill").unwrap(),
-        BillCustomer::DoNotBill
-    );
-    assert_eq!(
-        parse_bill_method("no-charge").unwrap(),
-        BillCustomer::NoCharge
-    );
-    assert!(parse_bill_method("Billable").is_err());
 }
 
 #[test]
@@ -230,7 +275,8 @@ fn zero_ids_are_rejected_and_change_nothing() {
     let err = store
         .upsert_package_mapping(T, "business", &pkg_map(0))
         .expect_err("zero");
-    assert!(err.to_string().contains("positive ConnectWise id"), "{err}");
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("product id cannot be 0"), "{err}");
     assert_eq!(
         store.list_packages(T).unwrap()[0]
             .mapping
@@ -241,6 +287,185 @@ fn zero_ids_are_rejected_and_change_nothing() {
     assert!(store.upsert_org_mapping(T, "o1", &org_map(0, 1)).is_err());
     assert!(store.upsert_org_mapping(T, "o1", &org_map(1, 0)).is_err());
     assert_eq!(store.list_orgs(T).unwrap()[0].mapping, None);
+}
+
+/// The store keeps a package's options as given: it does not check them
+/// (the mapping module checks them against the connector's description), so
+/// an option ConnectWise does not know round-trips too. Mapping again
+/// replaces the options, it does not merge them.
+#[test]
+fn package_options_round_trip_unchecked() {
+    let (d, store) = open();
+    store
+        .replace_usage(T, &usage("o1,One,business,10\no1,One,advanced,2\n"))
+        .unwrap();
+    store
+        .upsert_org_mapping(T, "o1", &org_map(254, 102))
+        .unwrap();
+    let custom = opts(&[
+        ("bill-method", "do-not-bill"),
+        ("taxable", "false"),
+        ("colour", "blue \"quoted\" ünïcode"),
+    ]);
+    store
+        .upsert_package_mapping(
+            T,
+            "business",
+            &PackageMapping {
+                options: custom.clone(),
+                ..pkg_map(101)
+            },
+        )
+        .unwrap();
+    store
+        .upsert_package_mapping(
+            T,
+            "advanced",
+            &PackageMapping {
+                options: BTreeMap::new(),
+                ..pkg_map(102)
+            },
+        )
+        .unwrap();
+
+    let packages = store.list_packages(T).unwrap();
+    let mapping = |key: &str| {
+        packages
+            .iter()
+            .find(|p| p.key == key)
+            .and_then(|p| p.mapping.clone())
+            .expect("mapped")
+    };
+    assert_eq!(
+        mapping("business"),
+        PackageMapping {
+            options: custom.clone(),
+            ..pkg_map(101)
+        }
+    );
+    assert_eq!(mapping("advanced").options, BTreeMap::new());
+    let plan = store.sync_plan(T).unwrap();
+    assert_eq!(
+        plan[0].lines,
+        [
+            line("advanced", 102, 2, BTreeMap::new()),
+            line("business", 101, 10, custom),
+        ]
+    );
+    // Stored as a JSON object.
+    let raw = rusqlite::Connection::open(d.path().join("seatsync.db")).unwrap();
+    let colour: String = raw
+        .query_row(
+            "SELECT json_extract(options, '$.colour') FROM packages
+             WHERE tenant = ?1 AND key = 'business'",
+            [T],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(colour, "blue \"quoted\" ünïcode");
+
+    // Mapping again replaces the options as a whole.
+    store
+        .upsert_package_mapping(
+            T,
+            "business",
+            &PackageMapping {
+                options: opts(&[("taxable", "true")]),
+                ..pkg_map(101)
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        store.sync_plan(T).unwrap()[0].lines[1].options,
+        opts(&[("taxable", "true")])
+    );
+    // Unmapping drops them; mapping again starts from what is given.
+    store.clear_package_mapping(T, "business").unwrap();
+    store
+        .upsert_package_mapping(T, "business", &pkg_map(101))
+        .unwrap();
+    assert_eq!(store.sync_plan(T).unwrap()[0].lines[1].options, billable());
+}
+
+/// Ids are any non-zero 64-bit integer (Autotask's are 64-bit, HaloPSA has
+/// negative ones); 0 is refused and changes nothing.
+#[test]
+fn ids_may_be_any_non_zero_64_bit_integer() {
+    let (_d, store) = open();
+    store
+        .replace_usage(T, &usage("o1,One,business,10\no2,Two,business,5\n"))
+        .unwrap();
+    let big: i64 = 1 << 40;
+    store
+        .upsert_package_mapping(T, "business", &pkg_map(-42))
+        .unwrap();
+    store
+        .upsert_org_mapping(T, "o1", &org_map(-42, big))
+        .unwrap();
+    store
+        .upsert_org_mapping(T, "o2", &org_map(big, i64::MIN))
+        .unwrap();
+
+    let orgs = store.list_orgs(T).unwrap();
+    assert_eq!(orgs[0].mapping, Some(org_map(-42, big)));
+    assert_eq!(orgs[1].mapping, Some(org_map(big, i64::MIN)));
+    assert_eq!(
+        store.list_packages(T).unwrap()[0].mapping,
+        Some(pkg_map(-42))
+    );
+    let plan = store.sync_plan(T).unwrap();
+    assert_eq!(
+        plan.iter()
+            .map(|p| (p.org_id.as_str(), p.company_id, p.agreement_id))
+            .collect::<Vec<_>>(),
+        [("o1", -42, big), ("o2", big, i64::MIN)]
+    );
+    assert_eq!(plan[0].lines, [line("business", -42, 10, billable())]);
+    let req = plan[0].to_request(
+        DataTypes::default(),
+        false,
+        NaiveDate::from_ymd_opt(2027, 6, 15).unwrap(),
+        NaiveDate::from_ymd_opt(2027, 6, 1).unwrap(),
+    );
+    assert_eq!((req.company_id, req.contract_id), (-42, big));
+    assert_eq!(req.lines[0].product_id, -42);
+
+    // A large positive product id too.
+    store
+        .upsert_package_mapping(T, "business", &pkg_map(big))
+        .unwrap();
+    assert_eq!(store.sync_plan(T).unwrap()[0].lines[0].product_id, big);
+
+    // 0 is refused for each id, and the mapping stays as it was.
+    for (result, what) in [
+        (
+            store.upsert_package_mapping(T, "business", &pkg_map(0)),
+            "product id",
+        ),
+        (
+            store.upsert_org_mapping(T, "o1", &org_map(0, big)),
+            "company id",
+        ),
+        (
+            store.upsert_org_mapping(T, "o1", &org_map(-42, 0)),
+            "agreement id",
+        ),
+    ] {
+        let err = result.expect_err("zero");
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("{what} cannot be 0")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        store.list_packages(T).unwrap()[0].mapping,
+        Some(pkg_map(big))
+    );
+    assert_eq!(
+        store.list_orgs(T).unwrap()[0].mapping,
+        Some(org_map(-42, big))
+    );
 }
 
 /// Demo-like data: o1 fully mapped, o2 mapped but disabled, o3 unmapped,
@@ -264,8 +489,7 @@ fn seeded() -> (tempfile::TempDir, Store) {
             T,
             "advanced",
             &PackageMapping {
-                bill_method: BillCustomer::NoCharge,
-                taxable: false,
+                options: no_charge(),
                 ..pkg_map(102)
             },
         )
@@ -282,13 +506,12 @@ fn seeded() -> (tempfile::TempDir, Store) {
     (d, store)
 }
 
-fn line(key: &str, product_id: u32, quantity: u32, bill: BillCustomer, taxable: bool) -> SyncLine {
+fn line(key: &str, product_id: i64, quantity: u32, options: BTreeMap<String, String>) -> SyncLine {
     SyncLine {
         package_key: key.into(),
         product_id,
         quantity,
-        bill_customer: bill,
-        taxable,
+        options,
         description: None,
     }
 }
@@ -305,15 +528,12 @@ fn sync_plan_has_only_enabled_mapped_pairs() {
     assert_eq!(
         plan[0].lines,
         [
-            line("advanced", 102, 2, BillCustomer::NoCharge, false),
-            line("business", 101, 10, BillCustomer::Billable, true),
+            line("advanced", 102, 2, no_charge()),
+            line("business", 101, 10, billable()),
         ],
         "pro is unmapped"
     );
-    assert_eq!(
-        plan[1].lines,
-        [line("business", 101, 0, BillCustomer::Billable, true)]
-    );
+    assert_eq!(plan[1].lines, [line("business", 101, 0, billable())]);
 
     store.set_package_enabled(T, "advanced", false).unwrap();
     let plan = store.sync_plan(T).unwrap();
@@ -371,10 +591,7 @@ fn replacing_usage_keeps_mappings_and_drops_old_counts() {
 
     let plan = store.sync_plan(T).unwrap();
     assert_eq!(plan.len(), 1, "orgs missing from the usage are not synced");
-    assert_eq!(
-        plan[0].lines,
-        [line("business", 101, 11, BillCustomer::Billable, true)]
-    );
+    assert_eq!(plan[0].lines, [line("business", 101, 11, billable())]);
     // The package mapping survived too.
     let advanced = store
         .list_packages(T)
@@ -410,13 +627,16 @@ fn to_request_carries_switches_and_date() {
         store.data_types(T).unwrap(),
         true,
         NaiveDate::from_ymd_opt(2028, 2, 29).unwrap(),
+        NaiveDate::from_ymd_opt(2028, 2, 1).unwrap(),
     );
-    assert_eq!(req.effective_date, "2028-02-29");
+    assert_eq!(req.today, "2028-02-29");
+    assert_eq!(req.start_date, "2028-02-01");
     assert!(req.dry_run);
     assert!(!req.update_quantities);
     assert!(req.create_missing);
-    assert_eq!((req.company_id, req.agreement_id), (254, 102));
+    assert_eq!((req.company_id, req.contract_id), (254, 102));
     assert_eq!(req.lines, plan[0].lines);
+    assert_eq!(req.lines[0].options, no_charge(), "options carried");
 }
 
 #[test]

@@ -315,3 +315,250 @@ fn a_version_2_database_gets_the_attention_status_and_keeps_its_history() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION as i64);
 }
+
+/// Version 3 knew only ConnectWise: a connection's fields were columns and
+/// a package's bill method and taxable flag too. The upgrade turns them into
+/// settings (the private key a secret, kept apart) and options, and keeps
+/// every mapping and the usage.
+#[test]
+fn a_version_3_database_gets_settings_and_options_and_keeps_its_mappings() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use seatsync_host::store::{OrgMapping, PackageMapping};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    Store::create_at_schema_version(&path, 3).expect("a version-3 database");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "INSERT INTO tenants (name, usage_imported_at)
+             VALUES ('default', '2026-01-01T05:00:00.000000000Z');
+             INSERT INTO connections (tenant, site, company_id, public_key, private_key,
+                                      client_id, codebase, allow_http, ca_file, updated_at)
+             VALUES ('default', 'na.myconnectwise.net', 'acme', 'pub123', 's3cr3t-private',
+                     '0000-1111', 'v4_6_release/', 0, '/etc/ssl/extra.pem',
+                     '2026-01-01T04:00:00.000000000Z'),
+                    ('lab', 'cw.lab.example', 'lab', 'pub-lab', 'lab-secret',
+                     '2222-3333', NULL, 1, NULL, '2026-01-01T04:00:00.000000000Z');
+             INSERT INTO packages (tenant, key, enabled, product_id, product_identifier,
+                                   product_description, bill_method, taxable)
+             VALUES ('default', 'advanced', 1, 102, 'SKU-102', 'Advanced', 'no-charge', 0),
+                    ('default', 'business', 1, 101, 'SKU-101', 'Business', 'billable', 1),
+                    ('default', 'pro', 1, NULL, NULL, NULL, 'billable', 1);
+             INSERT INTO orgs (tenant, org_id, name, enabled, company_id, agreement_id,
+                               company_name, agreement_name)
+             VALUES ('default', 'o1', 'One', 1, 254, 1254, 'Contoso Ltd', 'Managed Services'),
+                    ('default', 'o2', 'Two', 1, NULL, NULL, NULL, NULL);
+             INSERT INTO usage (tenant, org_id, package_key, active_users)
+             VALUES ('default', 'o1', 'advanced', 2),
+                    ('default', 'o1', 'business', 10),
+                    ('default', 'o1', 'pro', 1),
+                    ('default', 'o2', 'business', 5);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).expect("migrates");
+    let opts = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+
+    // The connection: six settings, the private key among the secrets.
+    let conn = store.connection("default").unwrap().expect("kept");
+    let settings: Vec<(&str, &str)> = conn.settings.iter().collect();
+    assert_eq!(
+        settings,
+        [
+            ("client-id", "0000-1111"),
+            ("codebase", "v4_6_release/"),
+            ("company-id", "acme"),
+            ("private-key", "s3cr3t-private"),
+            ("public-key", "pub123"),
+            ("site", "na.myconnectwise.net"),
+        ]
+    );
+    assert_eq!(
+        conn.secret_keys,
+        BTreeSet::from(["private-key".to_string()])
+    );
+    assert!(!conn.allow_http);
+    assert_eq!(
+        conn.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ssl/extra.pem"))
+    );
+    // Without a codebase there is no such setting; the host's choices stay.
+    let lab = store.connection("lab").unwrap().expect("kept");
+    assert_eq!(
+        lab.settings.keys().collect::<Vec<_>>(),
+        [
+            "client-id",
+            "company-id",
+            "private-key",
+            "public-key",
+            "site"
+        ]
+    );
+    assert_eq!(lab.settings.get("private-key"), Some("lab-secret"));
+    assert_eq!(lab.secret_keys, BTreeSet::from(["private-key".to_string()]));
+    assert!(lab.allow_http);
+    assert_eq!(lab.ca_file, None);
+    assert_eq!(store.tenants().unwrap(), ["default", "lab"]);
+
+    // Packages: the bill method and taxable flag became options.
+    let packages = store.list_packages("default").unwrap();
+    let mapping = |key: &str| {
+        packages
+            .iter()
+            .find(|p| p.key == key)
+            .expect("package kept")
+            .mapping
+            .clone()
+    };
+    assert_eq!(
+        mapping("advanced"),
+        Some(PackageMapping {
+            product_id: 102,
+            product_identifier: Some("SKU-102".into()),
+            product_description: Some("Advanced".into()),
+            options: opts(&[("bill-method", "no-charge"), ("taxable", "false")]),
+        })
+    );
+    assert_eq!(
+        mapping("business").map(|m| m.options),
+        Some(opts(&[("bill-method", "billable"), ("taxable", "true")]))
+    );
+    assert_eq!(mapping("pro"), None, "an unmapped package stays unmapped");
+
+    // Organizations and usage are intact, and so is the plan built from them.
+    let orgs = store.list_orgs("default").unwrap();
+    assert_eq!(
+        orgs[0].mapping,
+        Some(OrgMapping {
+            company_id: 254,
+            agreement_id: 1254,
+            company_name: Some("Contoso Ltd".into()),
+            agreement_name: Some("Managed Services".into()),
+        })
+    );
+    assert_eq!(
+        orgs[0].usage,
+        BTreeMap::from([
+            ("advanced".to_string(), 2),
+            ("business".to_string(), 10),
+            ("pro".to_string(), 1),
+        ])
+    );
+    assert_eq!(orgs[1].mapping, None);
+    assert_eq!(orgs[1].usage, BTreeMap::from([("business".to_string(), 5)]));
+    let plan = store.sync_plan("default").unwrap();
+    assert_eq!(plan.len(), 1, "o2 is unmapped");
+    assert_eq!((plan[0].company_id, plan[0].agreement_id), (254, 1254));
+    let lines: Vec<_> = plan[0]
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.package_key.as_str(),
+                l.product_id,
+                l.quantity,
+                l.options.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                "advanced",
+                102,
+                2,
+                opts(&[("bill-method", "no-charge"), ("taxable", "false")])
+            ),
+            (
+                "business",
+                101,
+                10,
+                opts(&[("bill-method", "billable"), ("taxable", "true")])
+            ),
+        ],
+        "pro is unmapped"
+    );
+    assert!(store.usage_imported_at("default").unwrap().is_some());
+
+    // The relaxed id checks apply to the migrated tables.
+    store
+        .upsert_org_mapping(
+            "default",
+            "o2",
+            &OrgMapping {
+                company_id: -42,
+                agreement_id: 1 << 40,
+                company_name: None,
+                agreement_name: None,
+            },
+        )
+        .expect("a negative or 64-bit id is accepted after the upgrade");
+
+    // The private key is only in `connection_secrets`.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let secrets: Vec<(String, String, String)> = raw
+        .prepare("SELECT tenant, key, value FROM connection_secrets ORDER BY tenant, key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        secrets,
+        [
+            (
+                "default".to_string(),
+                "private-key".to_string(),
+                "s3cr3t-private".to_string()
+            ),
+            (
+                "lab".to_string(),
+                "private-key".to_string(),
+                "lab-secret".to_string()
+            ),
+        ]
+    );
+    let plain: Vec<(String, String)> = raw
+        .prepare("SELECT key, value FROM connection_settings WHERE tenant = 'default' ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        plain.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["client-id", "codebase", "company-id", "public-key", "site"]
+    );
+    assert!(
+        plain.iter().all(|(_, v)| !v.contains("s3cr3t")),
+        "{plain:?}"
+    );
+    let columns: Vec<String> = raw
+        .prepare("SELECT name FROM pragma_table_info('connections') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(columns, ["tenant", "allow_http", "ca_file", "updated_at"]);
+    let options: String = raw
+        .query_row(
+            "SELECT options FROM packages WHERE tenant = 'default' AND key = 'pro'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(options, "{}", "an unmapped package has no options");
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION as i64);
+}

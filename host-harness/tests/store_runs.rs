@@ -1,16 +1,16 @@
 //! Sync runs: recording, totals, status, crash recovery and history.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
+use seatsync_contract::{ConnectorError, Decimal, LineOutcome, LineResult, SyncReport};
 use seatsync_host::store::{
     LineKind, OrgAttempt, OrgMapping, OrgPlan, PackageMapping, RunScope, RunStatus, Store,
     StoreError, Trigger, sync_lock_name,
 };
 use seatsync_host::usage::parse_usage;
-use seatsync_plugin::error::ConnectorError;
-use seatsync_plugin::model::{BillCustomer, LineOutcome, LineResult, SyncReport};
 
 const T: &str = "default";
 
@@ -52,8 +52,10 @@ fn fixture() -> Fixture {
                     product_id: product,
                     product_identifier: None,
                     product_description: None,
-                    bill_method: BillCustomer::Billable,
-                    taxable: true,
+                    options: BTreeMap::from([
+                        ("bill-method".to_string(), "billable".to_string()),
+                        ("taxable".to_string(), "true".to_string()),
+                    ]),
                 },
             )
             .unwrap();
@@ -80,21 +82,22 @@ fn fixture() -> Fixture {
     }
 }
 
-fn result(plan: &OrgPlan, outcomes: Vec<(LineOutcome, Option<u32>)>) -> SyncReport {
+fn result(plan: &OrgPlan, outcomes: Vec<(LineOutcome, Option<i64>)>) -> SyncReport {
     SyncReport {
         company_id: plan.company_id,
-        agreement_id: plan.agreement_id,
+        contract_id: plan.agreement_id,
         dry_run: false,
         lines: plan
             .lines
             .iter()
             .zip(outcomes)
-            .map(|(l, (outcome, addition_id))| LineResult {
+            .map(|(l, (outcome, line_id))| LineResult {
                 package_key: l.package_key.clone(),
                 product_id: l.product_id,
                 quantity: l.quantity,
                 outcome,
-                addition_id,
+                line_id,
+                unit_price: None,
             })
             .collect(),
         requests: 3,
@@ -127,7 +130,7 @@ fn a_successful_run_is_recorded_with_totals_and_lines() {
                     (LineOutcome::Created, None),
                     (
                         LineOutcome::Updated {
-                            previous_quantity: 8.0,
+                            previous_quantity: Decimal::from_f64(8.0),
                         },
                         Some(77),
                     ),
@@ -334,7 +337,7 @@ fn a_retried_organization_replaces_its_lines_and_keeps_both_attempts_requests() 
             (LineOutcome::Unchanged, Some(7)),
             (
                 LineOutcome::Updated {
-                    previous_quantity: 1.0,
+                    previous_quantity: Decimal::from_f64(1.0),
                 },
                 Some(8),
             ),

@@ -102,3 +102,17 @@ pub fn demo_connection(site: &str) -> Connection {
         codebase: None,
     }
 }
+
+/// The demo credentials for `site` as connection settings (the connector's
+/// setting keys), `private-key` among them.
+pub fn demo_settings(site: &str) -> seatsync_contract::Settings {
+    [
+        ("site", site),
+        ("company-id", seatsync_fixtures::DEMO_COMPANY_ID),
+        ("public-key", seatsync_fixtures::DEMO_PUBLIC_KEY),
+        ("private-key", seatsync_fixtures::DEMO_PRIVATE_KEY),
+        ("client-id", seatsync_fixtures::DEMO_CLIENT_ID),
+    ]
+    .into_iter()
+    .collect()
+}

@@ -22,15 +22,14 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveTime;
 use common::{Env, FakeClock, Run, demo_agreements, shared_cache_dir, test_day};
+use seatsync_contract::{ConnectorError, Settings, SyncLine, SyncReport, SyncRequest};
 use seatsync_fixtures::demo;
 use seatsync_host::daemon::{self, Clock, DaemonOptions, SlotResult};
 use seatsync_host::runtime::{
-    Call, CallFailed, Limits, Runtime, RuntimeError, RuntimeOptions, SitePolicy,
+    Call, CallFailed, Limits, NetworkPolicy, Runtime, RuntimeError, RuntimeOptions,
 };
 use seatsync_host::store::{Store, Trigger};
 use seatsync_host::sync::{OrgOutcome, Progress, SyncOptions, SyncSummary, sync_tenant};
-use seatsync_plugin::error::ConnectorError;
-use seatsync_plugin::model::{BillCustomer, SyncLine, SyncReport, SyncRequest};
 use serde_json::Value;
 
 /// The hostile component.
@@ -282,33 +281,47 @@ async fn trigger_call(
 async fn trigger_call_as(
     runtime: &Runtime,
     env: &Env,
-    conn: &seatsync_plugin::model::Connection,
+    conn: &Settings,
     quantity: u32,
     dry_run: bool,
 ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
-    let site = env.site();
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = loopback_policy(&env.site());
     let request = SyncRequest {
         company_id: 288,
-        agreement_id: TRIGGER_AGREEMENT,
+        contract_id: i64::from(TRIGGER_AGREEMENT),
         lines: vec![SyncLine {
             package_key: "business".into(),
             product_id: 19,
             quantity,
-            bill_customer: BillCustomer::Billable,
-            taxable: true,
+            options: Default::default(),
             description: None,
         }],
         dry_run,
-        effective_date: common::today(),
+        today: common::today(),
+        start_date: common::today(),
         update_quantities: true,
         create_missing: true,
     };
     runtime.sync_organization(&policy, conn, &request).await
 }
 
-fn tests_connection(site: &str) -> seatsync_plugin::model::Connection {
-    seatsync_tests::demo_connection(site)
+fn tests_connection(site: &str) -> Settings {
+    seatsync_tests::demo_settings(site)
+}
+
+/// The policy `seatsync` gives the simulator's site: its loopback
+/// authority over plain http.
+fn loopback_policy(site: &str) -> NetworkPolicy {
+    NetworkPolicy {
+        endpoints: vec![seatsync_contract::Endpoint {
+            scheme: "http".into(),
+            authority: site.trim_start_matches("http://").into(),
+        }],
+        allow_http: true,
+        ca_file: None,
+        interactive: false,
+        secrets: Vec::new(),
+    }
 }
 
 /// A loopback listener that must see no connection.
@@ -365,15 +378,17 @@ async fn a_memory_hog_is_stopped_at_the_memory_cap() {
 #[test]
 fn requests_to_another_host_port_or_address_are_refused_and_logged() {
     let env = configured(code(OTHER_HOST, 0));
-    let site = env.site();
-    let policy = SitePolicy::from_site(&site, true).unwrap();
+    let policy = loopback_policy(&env.site());
     let tripwire = Tripwire::new();
     let other_port = format!("127.0.0.1:{}", tripwire.port());
     // Before anything asks for them: the policy refuses all three, so the
     // host's sender never looks them up or connects.
     for authority in ["other.invalid", other_port.as_str(), "10.0.0.1"] {
         let refused = policy.check("http", authority).unwrap_err();
-        assert!(refused.contains("only the ConnectWise site"), "{refused}");
+        assert!(
+            refused.contains("only the connection's endpoints"),
+            "{refused}"
+        );
     }
 
     let cases = [
@@ -400,7 +415,10 @@ fn requests_to_another_host_port_or_address_are_refused_and_logged() {
             .unwrap_or_else(|| panic!("no refusal logged:\n{}", run.stderr));
         assert!(logged.contains("WARN"), "{logged}");
         assert!(logged.contains(&format!("url={url}")), "{logged}");
-        assert!(logged.contains("only the ConnectWise site"), "{logged}");
+        assert!(
+            logged.contains("only the connection's endpoints"),
+            "{logged}"
+        );
     }
     tripwire.assert_untouched();
 
@@ -423,10 +441,9 @@ fn requests_to_another_host_port_or_address_are_refused_and_logged() {
         assert_eq!(&exchange.url, url);
         assert_eq!(exchange.status, None);
         assert!(
-            exchange
-                .error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("refused by the sandbox: only the ConnectWise site")),
+            exchange.error.as_deref().is_some_and(
+                |e| e.starts_with("refused by the sandbox: only the connection's endpoints")
+            ),
             "{exchange:?}"
         );
     }
@@ -672,27 +689,22 @@ fn writes_during_a_dry_run_are_refused_by_the_host() {
 // normally leaves its instance for the next call of the same connection.
 
 /// A connection like the demo's, with its own keys.
-fn other_connection(env: &Env, public_key: &str) -> seatsync_plugin::model::Connection {
-    seatsync_plugin::model::Connection {
-        public_key: public_key.into(),
-        private_key: format!("{public_key}-private-key"),
-        ..tests_connection(&env.site())
-    }
+fn other_connection(env: &Env, public_key: &str) -> Settings {
+    let mut conn = tests_connection(&env.site());
+    conn.set("public-key", public_key);
+    conn.set("private-key", format!("{public_key}-private-key"));
+    conn
 }
 
 /// The public keys the instance that served this `REMEMBER` call has
 /// served, this call's included.
-async fn served(runtime: &Runtime, env: &Env, conn: &seatsync_plugin::model::Connection) -> String {
+async fn served(runtime: &Runtime, env: &Env, conn: &Settings) -> String {
     served_count(runtime, env, conn).await.1
 }
 
 /// How many calls the instance that served this `REMEMBER` call has
 /// served, and their public keys (cut short past a few hundred).
-async fn served_count(
-    runtime: &Runtime,
-    env: &Env,
-    conn: &seatsync_plugin::model::Connection,
-) -> (usize, String) {
+async fn served_count(runtime: &Runtime, env: &Env, conn: &Settings) -> (usize, String) {
     let call = trigger_call_as(runtime, env, conn, code(REMEMBER, 0), false)
         .await
         .expect("the call completes");
@@ -713,7 +725,7 @@ async fn an_instance_serves_one_connection_and_is_dropped_after_a_failure() {
     let env = configured(25);
     let runtime = hostile_runtime(Limits::default());
     let a = tests_connection(&env.site());
-    let key_a = a.public_key.clone();
+    let key_a = a.get("public-key").unwrap_or_default().to_string();
     let b = other_connection(&env, "other-public-key");
     let twice = format!("{key_a},{key_a}");
 
@@ -790,11 +802,9 @@ async fn a_small_pool_is_shared_by_many_connections_at_once() {
         let runtime = runtime.clone();
         let env_site = env.site();
         let key = keys[i % keys.len()];
-        let conn = seatsync_plugin::model::Connection {
-            public_key: key.into(),
-            private_key: format!("{key}-private-key"),
-            ..tests_connection(&env_site)
-        };
+        let mut conn = tests_connection(&env_site);
+        conn.set("public-key", key);
+        conn.set("private-key", format!("{key}-private-key"));
         let env = env.clone();
         calls.spawn(async move { (key, served(&runtime, &env, &conn).await) });
     }

@@ -187,8 +187,8 @@ fn a_key_echoed_in_a_listing_error_is_not_repeated() {
 /// logged exchanges and log lines hold neither the key nor the header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_goes_only_in_the_authorization_header() {
-    use seatsync_host::runtime::{Runtime, RuntimeOptions, SitePolicy};
-    use seatsync_plugin::model::{BillCustomer, SyncLine, SyncRequest};
+    use seatsync_contract::{SyncLine, SyncRequest};
+    use seatsync_host::runtime::{NetworkPolicy, Runtime, RuntimeOptions};
 
     let env = Env::new();
     let runtime = Arc::new(
@@ -201,8 +201,9 @@ async fn the_key_goes_only_in_the_authorization_header() {
         )
         .expect("the component loads"),
     );
-    let conn = seatsync_tests::demo_connection(&env.site());
-    let site = SitePolicy::from_site(&conn.site, true).expect("a loopback site");
+    let conn = seatsync_tests::demo_settings(&env.site());
+    let plan = runtime.plan_network(&conn).await.unwrap().value.unwrap();
+    let site = NetworkPolicy::from_plan(&plan, true).expect("a loopback site");
     // A 503 after the create forces the read-back path too.
     env.sim.push_fault(
         ScriptedFault::new(
@@ -221,17 +222,17 @@ async fn the_key_goes_only_in_the_authorization_header() {
     records.push(format!("{:?}\n{:?}", call.log, call.exchanges));
     let request = SyncRequest {
         company_id: 259,
-        agreement_id: 108,
+        contract_id: 108,
         lines: vec![SyncLine {
             package_key: "business".into(),
             product_id: 19,
             quantity: 12,
-            bill_customer: BillCustomer::Billable,
-            taxable: true,
+            options: Default::default(),
             description: None,
         }],
         dry_run: false,
-        effective_date: common::today(),
+        today: common::today(),
+        start_date: common::today(),
         update_quantities: true,
         create_missing: true,
     };
@@ -242,10 +243,8 @@ async fn the_key_goes_only_in_the_authorization_header() {
     assert!(call.value.is_ok(), "{:?}", call.value);
     assert!(call.exchanges.len() >= 3, "read, create, read back");
     records.push(format!("{:?}\n{:?}", call.log, call.exchanges));
-    let bad = seatsync_plugin::model::Connection {
-        private_key: format!("{DEMO_PRIVATE_KEY}-wrong"),
-        ..conn.clone()
-    };
+    let mut bad = conn.clone();
+    bad.set("private-key", format!("{DEMO_PRIVATE_KEY}-wrong"));
     let call = runtime.test_connection(&site, &bad).await.unwrap();
     assert!(call.value.is_err());
     records.push(format!(

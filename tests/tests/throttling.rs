@@ -67,7 +67,7 @@ fn a_site_allowing_3_requests_a_second_gets_few_429s_and_every_line_right() {
 
     // Every line right: each addition has its organization's new count.
     for i in 0..ORGS {
-        let additions = env.sim.additions(support::agreement_id(i));
+        let additions = env.sim.additions(support::agreement_id(i) as u32);
         for (p, (_, product, _)) in support::PACKAGES.iter().enumerate() {
             let quantities: Vec<f64> = additions
                 .iter()

@@ -1,16 +1,25 @@
 //! A generated tenant for the benchmark (and the network tests, which
 //! include this file): N organizations, each a company with one agreement,
-//! and a catalog of the three products their three packages map to.
+//! and a catalog of the three products their three packages map to. Also
+//! the native baseline: the ConnectWise connector's logic built for the
+//! host, over the host's own transport ([`native_sync_organization`]).
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use seatsync_contract::{ConnectorError, Settings, SyncLine, SyncRequest};
 use seatsync_fixtures::Tenant;
 use seatsync_fixtures::tenant::files;
+use seatsync_host::runtime::{
+    Call, CallFailed, HostRequest, HostSendError, HostTransport, LogLevel, NetworkPolicy, Runtime,
+    RuntimeError,
+};
 use seatsync_host::store::{OrgMapping, PackageMapping, Store, StoredConnection};
 use seatsync_host::usage::{Usage, UsageFormat, parse_usage};
-use seatsync_plugin::model::{BillCustomer, Connection, SyncLine, SyncRequest};
+use seatsync_plugin::http::{Level, Request, Response, Transport, TransportError};
+use seatsync_plugin::model as native;
 use serde_json::{Value, json};
 
 /// The packages: key, catalog id, identifier.
@@ -24,13 +33,13 @@ pub const PACKAGES: [(&str, u32, &str); 3] = [
 pub const DAY: &str = "2026-01-15";
 
 /// Organization `i`'s company.
-pub fn company_id(i: usize) -> u32 {
-    10_000 + i as u32
+pub fn company_id(i: usize) -> i64 {
+    10_000 + i as i64
 }
 
 /// Organization `i`'s agreement.
-pub fn agreement_id(i: usize) -> u32 {
-    100_000 + i as u32
+pub fn agreement_id(i: usize) -> i64 {
+    100_000 + i as i64
 }
 
 /// Organization `i`'s vendor id.
@@ -128,37 +137,165 @@ pub fn usage(orgs: usize, changed: bool) -> Usage {
 pub fn request(i: usize, changed: bool) -> SyncRequest {
     SyncRequest {
         company_id: company_id(i),
-        agreement_id: agreement_id(i),
+        contract_id: agreement_id(i),
         lines: PACKAGES
             .iter()
             .enumerate()
             .map(|(p, (key, product, _))| SyncLine {
                 package_key: key.to_string(),
-                product_id: *product,
+                product_id: i64::from(*product),
                 quantity: count(i, p, changed),
-                bill_customer: BillCustomer::Billable,
-                taxable: true,
+                options: options(),
                 description: None,
             })
             .collect(),
         dry_run: false,
-        effective_date: DAY.into(),
+        today: DAY.into(),
+        start_date: DAY.into(),
         update_quantities: true,
         create_missing: true,
     }
 }
 
+/// The packages' options: billable, taxable.
+fn options() -> BTreeMap<String, String> {
+    [("bill-method", "billable"), ("taxable", "true")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The simulator's demo credentials for `site` (`http://127.0.0.1:PORT`),
 /// with the codebase known, so a call needs no lookup.
-pub fn connection(site: &str) -> Connection {
-    Connection {
-        site: site.to_string(),
-        company_id: seatsync_fixtures::DEMO_COMPANY_ID.into(),
-        public_key: seatsync_fixtures::DEMO_PUBLIC_KEY.into(),
-        private_key: seatsync_fixtures::DEMO_PRIVATE_KEY.into(),
-        client_id: seatsync_fixtures::DEMO_CLIENT_ID.into(),
-        codebase: Some("v4_6_release/".into()),
+pub fn connection(site: &str) -> Settings {
+    [
+        ("site", site),
+        ("company-id", seatsync_fixtures::DEMO_COMPANY_ID),
+        ("public-key", seatsync_fixtures::DEMO_PUBLIC_KEY),
+        ("private-key", seatsync_fixtures::DEMO_PRIVATE_KEY),
+        ("client-id", seatsync_fixtures::DEMO_CLIENT_ID),
+        ("codebase", "v4_6_release/"),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The network policy the runtime's connector plans for `site` (plain http
+/// allowed: the simulator is on loopback).
+pub async fn policy(runtime: &Runtime, site: &str) -> NetworkPolicy {
+    let plan = runtime
+        .plan_network(&connection(site))
+        .await
+        .expect("the plan call runs")
+        .value
+        .expect("the demo settings are usable");
+    NetworkPolicy::from_plan(&plan, true).expect("the plan is allowed")
+}
+
+/// `request` for the connector's logic built natively.
+fn native_request(request: &SyncRequest) -> native::SyncRequest {
+    native::SyncRequest {
+        company_id: request.company_id as u32,
+        agreement_id: request.contract_id as u32,
+        lines: request
+            .lines
+            .iter()
+            .map(|l| native::SyncLine {
+                package_key: l.package_key.clone(),
+                product_id: l.product_id as u32,
+                quantity: l.quantity,
+                bill_customer: native::BillCustomer::Billable,
+                taxable: true,
+                description: None,
+            })
+            .collect(),
+        dry_run: request.dry_run,
+        effective_date: request.today.clone(),
+        update_quantities: request.update_quantities,
+        create_missing: request.create_missing,
     }
+}
+
+/// The demo connection for the connector's logic built natively.
+fn native_connection(settings: &Settings) -> native::Connection {
+    let get = |k: &str| settings.get(k).unwrap_or_default().to_string();
+    native::Connection {
+        site: get("site"),
+        company_id: get("company-id"),
+        public_key: get("public-key"),
+        private_key: get("private-key"),
+        client_id: get("client-id"),
+        codebase: settings.get("codebase").map(str::to_string),
+    }
+}
+
+/// The connector's [`Transport`] over the host's [`HostTransport`].
+struct Native(HostTransport);
+
+impl Transport for Native {
+    fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
+        let request = HostRequest {
+            method: request.method.as_str().to_string(),
+            url: request.url.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|h| (h.name.clone(), h.wire_value().to_string()))
+                .collect(),
+            body: request.body.clone().map(String::into_bytes),
+        };
+        match self.0.send(&request) {
+            Ok(r) => Ok(Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }),
+            Err(HostSendError::Refused(m)) => Err(TransportError::refused(m)),
+            Err(HostSendError::Failed(m)) => Err(TransportError::retryable(m)),
+        }
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.0.log(level, message);
+    }
+}
+
+/// `sync-organization` run natively: the ConnectWise connector's logic
+/// built for the host, on a blocking thread, through `runtime`'s sender.
+/// The same work as [`Runtime::sync_organization`] without the sandbox,
+/// for measuring what the sandbox costs. (Its report stays in the
+/// connector's own types: only its counts are compared.)
+pub async fn native_sync_organization(
+    runtime: &Runtime,
+    policy: &NetworkPolicy,
+    settings: &Settings,
+    request: &SyncRequest,
+) -> Result<Call<Result<native::SyncReport, ConnectorError>>, CallFailed> {
+    let transport = HostTransport::new(
+        runtime,
+        policy,
+        policy.secrets.clone(),
+        tokio::runtime::Handle::current(),
+    )?;
+    let (conn, request) = (native_connection(settings), native_request(request));
+    tokio::task::spawn_blocking(move || {
+        let mut native = Native(transport);
+        let value = seatsync_plugin::sync_organization(&mut native, &conn, &request);
+        native.0.into_call(value)
+    })
+    .await
+    .map_err(|e| RuntimeError::Trap(format!("the native connector failed: {e}")).into())
 }
 
 /// Stores what `connect`, `usage import` and `map` would for `tenant`: the
@@ -166,7 +303,10 @@ pub fn connection(site: &str) -> Connection {
 /// three packages and every organization mapped.
 pub fn store_tenant(store: &Store, tenant: &str, site: &str, orgs: usize) {
     store
-        .save_connection(tenant, &StoredConnection::new(connection(site), true, None))
+        .save_connection(
+            tenant,
+            &StoredConnection::new(connection(site), ["private-key".to_string()], true, None),
+        )
         .expect("connection");
     store
         .replace_usage(tenant, &usage(orgs, false))
@@ -177,11 +317,10 @@ pub fn store_tenant(store: &Store, tenant: &str, site: &str, orgs: usize) {
                 tenant,
                 key,
                 &PackageMapping {
-                    product_id: product,
+                    product_id: i64::from(product),
                     product_identifier: Some(identifier.into()),
                     product_description: None,
-                    bill_method: BillCustomer::Billable,
-                    taxable: true,
+                    options: options(),
                 },
             )
             .expect("package mapping");

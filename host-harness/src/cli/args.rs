@@ -48,7 +48,7 @@ pub enum Command {
     Agreements {
         /// Only the agreements of this company id.
         #[arg(long)]
-        company: Option<u32>,
+        company: Option<i64>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -110,34 +110,42 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
-/// `connect`.
-#[derive(Debug, Args)]
+/// `connect`: the connector's settings, by their own flags (the
+/// ConnectWise connector's) or as `--setting KEY=VALUE` for any connector.
+/// Secret settings are read from standard input or an environment
+/// variable, never from the command line.
+#[derive(Debug, Args, Default)]
 pub struct ConnectArgs {
-    /// Your ConnectWise host, e.g. na.myconnectwise.net (cloud hosts get the api- prefix).
+    /// Your ConnectWise host, e.g. na.myconnectwise.net (cloud hosts get the api- prefix): the setting `site`.
     #[arg(long)]
-    pub site: String,
-    /// The company id typed on the ConnectWise login screen.
+    pub site: Option<String>,
+    /// The company id typed on the ConnectWise login screen: the setting `company-id`.
     #[arg(long)]
-    pub company_id: String,
-    /// The API member's public key.
+    pub company_id: Option<String>,
+    /// The API member's public key: the setting `public-key`.
     #[arg(long)]
-    pub public_key: String,
-    /// Your integration's clientId from the ConnectWise developer network.
+    pub public_key: Option<String>,
+    /// Your integration's clientId from the ConnectWise developer network: the setting `client-id`.
     #[arg(long)]
-    pub client_id: String,
-    /// Read the private key from standard input.
-    #[arg(
-        long,
-        conflicts_with = "private_key_env",
-        required_unless_present = "private_key_env"
-    )]
+    pub client_id: Option<String>,
+    /// Read the private key (the secret setting `private-key`) from standard input.
+    #[arg(long, conflicts_with_all = ["private_key_env", "secret_stdin"])]
     pub private_key_stdin: bool,
-    /// Read the private key from this environment variable.
+    /// Read the private key (the secret setting `private-key`) from this environment variable.
     #[arg(long, value_name = "VAR")]
     pub private_key_env: Option<String>,
-    /// The API codebase (e.g. v2025_1), or `auto` to look it up; default v4_6_release.
+    /// The API codebase (e.g. v2025_1), or `auto` to look it up; default v4_6_release: the setting `codebase`.
     #[arg(long)]
     pub codebase: Option<String>,
+    /// Any setting the connector describes, KEY=VALUE (not for secrets).
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Read the secret setting KEY from standard input.
+    #[arg(long, value_name = "KEY")]
+    pub secret_stdin: Option<String>,
+    /// Read the secret setting KEY from the environment variable VAR.
+    #[arg(long = "secret-env", value_name = "KEY=VAR")]
+    pub secret_env: Vec<String>,
     /// Allow plain http (for a loopback test server only).
     #[arg(long)]
     pub allow_http: bool,
@@ -159,30 +167,33 @@ pub enum UsageCommand {
 /// `map …`.
 #[derive(Debug, Subcommand)]
 pub enum MapTarget {
-    /// Map a vendor package to a ConnectWise catalog product.
+    /// Map a vendor package to a catalog product.
     Package {
         /// The package key, as in the usage file.
         key: String,
-        /// The ConnectWise product (catalog item) id.
+        /// The product (catalog item) id.
         #[arg(long)]
-        product: u32,
-        /// How to bill the customer.
-        #[arg(long, value_enum)]
-        bill: BillArg,
-        /// Mark the addition tax-exempt (taxable by default).
+        product: i64,
+        /// How to bill the customer: the product option `bill-method` (ConnectWise: billable, do-not-bill, no-charge).
+        #[arg(long)]
+        bill: Option<String>,
+        /// Mark created lines tax-exempt: the product option `taxable=false`.
         #[arg(long)]
         tax_exempt: bool,
+        /// Any product option the connector describes, KEY=VALUE (repeatable).
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
     },
-    /// Map a vendor organization to a ConnectWise company and agreement.
+    /// Map a vendor organization to a company and one of its agreements (contracts).
     Org {
         /// The organization id, as in the usage file.
         org: String,
-        /// The ConnectWise company id.
+        /// The company id.
         #[arg(long)]
-        company: u32,
-        /// The ConnectWise agreement id.
+        company: i64,
+        /// The agreement (contract) id.
         #[arg(long)]
-        agreement: u32,
+        agreement: i64,
     },
 }
 
@@ -205,17 +216,6 @@ pub enum ToggleTarget {
         #[arg(value_enum)]
         data_type: DataTypeArg,
     },
-}
-
-/// `--bill`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BillArg {
-    /// Billed to the customer.
-    Billable,
-    /// Not billed.
-    DoNotBill,
-    /// Shown at no charge.
-    NoCharge,
 }
 
 /// A data type to sync.
@@ -277,10 +277,21 @@ mod tests {
     }
 
     #[test]
-    fn a_private_key_source_is_required_and_exclusive() {
+    fn secret_sources_are_exclusive_and_generic_settings_parse() {
+        // Which settings are required is the connector's to say, checked
+        // when `connect` runs; two sources for one secret never parse.
         let base = "seatsync connect --site s --company-id a --public-key p --client-id c";
-        assert!(Cli::try_parse_from(base.split(' ')).is_err());
         let both = format!("{base} --private-key-stdin --private-key-env K");
         assert!(Cli::try_parse_from(both.split(' ')).is_err());
+        let stdin_twice = format!("{base} --private-key-stdin --secret-stdin token");
+        assert!(Cli::try_parse_from(stdin_twice.split(' ')).is_err());
+        let generic =
+            "seatsync connect --setting host=x.example --setting zone=eu --secret-env token=TOKEN";
+        let Command::Connect(args) = Cli::try_parse_from(generic.split(' ')).unwrap().command
+        else {
+            panic!("connect")
+        };
+        assert_eq!(args.settings, ["host=x.example", "zone=eu"]);
+        assert_eq!(args.secret_env, ["token=TOKEN"]);
     }
 }

@@ -14,7 +14,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     let at = parse_at(at)?;
     let store = ctx.store()?;
     // Fail now, not at 06:00, if there is nothing to connect with.
-    ctx.connection(&store)?;
+    ctx.connected(&store).await?;
     let runtime = ctx.runtime()?;
     let options = DaemonOptions {
         concurrency: concurrency(),

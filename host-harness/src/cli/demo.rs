@@ -10,8 +10,10 @@ use seatsync_fixtures::{
     DEMO_CLIENT_ID, DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, SimConfig, Simulator, demo,
 };
 
-use super::args::{BillArg, ConnectArgs, MapTarget, SyncArgs};
-use super::{Context, connect, lists, mapping, report, test_connection};
+use seatsync_contract::Settings;
+
+use super::args::{MapTarget, SyncArgs};
+use super::{Context, connect_with, lists, mapping, report, test_connection};
 
 const STEPS: usize = 9;
 
@@ -49,18 +51,21 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
         "The site, company id, public key and client id as an MSP enters them; the private key comes from \
          stdin or an environment variable, never the command line. The connection is tested before it is saved.",
     );
-    let args = ConnectArgs {
-        site: site.to_string(),
-        company_id: DEMO_COMPANY_ID.into(),
-        public_key: DEMO_PUBLIC_KEY.into(),
-        client_id: DEMO_CLIENT_ID.into(),
-        private_key_stdin: false,
-        private_key_env: None,
-        codebase: None,
-        allow_http: true,
-        ca_file: None,
-    };
-    connect(ctx, &args, DEMO_PRIVATE_KEY.into()).await?;
+    // What `connect --site … --private-key-stdin` gathers, the key given
+    // directly rather than typed.
+    let store = ctx.store()?;
+    let description = ctx.runtime()?.describe().await?;
+    let settings: Settings = [
+        ("site", site),
+        ("company-id", DEMO_COMPANY_ID),
+        ("public-key", DEMO_PUBLIC_KEY),
+        ("private-key", DEMO_PRIVATE_KEY),
+        ("client-id", DEMO_CLIENT_ID),
+    ]
+    .into_iter()
+    .collect();
+    let settings = crate::connection::checked_settings(&description, settings)?;
+    connect_with(ctx, &store, &description, settings, true, None).await?;
     test_connection(ctx).await?;
 
     step(
@@ -96,16 +101,12 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
         "Each package is checked against the ConnectWise catalog (it must exist, be active and not be a bundle).",
     );
     for (key, m) in &mappings.packages {
-        let bill = match m.bill_customer.as_str() {
-            "do-not-bill" => BillArg::DoNotBill,
-            "no-charge" => BillArg::NoCharge,
-            _ => BillArg::Billable,
-        };
         let target = MapTarget::Package {
             key: key.clone(),
-            product: m.product_id,
-            bill,
+            product: i64::from(m.product_id),
+            bill: Some(m.bill_customer.clone()),
             tax_exempt: !m.taxable,
+            options: Vec::new(),
         };
         mapping::map(ctx, target).await?;
     }
@@ -118,8 +119,8 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
     for (org, m) in &mappings.organizations {
         let target = MapTarget::Org {
             org: org.clone(),
-            company: m.company_id,
-            agreement: m.agreement_id,
+            company: i64::from(m.company_id),
+            agreement: i64::from(m.agreement_id),
         };
         mapping::map(ctx, target).await?;
     }

@@ -1,21 +1,21 @@
-//! Listing commands: ConnectWise's products, companies and agreements, and
-//! the tenant's packages and organizations.
+//! Listing commands: the PSA's products, companies and agreements
+//! (contracts), and the tenant's packages and organizations.
 
-use serde_json::json;
+use seatsync_contract::{Decimal, Product};
+use serde_json::{Value, json};
 
+use super::Context;
 use super::table::{self, or_dash, yes_no};
-use super::{Context, connector_value};
-use crate::store::bill_method_name;
 
 /// `products`.
 pub async fn products(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let (stored, site) = ctx.connection(&store)?;
-    let conn = stored.connector_connection();
-    let call = ctx.runtime()?.list_products(&site, &conn).await?;
-    let products = connector_value(call, "listing the products failed", &conn)?;
+    let c = ctx.connected(&store).await?;
+    let call = c.runtime.list_products(&c.policy, &c.settings).await?;
+    let products = c.value(call, "listing the products failed")?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&products)?);
+        let value: Vec<_> = products.iter().map(product_json).collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let mut t = table::new(&[
@@ -32,9 +32,14 @@ pub async fn products(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
             p.id.to_string(),
             p.identifier.clone(),
             p.description.clone(),
-            or_dash(p.price.map(|v| format!("{v:.2}"))),
-            yes_no(p.taxable).to_string(),
-            or_dash(p.product_class.as_ref()),
+            or_dash(
+                p.price
+                    .as_ref()
+                    .and_then(Decimal::to_f64)
+                    .map(|v| format!("{v:.2}")),
+            ),
+            or_dash(p.taxable.map(yes_no)),
+            or_dash(p.kind.as_ref()),
             yes_no(!p.inactive).to_string(),
         ]);
     }
@@ -43,15 +48,41 @@ pub async fn products(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A product as `products --json` has always shown it.
+fn product_json(p: &Product) -> Value {
+    json!({
+        "id": p.id,
+        "identifier": p.identifier,
+        "description": p.description,
+        "inactive": p.inactive,
+        "price": p.price.as_ref().and_then(Decimal::to_f64),
+        "cost": p.cost.as_ref().and_then(Decimal::to_f64),
+        "taxable": p.taxable,
+        "product_class": p.kind,
+    })
+}
+
 /// `companies`.
 pub async fn companies(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let (stored, site) = ctx.connection(&store)?;
-    let conn = stored.connector_connection();
-    let call = ctx.runtime()?.list_companies(&site, &conn).await?;
-    let companies = connector_value(call, "listing the companies failed", &conn)?;
+    let c = ctx.connected(&store).await?;
+    let call = c.runtime.list_companies(&c.policy, &c.settings).await?;
+    let companies = c.value(call, "listing the companies failed")?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&companies)?);
+        let value: Vec<_> = companies
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "identifier": c.identifier,
+                    "name": c.name,
+                    "status": c.status,
+                    // Deleted companies are never listed.
+                    "deleted": false,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let mut t = table::new(&["id", "identifier", "name", "status"]);
@@ -68,22 +99,36 @@ pub async fn companies(ctx: &mut Context, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `agreements [--company ID]`.
+/// `agreements [--company ID]`: the connector's contracts.
 pub async fn agreements(
     ctx: &mut Context,
-    company: Option<u32>,
+    company: Option<i64>,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let (stored, site) = ctx.connection(&store)?;
-    let conn = stored.connector_connection();
-    let call = ctx
-        .runtime()?
-        .list_agreements(&site, &conn, company)
+    let c = ctx.connected(&store).await?;
+    let call = c
+        .runtime
+        .list_contracts(&c.policy, &c.settings, company)
         .await?;
-    let agreements = connector_value(call, "listing the agreements failed", &conn)?;
+    let agreements = c.value(call, "listing the agreements failed")?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&agreements)?);
+        let value: Vec<_> = agreements
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.id,
+                    "name": a.name,
+                    "company_id": a.company_id,
+                    "agreement_type": a.contract_type,
+                    "status": a.status,
+                    "cancelled": a.cancelled,
+                    "start_date": a.start,
+                    "end_date": a.end,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let mut t = table::new(&["id", "name", "company", "type", "status", "start", "end"]);
@@ -97,20 +142,15 @@ pub async fn agreements(
             a.id.to_string(),
             a.name.clone(),
             a.company_id.to_string(),
-            or_dash(a.agreement_type.as_ref()),
+            or_dash(a.contract_type.as_ref()),
             status,
-            or_dash(a.start_date.as_deref().map(day)),
-            or_dash(a.end_date.as_deref().map(day)),
+            or_dash(a.start.as_ref()),
+            or_dash(a.end.as_ref()),
         ]);
     }
     table::align_right(&mut t, &[0, 2]);
     println!("{t}\n{} agreements", agreements.len());
     Ok(())
-}
-
-/// The day of a ConnectWise date-time.
-fn day(date: &str) -> &str {
-    date.get(..10).unwrap_or(date)
 }
 
 /// `packages`.
@@ -125,8 +165,11 @@ pub fn packages(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
                     "enabled": p.enabled,
                     "product_id": p.mapping.as_ref().map(|m| m.product_id),
                     "product_identifier": p.mapping.as_ref().and_then(|m| m.product_identifier.clone()),
-                    "bill": p.mapping.as_ref().map(|m| bill_method_name(m.bill_method)),
-                    "taxable": p.mapping.as_ref().map(|m| m.taxable),
+                    // The ConnectWise options under the names this output
+                    // has always had; every option under `options`.
+                    "bill": p.mapping.as_ref().and_then(|m| m.options.get("bill-method")),
+                    "taxable": p.mapping.as_ref().and_then(|m| m.options.get("taxable")).map(|t| t != "false"),
+                    "options": p.mapping.as_ref().map(|m| &m.options),
                     "orgs": p.orgs,
                     "active_users": p.active_users,
                 })
@@ -135,9 +178,9 @@ pub fn packages(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let mut t = table::new(&["package", "sync", "product", "bill", "tax", "orgs", "users"]);
+    let mut t = table::new(&["package", "sync", "product", "options", "orgs", "users"]);
     for p in &packages {
-        let (product, bill, tax) = match &p.mapping {
+        let (product, options) = match &p.mapping {
             Some(m) => (
                 format!(
                     "{} {}",
@@ -146,22 +189,24 @@ pub fn packages(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
                 )
                 .trim()
                 .to_string(),
-                bill_method_name(m.bill_method).to_string(),
-                if m.taxable { "taxable" } else { "exempt" }.to_string(),
+                m.options
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ),
-            None => ("(not mapped)".into(), "-".into(), "-".into()),
+            None => ("(not mapped)".into(), "-".into()),
         };
         t.add_row(vec![
             p.key.clone(),
             if p.enabled { "on" } else { "off" }.into(),
             product,
-            bill,
-            tax,
+            or_dash(Some(options).filter(|o| !o.is_empty())),
             p.orgs.to_string(),
             p.active_users.to_string(),
         ]);
     }
-    table::align_right(&mut t, &[5, 6]);
+    table::align_right(&mut t, &[4, 5]);
     println!("{t}");
     if packages.is_empty() {
         println!("No packages yet: import usage with `seatsync usage import FILE`.");

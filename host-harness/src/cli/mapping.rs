@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
-use super::args::{BillArg, DataTypeArg, MapTarget, ToggleTarget};
-use super::{Context, connector_value};
-use crate::store::{DataType, OrgMapping, PackageMapping, StoreError, bill_method_name};
+use super::Context;
+use super::args::{DataTypeArg, MapTarget, ToggleTarget};
+use crate::mapping;
+use crate::store::{DataType, StoreError};
 use crate::usage::{UsageFormat, parse_usage};
-use seatsync_plugin::model::BillCustomer;
 
 /// `usage import FILE`: all or nothing.
 pub fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
@@ -41,7 +41,7 @@ pub fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     );
     if !summary.new_packages.is_empty() {
         println!(
-            "New packages (map them with `seatsync map package KEY --product ID --bill billable`): {}",
+            "New packages (map them with `seatsync map package KEY --product ID`): {}",
             summary.new_packages.join(", ")
         );
     }
@@ -60,26 +60,29 @@ pub fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `map package …` / `map org …`: checked against ConnectWise first.
+/// `map package …` / `map org …`: checked against the PSA first
+/// ([`crate::mapping`]).
 pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
     let store = ctx.store()?;
-    let (stored, site) = ctx.connection(&store)?;
-    let conn = stored.connector_connection();
-    let runtime = ctx.runtime()?;
     match target {
         MapTarget::Package {
             key,
             product,
             bill,
             tax_exempt,
+            options,
         } => {
-            // An unknown package fails before ConnectWise is asked anything.
-            let known: Vec<String> = store
+            // An unknown package fails before the PSA is asked anything.
+            if !store
                 .list_packages(&ctx.tenant)?
-                .into_iter()
-                .map(|p| p.key)
-                .collect();
-            if !known.contains(&key) {
+                .iter()
+                .any(|p| p.key == key)
+            {
+                let known = store
+                    .list_packages(&ctx.tenant)?
+                    .into_iter()
+                    .map(|p| p.key)
+                    .collect();
                 return Err(StoreError::UnknownPackage {
                     tenant: ctx.tenant.clone(),
                     key,
@@ -87,45 +90,39 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
                 }
                 .into());
             }
-            let products = connector_value(
-                runtime.list_products(&site, &conn).await?,
-                "reading the catalog failed",
-                &conn,
-            )?;
-            let Some(item) = products.iter().find(|p| p.id == product) else {
-                bail!(
-                    "ConnectWise has no catalog product with id {product}: run `seatsync products` to see them"
-                );
-            };
-            if item.inactive {
-                bail!(
-                    "the product {product} ({}) is inactive in ConnectWise: pick an active product",
-                    item.identifier
-                );
+            let connected = ctx.connected(&store).await?;
+            let description = connected.runtime.describe().await?;
+            // `--bill` and `--tax-exempt` are the ConnectWise connector's
+            // options under the flags this command has always had.
+            let mut given = Vec::new();
+            if let Some(bill) = bill {
+                given.push(("bill-method".to_string(), bill));
             }
-            if item.product_class.as_deref() == Some("Bundle") {
-                bail!(
-                    "the product {product} ({}) is a bundle, which cannot be an agreement addition: pick another product",
-                    item.identifier
-                );
+            if tax_exempt {
+                given.push(("taxable".to_string(), "false".to_string()));
             }
-            let mapping = PackageMapping {
-                product_id: product,
-                product_identifier: Some(item.identifier.clone()),
-                product_description: Some(item.description.clone()),
-                bill_method: bill_customer(bill),
-                taxable: !tax_exempt,
-            };
-            store.upsert_package_mapping(&ctx.tenant, &key, &mapping)?;
+            for text in &options {
+                let (k, v) = super::key_value(text, "--option")?;
+                given.push((k.to_string(), v.trim().to_string()));
+            }
+            let options = mapping::package_options(&description, &given)?;
+            let (item, mapping) =
+                mapping::map_package(&store, &ctx.tenant, &connected, &key, product, options)
+                    .await?;
+            let options = mapping
+                .options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             println!(
-                "Package {key} -> product {product} {} ({}), {}, {}.",
+                "Package {key} -> product {product} {} ({}){}.",
                 item.identifier,
                 item.description,
-                bill_method_name(mapping.bill_method),
-                if mapping.taxable {
-                    "taxable"
+                if options.is_empty() {
+                    String::new()
                 } else {
-                    "tax-exempt"
+                    format!(", {options}")
                 }
             );
         }
@@ -134,9 +131,16 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
             company,
             agreement,
         } => {
-            let orgs = store.list_orgs(&ctx.tenant)?;
-            let known: Vec<String> = orgs.iter().map(|o| o.org_id.clone()).collect();
-            if !known.contains(&org) {
+            if !store
+                .list_orgs(&ctx.tenant)?
+                .iter()
+                .any(|o| o.org_id == org)
+            {
+                let known = store
+                    .list_orgs(&ctx.tenant)?
+                    .into_iter()
+                    .map(|o| o.org_id)
+                    .collect();
                 return Err(StoreError::UnknownOrg {
                     tenant: ctx.tenant.clone(),
                     org_id: org,
@@ -144,58 +148,13 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
                 }
                 .into());
             }
-            let companies = connector_value(
-                runtime.list_companies(&site, &conn).await?,
-                "reading the companies failed",
-                &conn,
-            )?;
-            let Some(found) = companies.iter().find(|c| c.id == company) else {
-                bail!(
-                    "ConnectWise has no (undeleted) company with id {company}: run `seatsync companies` to see them"
-                );
-            };
-            let agreements = connector_value(
-                runtime.list_agreements(&site, &conn, Some(company)).await?,
-                "reading the agreements failed",
-                &conn,
-            )?;
-            let Some(chosen) = agreements.iter().find(|a| a.id == agreement) else {
-                bail!(
-                    "company {company} ({}) has no agreement with id {agreement}: run `seatsync agreements --company {company}` to see its agreements",
-                    found.name
-                );
-            };
-            if chosen.cancelled {
-                bail!(
-                    "the agreement {agreement} ({}) is cancelled: pick an active agreement of {}",
-                    chosen.name,
-                    found.name
-                );
-            }
-            // Two organizations on one agreement would overwrite each
-            // other's counts (and race to create the same addition).
-            if let Some(other) = orgs.iter().find(|o| {
-                o.org_id != org
-                    && o.mapping
-                        .as_ref()
-                        .is_some_and(|m| m.agreement_id == agreement)
-            }) {
-                bail!(
-                    "agreement {agreement} is already mapped to organization {}: each organization needs its own \
-                     agreement, or their counts would overwrite each other; pick another agreement",
-                    other.org_id
-                );
-            }
-            let mapping = OrgMapping {
-                company_id: company,
-                agreement_id: agreement,
-                company_name: Some(found.name.clone()),
-                agreement_name: Some(chosen.name.clone()),
-            };
-            store.upsert_org_mapping(&ctx.tenant, &org, &mapping)?;
+            let connected = ctx.connected(&store).await?;
+            let mapping =
+                mapping::map_org(&store, &ctx.tenant, &connected, &org, company, agreement).await?;
             println!(
                 "Organization {org} -> company {company} {}, agreement {agreement} {}.",
-                found.name, chosen.name
+                mapping.company_name.as_deref().unwrap_or_default(),
+                mapping.agreement_name.as_deref().unwrap_or_default()
             );
         }
     }
@@ -225,12 +184,4 @@ pub fn toggle(ctx: &Context, target: ToggleTarget, enabled: bool) -> anyhow::Res
         }
     }
     Ok(())
-}
-
-fn bill_customer(bill: BillArg) -> BillCustomer {
-    match bill {
-        BillArg::Billable => BillCustomer::Billable,
-        BillArg::DoNotBill => BillCustomer::DoNotBill,
-        BillArg::NoCharge => BillCustomer::NoCharge,
-    }
 }

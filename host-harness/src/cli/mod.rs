@@ -18,10 +18,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use seatsync_plugin::model::{Connection, ConnectionInfo};
+use seatsync_contract::{ConnectionInfo, ConnectorDescription, ConnectorError, Settings};
 
 use crate::clock::SystemClock;
-use crate::runtime::{Call, Runtime, RuntimeOptions, SitePolicy};
+use crate::connection::{self, Connected, ConnectionError, Secrets};
+use crate::runtime::{Call, Runtime, RuntimeOptions};
 use crate::store::{Store, StoredConnection};
 use args::{Cli, Command, ConnectArgs};
 
@@ -85,28 +86,19 @@ impl Context {
         Ok(runtime)
     }
 
-    /// The stored connection and the sandbox policy for its site.
-    pub fn connection(&self, store: &Store) -> anyhow::Result<(StoredConnection, SitePolicy)> {
+    /// The stored connection, ready for a command a person waits for: its
+    /// network policy (interactive: a refused connection fails at once)
+    /// and the secrets to redact from what is shown.
+    pub async fn connected(&mut self, store: &Store) -> anyhow::Result<Connected> {
         let stored = store.connection(&self.tenant)?.ok_or_else(|| {
             anyhow!(
-                "tenant '{}' has no ConnectWise connection yet: run `seatsync connect` first",
+                "tenant '{}' has no connection yet: run `seatsync connect` first",
                 self.tenant
             )
         })?;
-        let site = site_policy(&stored)?;
-        Ok((stored, site))
+        let runtime = self.runtime()?;
+        Ok(Connected::open(runtime, stored, true).await?)
     }
-}
-
-/// The sandbox policy for a stored connection's site, for the commands a
-/// person waits for (connect, test-connection, the lists, map): a refused
-/// connection fails at once. `sync` builds its own, patient one.
-fn site_policy(stored: &StoredConnection) -> anyhow::Result<SitePolicy> {
-    let mut site = SitePolicy::from_site(&stored.site, stored.allow_http)?.interactive();
-    if let Some(ca) = &stored.ca_file {
-        site = site.with_ca_file(ca);
-    }
-    Ok(site)
 }
 
 /// `$SEATSYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/seatsync`, else
@@ -147,8 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ctx.clock = SystemClock::from_env()?;
     match cli.command {
         Command::Connect(args) => {
-            let private_key = read_private_key(&args)?;
-            connect(&mut ctx, &args, private_key).await?;
+            connect(&mut ctx, &args).await?;
         }
         Command::TestConnection => {
             test_connection(&mut ctx).await?;
@@ -174,114 +165,200 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The private key, from stdin or an environment variable: never from the
-/// command line, where `ps` and shell history would show it.
-fn read_private_key(args: &ConnectArgs) -> anyhow::Result<String> {
-    let key = if args.private_key_stdin {
-        let mut input = String::new();
-        std::io::stdin()
-            .take(64 * 1024)
-            .read_to_string(&mut input)
-            .context("cannot read the private key from standard input")?;
-        input
-    } else if let Some(var) = &args.private_key_env {
-        std::env::var(var).map_err(|_| {
-            anyhow!("the environment variable {var} is not set (or not UTF-8): export it with the private key")
-        })?
-    } else {
-        bail!("give the private key with --private-key-stdin or --private-key-env VAR");
-    };
-    let key = key.trim().to_string();
-    if key.is_empty() {
-        bail!(
-            "the private key is empty: pass the API member's private key on standard input or in the variable"
-        );
-    }
-    Ok(key)
+/// Reads a secret from standard input (up to 64 KiB, trimmed): never from
+/// the command line, where `ps` and shell history would show it.
+fn read_stdin_secret(what: &str) -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut input)
+        .with_context(|| format!("cannot read the {what} from standard input"))?;
+    non_empty_secret(input, what)
 }
 
-/// `connect`: tests the connection and stores it only if the test passes.
-pub async fn connect(
-    ctx: &mut Context,
+/// Reads a secret from the environment variable `var`.
+fn read_env_secret(var: &str, what: &str) -> anyhow::Result<String> {
+    let value = std::env::var(var).map_err(|_| {
+        anyhow!(
+            "the environment variable {var} is not set (or not UTF-8): export it with the {what}"
+        )
+    })?;
+    non_empty_secret(value, what)
+}
+
+fn non_empty_secret(value: String, what: &str) -> anyhow::Result<String> {
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        bail!("the {what} is empty: pass it on standard input or in the variable");
+    }
+    Ok(value)
+}
+
+/// `KEY=VALUE`, or an error naming the flag.
+fn key_value<'a>(text: &'a str, flag: &str) -> anyhow::Result<(&'a str, &'a str)> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim(), v))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| anyhow!("{flag} takes KEY=VALUE, not '{text}'"))
+}
+
+/// The settings `connect`'s flags give: the ConnectWise connector's own
+/// flags under their setting keys, `--setting KEY=VALUE`, and the secrets
+/// from standard input or the environment. Secrets are refused from the
+/// command line.
+fn settings_from_args(
     args: &ConnectArgs,
-    private_key: String,
-) -> anyhow::Result<ConnectionInfo> {
+    description: &ConnectorDescription,
+) -> anyhow::Result<Settings> {
+    let mut settings = Settings::new();
+    for (key, value) in [
+        ("site", &args.site),
+        ("company-id", &args.company_id),
+        ("public-key", &args.public_key),
+        ("client-id", &args.client_id),
+        ("codebase", &args.codebase),
+    ] {
+        if let Some(value) = value {
+            settings.set(key, value.trim());
+        }
+    }
+    for text in &args.settings {
+        let (key, value) = key_value(text, "--setting")?;
+        if description.setting(key).is_some_and(|s| s.secret) {
+            return Err(ConnectionError::SecretOnCommandLine { key: key.into() }.into());
+        }
+        settings.set(key, value.trim());
+    }
+    if args.private_key_stdin {
+        settings.set("private-key", read_stdin_secret("private key")?);
+    } else if let Some(var) = &args.private_key_env {
+        settings.set("private-key", read_env_secret(var, "private key")?);
+    }
+    if let Some(key) = &args.secret_stdin {
+        settings.set(
+            key.clone(),
+            read_stdin_secret(&format!("secret setting '{key}'"))?,
+        );
+    }
+    for text in &args.secret_env {
+        let (key, var) = key_value(text, "--secret-env")?;
+        settings.set(
+            key,
+            read_env_secret(var, &format!("secret setting '{key}'"))?,
+        );
+    }
+    Ok(settings)
+}
+
+/// `connect`: checks the settings against the connector's description,
+/// tests them, and stores them only if the test passes.
+pub async fn connect(ctx: &mut Context, args: &ConnectArgs) -> anyhow::Result<ConnectionInfo> {
     if let Some(ca) = &args.ca_file {
         check_readable(ca, "CA file")?;
     }
-    let mut conn = Connection {
-        site: args.site.trim().to_string(),
-        company_id: args.company_id.trim().to_string(),
-        public_key: args.public_key.trim().to_string(),
-        private_key,
-        client_id: args.client_id.trim().to_string(),
-        codebase: args.codebase.clone(),
-    };
-    let stored = StoredConnection::new(conn.clone(), args.allow_http, args.ca_file.clone());
-    let site = site_policy(&stored)?;
     // Open the store first: a database problem is reported before the test.
     let store = ctx.store()?;
     let runtime = ctx.runtime()?;
-    let call = runtime.test_connection(&site, &conn).await?;
-    let info = connector_value(call, "the connection test failed", &conn)?;
-    // A looked-up codebase is stored, so later calls skip the lookup.
-    if conn.codebase.is_some() {
-        conn.codebase = Some(info.codebase.clone());
+    let description = runtime.describe().await?;
+    let settings =
+        connection::checked_settings(&description, settings_from_args(args, &description)?)?;
+    connect_with(
+        ctx,
+        &store,
+        &description,
+        settings,
+        args.allow_http,
+        args.ca_file.clone(),
+    )
+    .await
+}
+
+/// Tests `settings` and, if the test passes, stores them as the tenant's
+/// connection (with what the connector learnt, e.g. a looked-up codebase).
+pub async fn connect_with(
+    ctx: &mut Context,
+    store: &Store,
+    description: &ConnectorDescription,
+    mut settings: Settings,
+    allow_http: bool,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<ConnectionInfo> {
+    let runtime = ctx.runtime()?;
+    let policy =
+        connection::policy_for(&runtime, &settings, allow_http, ca_file.as_deref(), true).await?;
+    let secrets = Secrets::of(&settings, description, &policy);
+    let call = runtime.test_connection(&policy, &settings).await?;
+    let info = connector_value(call, "the connection test failed", &secrets)?;
+    for (key, value) in info.learned_settings.iter() {
+        settings.set(key, value);
     }
     store.save_connection(
         &ctx.tenant,
-        &StoredConnection::new(conn, args.allow_http, args.ca_file.clone()),
+        &StoredConnection::new(
+            settings,
+            connection::secret_keys(description),
+            allow_http,
+            ca_file,
+        ),
     )?;
     println!(
-        "Connected to {} (ConnectWise {}, {}). Saved as the connection of tenant '{}'.",
-        info.api_url,
-        if info.version.is_empty() {
-            "version unknown"
-        } else {
-            &info.version
-        },
-        if info.is_cloud { "cloud" } else { "on-premise" },
+        "Connected to {} ({}). Saved as the connection of tenant '{}'.",
+        info.endpoint,
+        about(&description.psa, &info),
         ctx.tenant
     );
     Ok(info)
 }
 
+/// `ConnectWise Manage v2025.1; deployment: cloud, time zone: …`.
+fn about(psa: &str, info: &ConnectionInfo) -> String {
+    let version = if info.psa_version.is_empty() {
+        "version unknown"
+    } else {
+        &info.psa_version
+    };
+    let facts = info
+        .facts
+        .iter()
+        .map(|(label, value)| format!("{label}: {value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if facts.is_empty() {
+        format!("{psa} {version}")
+    } else {
+        format!("{psa} {version}; {facts}")
+    }
+}
+
 /// `test-connection` with the stored connection.
 pub async fn test_connection(ctx: &mut Context) -> anyhow::Result<ConnectionInfo> {
     let store = ctx.store()?;
-    let (stored, site) = ctx.connection(&store)?;
-    let runtime = ctx.runtime()?;
-    let conn = stored.connector_connection();
-    let call = runtime.test_connection(&site, &conn).await?;
-    let info = connector_value(call, "the connection test failed", &conn)?;
+    let connected = ctx.connected(&store).await?;
+    let description = connected.runtime.describe().await?;
+    let call = connected
+        .runtime
+        .test_connection(&connected.policy, &connected.settings)
+        .await?;
+    let info = connected.value(call, "the connection test failed")?;
     println!(
-        "OK: {} answers (ConnectWise {}, time zone {}).",
-        info.api_url,
-        if info.version.is_empty() {
-            "version unknown"
-        } else {
-            &info.version
-        },
-        if info.server_time_zone.is_empty() {
-            "unknown"
-        } else {
-            &info.server_time_zone
-        },
+        "OK: {} answers ({}).",
+        info.endpoint,
+        about(&description.psa, &info)
     );
     Ok(info)
 }
 
 /// A call's value, or an error that says what failed and what to do.
 ///
-/// ConnectWise's own words end up in the message, so the connection's
-/// secrets are redacted from it, in case a server echoes them.
+/// The PSA's own words end up in the message, so the connection's secrets
+/// are redacted from it, in case a server echoes them.
 fn connector_value<T>(
-    call: Call<Result<T, seatsync_plugin::error::ConnectorError>>,
+    call: Call<Result<T, ConnectorError>>,
     what: &str,
-    conn: &Connection,
+    secrets: &Secrets,
 ) -> anyhow::Result<T> {
     call.value
-        .map_err(|e| anyhow!(crate::sync::redact_secrets(conn, &format!("{what}: {e}"))))
+        .map_err(|e| anyhow!(secrets.redact(&format!("{what}: {e}"))))
 }
 
 fn check_readable(path: &Path, what: &str) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use seatsync_plugin::model::LineOutcome;
+use seatsync_contract::{LineOutcome, SyncReport};
 use serde_json::{Value, json};
 
 use super::args::SyncArgs;
@@ -63,6 +63,7 @@ pub async fn run_sync(
         concurrency: concurrency(),
         trigger,
         effective_date: ctx.clock.now().date_naive(),
+        start_date: None,
         retry_pause: retry_pause(),
         settle_window: settle_window_setting(runtime.limits()),
     };
@@ -217,7 +218,7 @@ fn describe(outcome: &LineOutcome, dry_run: bool) -> (String, String) {
             format!(
                 "active additions {}: keep one in ConnectWise",
                 ids.iter()
-                    .map(u32::to_string)
+                    .map(i64::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -273,7 +274,7 @@ pub fn print_summary(summary: &SyncSummary) {
                         line.package_key.clone(),
                         line.quantity.to_string(),
                         result,
-                        or_dash(line.addition_id),
+                        or_dash(line.line_id),
                         detail,
                     ]);
                 }
@@ -355,11 +356,46 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
             "agreement_id": o.plan.agreement_id,
             "requests": o.requests,
             "writes": o.writes,
-            "report": o.result.as_ref().ok(),
+            "report": o.result.as_ref().ok().map(report_json),
             "error": if o.waiting.is_some() { None } else { o.result.as_ref().err() },
             "waiting": o.waiting,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A connector's report as `sync --json` has always shown it (0.1's field
+/// names: `agreement_id`, `addition_id`; a previous quantity as a number).
+fn report_json(report: &SyncReport) -> Value {
+    json!({
+        "company_id": report.company_id,
+        "agreement_id": report.contract_id,
+        "dry_run": report.dry_run,
+        "lines": report.lines.iter().map(|l| json!({
+            "package_key": l.package_key,
+            "product_id": l.product_id,
+            "quantity": l.quantity,
+            "outcome": outcome_json(&l.outcome),
+            "addition_id": l.line_id,
+        })).collect::<Vec<_>>(),
+        "requests": report.requests,
+        "writes": report.writes,
+    })
+}
+
+/// A line's outcome: `"Created"`, `{"Updated": {"previous_quantity": 5.0}}`,
+/// `"Unchanged"`, `{"Conflict": [86, 87]}`, `{"Skipped": "…"}`,
+/// `{"Failed": {…}}`.
+fn outcome_json(outcome: &LineOutcome) -> Value {
+    match outcome {
+        LineOutcome::Created => json!("Created"),
+        LineOutcome::Updated { previous_quantity } => json!({
+            "Updated": { "previous_quantity": previous_quantity.to_f64() }
+        }),
+        LineOutcome::Unchanged => json!("Unchanged"),
+        LineOutcome::Conflict(ids) => json!({ "Conflict": ids }),
+        LineOutcome::Skipped(reason) => json!({ "Skipped": reason }),
+        LineOutcome::Failed(error) => json!({ "Failed": error }),
+    }
 }
 
 fn run_json(run: &RunRecord) -> Value {
@@ -514,7 +550,7 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
                         "additions {}",
                         l.conflict_ids
                             .iter()
-                            .map(u32::to_string)
+                            .map(i64::to_string)
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),

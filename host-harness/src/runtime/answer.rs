@@ -7,11 +7,10 @@
 //! ([`cap`], [`Output::capped`]), so that it cannot put megabytes of text
 //! into history or the host's output.
 
-use seatsync_plugin::error::ConnectorError;
-use seatsync_plugin::model::{SyncReport, SyncRequest};
+use seatsync_contract::{ConnectorError, LineOutcome, SyncReport, SyncRequest};
 
 use super::RuntimeError;
-use super::call::Output;
+use super::contract::Output;
 
 /// Checks that a sync report answers `request`: one line per request line,
 /// for the same package and product, in order. Anything else (a hostile or
@@ -97,13 +96,14 @@ impl Output {
     /// and line errors) cut to `max` bytes: a component cannot put megabytes
     /// of text into history or the host's output.
     pub(super) fn capped(self, max: usize) -> Output {
-        use seatsync_plugin::model::LineOutcome;
         let err = |e| cap_error(e, max);
         match self {
+            Output::Description(d) => Output::Description(d),
+            Output::Plan(v) => Output::Plan(v.map_err(err)),
             Output::Info(v) => Output::Info(v.map_err(err)),
             Output::Products(v) => Output::Products(v.map_err(err)),
             Output::Companies(v) => Output::Companies(v.map_err(err)),
-            Output::Agreements(v) => Output::Agreements(v.map_err(err)),
+            Output::Contracts(v) => Output::Contracts(v.map_err(err)),
             Output::Report(v) => Output::Report(v.map_err(err).map(|mut report| {
                 for line in &mut report.lines {
                     line.outcome =

@@ -3,7 +3,8 @@
 //! [`Runtime::run`] is the single path every operation takes: it waits for
 //! an instance slot, takes an idle instance of the same connection or builds
 //! a new store ([`Runtime::new_store`]: the WASI context, the memory limiter
-//! and the CPU meter), calls the export ([`invoke`]) under the wall-clock
+//! and the CPU meter), calls the export (`contract::invoke`, for the
+//! component's contract version) under the wall-clock
 //! limit, collects the log, stdio and HTTP record, names the limit or trap
 //! of a call that failed ([`classify`]), checks the answer ([`super::answer`])
 //! and keeps a clean instance for reuse ([`warm`]). [`Op`] and [`Output`]
@@ -13,20 +14,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use seatsync_plugin::error::ConnectorError;
-use seatsync_plugin::model::{
-    Agreement, Company, Connection, ConnectionInfo, Product, SyncReport, SyncRequest,
-};
+use seatsync_contract::Settings;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::answer::{cap, check_report};
-use super::bindings::{self, ConnectorExports};
+use super::contract::{self, Op, Output};
 use super::error::failed;
-use super::http::{self, Exchange, SitePolicy};
+use super::http::{self, Exchange};
 use super::journal::WriteJournal;
+use super::policy::NetworkPolicy;
 use super::sandbox::{
     CallState, CappedPipe, CpuLimitExceeded, CpuMeter, LogCollector, LogLevel, LogLine, LogSource,
     MemoryLimitExceeded, MemoryLimiter,
@@ -67,35 +66,35 @@ impl<T> Call<T> {
     }
 }
 
-/// What a call asks the connector to do.
-pub(super) enum Op {
-    TestConnection,
-    ListProducts,
-    ListCompanies,
-    ListAgreements(Option<u32>),
-    Sync(SyncRequest),
-}
-
-/// What the connector answered, already in host types.
-pub(super) enum Output {
-    Info(Result<ConnectionInfo, ConnectorError>),
-    Products(Result<Vec<Product>, ConnectorError>),
-    Companies(Result<Vec<Company>, ConnectorError>),
-    Agreements(Result<Vec<Agreement>, ConnectorError>),
-    Report(Result<SyncReport, ConnectorError>),
-}
-
 impl Runtime {
     /// Runs one operation, in an idle instance of the same connection
     /// ([`warm`]) or a new one.
     pub(super) async fn run(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
+        policy: &NetworkPolicy,
+        settings: &Settings,
         op: Op,
         journal: Option<Arc<dyn WriteJournal>>,
     ) -> Result<Call<Output>, CallFailed> {
         let started = Instant::now();
+        // What a contract version lets the host answer itself (0.1 cannot
+        // describe itself) needs no instance.
+        if let Some(value) = contract::answered_by_host(self.version, settings, &op) {
+            return Ok(Call {
+                value,
+                log: Vec::new(),
+                exchanges: Vec::new(),
+                requests: 0,
+                writes: 0,
+                elapsed: started.elapsed(),
+            });
+        }
+        // Which settings are secret, for the redactor: the description
+        // (itself a call, with no settings to hide).
+        let description = match op {
+            Op::Describe => None,
+            _ => Some(self.describe().await.map_err(CallFailed::from)?),
+        };
         let _slot = match &self.slots {
             Some(slots) => Some(
                 slots
@@ -105,21 +104,23 @@ impl Runtime {
             ),
             None => None,
         };
-        let sender = self.net.sender(site)?;
+        let sender = self.net.sender(policy)?;
         let limits = &self.limits;
-        let key = warm::WarmKey::new(site, conn);
+        let key = warm::WarmKey::new(policy, settings);
         let warm = self.idle.take(&key);
-        // The redactor depends on the connection only, as the key does.
-        let redactor = match &warm {
-            Some(warm) => warm.redactor.clone(),
-            None => Arc::new(redactor_for(conn)),
+        // The redactor depends on the settings and the policy only, as the
+        // key does.
+        let redactor = match (&warm, &description) {
+            (Some(warm), _) => warm.redactor.clone(),
+            (None, Some(description)) => Arc::new(redactor_for(settings, description, policy)),
+            (None, None) => Arc::new(super::sandbox::Redactor::new(Vec::new())),
         };
         let record = Arc::new(Mutex::new(http::HttpRecord::default()));
         let abort = Arc::new(http::CallAbort::default());
         let hooks = http::HttpHooks {
             abort: abort.clone(),
             journal,
-            policy: site.clone(),
+            policy: policy.clone(),
             sender,
             limits: limits.http(),
             record: record.clone(),
@@ -168,14 +169,12 @@ impl Runtime {
         };
         store.set_epoch_deadline(1);
 
-        let wit_conn = bindings::connection(conn);
         let call = tokio::time::timeout(limits.wall_clock, async {
             let plugin = match plugin {
                 Some(plugin) => plugin,
-                None => self.pre.instantiate_async(&mut store).await?,
+                None => self.pre.instantiate(&mut store).await?,
             };
-            let output =
-                invoke(plugin.seatsync_psa_connector(), &mut store, &wit_conn, &op).await?;
+            let output = contract::invoke(&plugin, &mut store, settings, &op).await?;
             wasmtime::Result::<_>::Ok((plugin, output))
         });
         // A request that failed in a way no retry changes ends the call now,
@@ -321,34 +320,6 @@ impl Runtime {
         });
         store
     }
-}
-
-/// Calls the export for `op` and converts the answer to host types.
-async fn invoke(
-    guest: &ConnectorExports,
-    store: &mut Store<CallState>,
-    conn: &bindings::seatsync::psa::types::Connection,
-    op: &Op,
-) -> wasmtime::Result<Output> {
-    use bindings::{convert, convert_list};
-    Ok(match op {
-        Op::TestConnection => Output::Info(convert(guest.call_test_connection(store, conn).await?)),
-        Op::ListProducts => {
-            Output::Products(convert_list(guest.call_list_products(store, conn).await?))
-        }
-        Op::ListCompanies => {
-            Output::Companies(convert_list(guest.call_list_companies(store, conn).await?))
-        }
-        Op::ListAgreements(company) => Output::Agreements(convert_list(
-            guest.call_list_agreements(store, conn, *company).await?,
-        )),
-        Op::Sync(request) => {
-            let request = bindings::sync_request(request);
-            Output::Report(convert(
-                guest.call_sync_organization(store, conn, &request).await?,
-            ))
-        }
-    })
 }
 
 /// Names the limit a failed call hit, or reports the trap.

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use seatsync_contract::{ConnectorDescription, Settings};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
-use super::bindings::{ConnectwisePlugin, ConnectwisePluginPre};
+use super::contract::{ContractVersion, Op, Output, PluginPre};
 use super::limits::pooling_config;
+use super::policy::NetworkPolicy;
 use super::sandbox::CallState;
 use super::{
     ConnectionStats, DEFAULT_INSTANCE_POOL, Limits, Runtime, RuntimeError, RuntimeOptions, cache,
@@ -47,19 +49,15 @@ impl Runtime {
         let loaded = cache::load(&engine, component_bytes, options.cache_dir.as_deref())?;
         let component_type = loaded.component.component_type();
         let contract_version = check_contract(component_type.exports(&engine).map(|(n, _)| n))?;
+        let version = ContractVersion::for_version(&contract_version)
+            .expect("check_contract accepts only versions with bindings");
 
         let mut linker: Linker<CallState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        ConnectwisePlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        let instance_pre = linker
-            .instantiate_pre(&loaded.component)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        let pre = ConnectwisePluginPre::new(instance_pre)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        let pre = PluginPre::new(version, &mut linker, &loaded.component)?;
 
         let net = http::Net::new(http::tls_config(None)?, limits.requests_per_minute);
         let slots = limits
@@ -75,6 +73,8 @@ impl Runtime {
         Ok(Runtime {
             engine,
             pre,
+            version,
+            description: tokio::sync::OnceCell::new(),
             limits,
             contract_version,
             loaded_from_cache: loaded.from_cache,
@@ -100,6 +100,30 @@ impl Runtime {
     /// The contract version the component was built against, e.g. `0.1.0`.
     pub fn contract_version(&self) -> &str {
         &self.contract_version
+    }
+
+    /// What the connector is and needs (its `describe`; for a 0.1
+    /// component, what the 0.1 contract specifies). Asked once, then kept.
+    pub async fn describe(&self) -> Result<ConnectorDescription, RuntimeError> {
+        self.description
+            .get_or_try_init(|| async {
+                // Boxed: a call asks for the description first (to know
+                // which settings to redact), and this is a call.
+                let call = Box::pin(self.run(
+                    &NetworkPolicy::nowhere(),
+                    &Settings::new(),
+                    Op::Describe,
+                    None,
+                ))
+                .await
+                .map_err(|f| f.error)?;
+                match call.value {
+                    Output::Description(d) => Ok(d),
+                    _ => unreachable!("describe answers with a description"),
+                }
+            })
+            .await
+            .cloned()
     }
 
     /// The sandbox's limits.

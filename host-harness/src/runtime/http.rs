@@ -1,9 +1,9 @@
-//! Outbound HTTP for the guest: the site policy, the host's sender hook, the
-//! TLS configuration and the response size cap.
+//! Outbound HTTP for the guest: the host's sender hook, the TLS
+//! configuration and the response size cap.
 //!
 //! Every request the component makes through `wasi:http/outgoing-handler`
 //! reaches [`HttpHooks::send_request`]. The hook checks it against the
-//! call's [`SitePolicy`] (refusing anything else with `HttpRequestDenied`,
+//! call's [`NetworkPolicy`] (refusing anything else with `HttpRequestDenied`,
 //! which the guest sees as a transport error), clamps the guest's timeouts to
 //! the host's maxima, records the exchange (method, URL, status, duration;
 //! never a header) and counts requests and writes.
@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
@@ -29,7 +29,6 @@ use hyper::http::uri::Scheme;
 use hyper::{Request, Response};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use seatsync_plugin::connection::Site;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -39,97 +38,9 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 use super::RuntimeError;
 use super::journal::{JournalWrite, WriteJournal, is_write};
 use super::pacing::{Pacer, Turn, retry_after};
+use super::policy::{NetworkPolicy, normalize_authority};
 use super::pool::{Pool, SiteKey};
 use super::sandbox::Redactor;
-
-/// Where the guest may send requests during one call.
-///
-/// Derive it from the same `site` string the connector gets with
-/// [`SitePolicy::from_site`], so that the two always agree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SitePolicy {
-    /// The only authority (`host` or `host:port`, compared case-insensitively
-    /// and ignoring the scheme's default port) requests may go to.
-    pub authority: String,
-    /// Whether plain `http` is allowed (loopback testing only); otherwise
-    /// only `https`.
-    pub allow_http: bool,
-    /// A PEM file of CA certificates trusted in addition to the public web
-    /// roots, for an on-premise ConnectWise behind a private CA. Read at the
-    /// start of each call, so a replaced file takes effect on the next call.
-    pub ca_file: Option<PathBuf>,
-    /// A person is waiting for the answer (`connect`, `test-connection`,
-    /// the lists): a refused connection ends the call at once instead of
-    /// after the connector's retries. (A server that does not speak TLS, or
-    /// whose certificate is not trusted, ends every call at once: retrying
-    /// cannot change that.)
-    pub interactive: bool,
-}
-
-impl SitePolicy {
-    /// The policy for a connection's `site`: its authority as the connector
-    /// will address it (cloud sites get the `api-` prefix), no private CA.
-    pub fn from_site(site: &str, allow_http: bool) -> Result<SitePolicy, RuntimeError> {
-        let parsed = Site::parse(site).map_err(|e| RuntimeError::InvalidSite(e.to_string()))?;
-        if parsed.scheme == "http" && !allow_http {
-            return Err(RuntimeError::InvalidSite(format!(
-                "the site {site:?} uses http, which this host does not allow: use https"
-            )));
-        }
-        Ok(SitePolicy {
-            authority: parsed.authority,
-            allow_http,
-            ca_file: None,
-            interactive: false,
-        })
-    }
-
-    /// The same policy for a call a person waits for ([`SitePolicy::interactive`]).
-    pub fn interactive(mut self) -> SitePolicy {
-        self.interactive = true;
-        self
-    }
-
-    /// The same policy, trusting the CA certificates in `path` too.
-    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> SitePolicy {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// Whether a request to `scheme://authority` is allowed; the error says
-    /// why not.
-    pub fn check(&self, scheme: &str, authority: &str) -> Result<(), String> {
-        let scheme = scheme.to_ascii_lowercase();
-        match scheme.as_str() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            "http" => return Err("plain http is not allowed for this connection".into()),
-            other => return Err(format!("the scheme {other:?} is not allowed")),
-        }
-        if authority.contains('@') {
-            return Err("URLs with user information are not allowed".into());
-        }
-        let wanted = normalize_authority(&scheme, &self.authority);
-        if normalize_authority(&scheme, authority) == wanted {
-            Ok(())
-        } else {
-            Err(format!(
-                "only the ConnectWise site {} may be reached",
-                self.authority
-            ))
-        }
-    }
-}
-
-/// Lower-cases an authority and drops the scheme's default port.
-fn normalize_authority(scheme: &str, authority: &str) -> String {
-    let lower = authority.trim().to_ascii_lowercase();
-    let default_port = if scheme == "https" { ":443" } else { ":80" };
-    match lower.strip_suffix(default_port) {
-        Some(bare) if !bare.is_empty() => bare.to_string(),
-        _ => lower,
-    }
-}
 
 /// One HTTP exchange of a call, as the host saw it. Headers (and so the
 /// `Authorization` header) are never recorded.
@@ -235,8 +146,12 @@ impl CallAbort {
 /// Why a site cannot be reached in a way that retrying does not change, with
 /// what to do about it: `None` for failures that may pass (a timeout, a
 /// reset, a refused connection outside an interactive call).
-pub(crate) fn unreachable(error: &HttpError, policy: &SitePolicy) -> Option<RuntimeError> {
-    let site = policy.authority.clone();
+pub(crate) fn unreachable(
+    error: &HttpError,
+    policy: &NetworkPolicy,
+    authority: &str,
+) -> Option<RuntimeError> {
+    let site = authority.to_string();
     let hint = |reason: UnreachableReason| {
         Some(RuntimeError::Unreachable {
             site: site.clone(),
@@ -341,7 +256,7 @@ pub(crate) struct HttpLimits {
 
 /// The `wasi:http` hooks of one call's store.
 pub(crate) struct HttpHooks {
-    pub(crate) policy: SitePolicy,
+    pub(crate) policy: NetworkPolicy,
     pub(crate) sender: Sender,
     pub(crate) limits: HttpLimits,
     pub(crate) record: Arc<Mutex<HttpRecord>>,
@@ -477,7 +392,10 @@ impl WasiHttpHooks for HttpHooks {
                     });
                 sender.answered(&site, &turn, throttled);
             }
-            let fatal = result.as_ref().err().and_then(|e| unreachable(e, &policy));
+            let fatal = result
+                .as_ref()
+                .err()
+                .and_then(|e| unreachable(e, &policy, &authority));
             match (status, &error) {
                 (Some(status), _) => tracing::info!(
                     target: "seatsync::http",
@@ -662,7 +580,7 @@ impl Net {
     }
 
     /// The sender for one call to `site`: its CA file, if any, is read now.
-    pub(crate) fn sender(self: &Arc<Self>, site: &SitePolicy) -> Result<Sender, RuntimeError> {
+    pub(crate) fn sender(self: &Arc<Self>, site: &NetworkPolicy) -> Result<Sender, RuntimeError> {
         let (tls, trust) = match &site.ca_file {
             None => (self.default_tls.clone(), 0),
             Some(path) => {

@@ -25,7 +25,6 @@
 //! [`ConnectorError`]: seatsync_plugin::error::ConnectorError
 
 mod answer;
-mod bindings;
 mod cache;
 mod call;
 mod contract;
@@ -37,6 +36,7 @@ mod limits;
 mod native;
 mod operations;
 mod pacing;
+mod policy;
 mod pool;
 mod sandbox;
 mod secrets;
@@ -48,20 +48,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use wasmtime::Engine;
 
-use bindings::ConnectwisePluginPre;
 pub use call::Call;
 pub use contract::{
     CONNECTOR_INTERFACE, SUPPORTED_CONTRACT_VERSIONS, check_contract, connector_version,
 };
+use contract::{ContractVersion, PluginPre};
 pub use error::{CallFailed, RuntimeError};
-pub use http::{Exchange, SitePolicy, UnreachableReason};
+pub use http::{Exchange, UnreachableReason};
 pub use journal::{JournalWrite, WriteJournal};
 pub use limits::{DEFAULT_INSTANCE_POOL, Limits, RuntimeOptions};
-pub use native::NativeConnector;
+pub use native::{HostRequest, HostResponse, HostSendError, HostTransport};
 pub use pacing::{DEFAULT_REQUESTS_PER_MINUTE, burst_for, parse_requests_per_minute};
+pub use policy::NetworkPolicy;
 pub use pool::ConnectionStats;
-use sandbox::CallState;
 pub use sandbox::{LogLevel, LogLine, LogSource};
+pub use secrets::secret_values;
 
 /// The compiled, pre-instantiated connector and the sandbox settings.
 ///
@@ -70,7 +71,9 @@ pub use sandbox::{LogLevel, LogLine, LogSource};
 /// of the same connection ([`warm`]).
 pub struct Runtime {
     engine: Engine,
-    pre: ConnectwisePluginPre<CallState>,
+    pre: PluginPre,
+    version: ContractVersion,
+    description: tokio::sync::OnceCell<seatsync_contract::ConnectorDescription>,
     limits: Limits,
     contract_version: String,
     loaded_from_cache: bool,

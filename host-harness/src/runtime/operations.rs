@@ -1,29 +1,48 @@
 //! The connector's operations, one public method per export.
 //!
 //! Each method runs its operation through [`Runtime::run`] and unwraps the
-//! answer to the export's own type. The reads fail with a bare
+//! answer to the export's own type, in the latest contract types whatever
+//! the component's contract version. The reads fail with a bare
 //! [`RuntimeError`]; `sync-organization` fails with a [`CallFailed`],
 //! because a call that wrote before it stopped must still be counted.
 
 use std::sync::Arc;
 
-use seatsync_plugin::error::ConnectorError;
-use seatsync_plugin::model::{
-    Agreement, Company, Connection, ConnectionInfo, Product, SyncReport, SyncRequest,
+use seatsync_contract::{
+    Company, ConnectionInfo, ConnectorError, Contract, NetworkPlan, Product, RecordId, Settings,
+    SyncReport, SyncRequest,
 };
 
-use super::call::{Op, Output};
-use super::{Call, CallFailed, Runtime, RuntimeError, SitePolicy, WriteJournal};
+use super::contract::{Op, Output};
+use super::{Call, CallFailed, NetworkPolicy, Runtime, RuntimeError, WriteJournal};
+
+/// The answer of a read that cannot be counted as writing.
+type Read<T> = Result<Call<Result<T, ConnectorError>>, RuntimeError>;
 
 impl Runtime {
-    /// `test-connection`: checks the site, keys, company id and client id.
+    /// `plan-network`: the endpoints `settings` lead to and the secrets to
+    /// redact. Sends nothing. Build the call's [`NetworkPolicy`] from it
+    /// with [`NetworkPolicy::from_plan`].
+    pub async fn plan_network(&self, settings: &Settings) -> Read<NetworkPlan> {
+        let call = self
+            .run(&NetworkPolicy::nowhere(), settings, Op::PlanNetwork, None)
+            .await
+            .map_err(|f| f.error)?;
+        Ok(call.map(|o| match o {
+            Output::Plan(v) => v,
+            _ => unreachable!("plan-network answers with a plan"),
+        }))
+    }
+
+    /// `test-connection`: checks the settings, the credentials and the
+    /// rights a sync needs.
     pub async fn test_connection(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
-    ) -> Result<Call<Result<ConnectionInfo, ConnectorError>>, RuntimeError> {
+        policy: &NetworkPolicy,
+        settings: &Settings,
+    ) -> Read<ConnectionInfo> {
         let call = self
-            .run(site, conn, Op::TestConnection, None)
+            .run(policy, settings, Op::TestConnection, None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -35,11 +54,11 @@ impl Runtime {
     /// `list-products`: every catalog item.
     pub async fn list_products(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
-    ) -> Result<Call<Result<Vec<Product>, ConnectorError>>, RuntimeError> {
+        policy: &NetworkPolicy,
+        settings: &Settings,
+    ) -> Read<Vec<Product>> {
         let call = self
-            .run(site, conn, Op::ListProducts, None)
+            .run(policy, settings, Op::ListProducts, None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -51,11 +70,11 @@ impl Runtime {
     /// `list-companies`: every company that is not deleted.
     pub async fn list_companies(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
-    ) -> Result<Call<Result<Vec<Company>, ConnectorError>>, RuntimeError> {
+        policy: &NetworkPolicy,
+        settings: &Settings,
+    ) -> Read<Vec<Company>> {
         let call = self
-            .run(site, conn, Op::ListCompanies, None)
+            .run(policy, settings, Op::ListCompanies, None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
@@ -64,52 +83,51 @@ impl Runtime {
         }))
     }
 
-    /// `list-agreements`: every agreement, or one company's.
-    pub async fn list_agreements(
+    /// `list-contracts`: every contract, or one company's.
+    pub async fn list_contracts(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
-        company: Option<u32>,
-    ) -> Result<Call<Result<Vec<Agreement>, ConnectorError>>, RuntimeError> {
+        policy: &NetworkPolicy,
+        settings: &Settings,
+        company: Option<RecordId>,
+    ) -> Read<Vec<Contract>> {
         let call = self
-            .run(site, conn, Op::ListAgreements(company), None)
+            .run(policy, settings, Op::ListContracts(company), None)
             .await
             .map_err(|f| f.error)?;
         Ok(call.map(|o| match o {
-            Output::Agreements(v) => v,
-            _ => unreachable!("list-agreements answers with agreements"),
+            Output::Contracts(v) => v,
+            _ => unreachable!("list-contracts answers with contracts"),
         }))
     }
 
-    /// `sync-organization`: makes one agreement's additions match the counts.
+    /// `sync-organization`: makes one contract's billing lines match the
+    /// counts.
     ///
     /// A call that did not complete says what it had sent by then
     /// ([`CallFailed`]).
     pub async fn sync_organization(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
+        policy: &NetworkPolicy,
+        settings: &Settings,
         request: &SyncRequest,
     ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
-        self.sync_organization_journaled(site, conn, request, None)
+        self.sync_organization_journaled(policy, settings, request, None)
             .await
     }
 
     /// [`Runtime::sync_organization`], recording every write in `journal`
-    /// before it is sent ([`journal`]); each write's exchange carries its
-    /// entry's id.
-    ///
-    /// [`journal`]: super::journal
+    /// before it is sent ([`super::journal`]); each write's exchange
+    /// carries its entry's id.
     pub async fn sync_organization_journaled(
         &self,
-        site: &SitePolicy,
-        conn: &Connection,
+        policy: &NetworkPolicy,
+        settings: &Settings,
         request: &SyncRequest,
         journal: Option<Arc<dyn WriteJournal>>,
     ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
         // `run` checks the report against the request (`check_report`).
         let call = self
-            .run(site, conn, Op::Sync(request.clone()), journal)
+            .run(policy, settings, Op::Sync(request.clone()), journal)
             .await?;
         Ok(call.map(|o| match o {
             Output::Report(v) => v,

@@ -14,7 +14,6 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::{WitLevel, seatsync};
 use super::http::HttpHooks;
 
 /// How important a log line is.
@@ -431,22 +430,14 @@ impl WasiHttpView for CallState {
     }
 }
 
-impl seatsync::psa::log::Host for CallState {
-    fn emit(&mut self, level: WitLevel, message: String) {
-        let level = match level {
-            WitLevel::Trace => LogLevel::Trace,
-            WitLevel::Debug => LogLevel::Debug,
-            WitLevel::Info => LogLevel::Info,
-            WitLevel::Warn => LogLevel::Warn,
-            WitLevel::Error => LogLevel::Error,
-        };
+impl CallState {
+    /// A line the connector logged (each contract version's `log.emit`).
+    pub(crate) fn emit(&mut self, level: LogLevel, message: &str) {
         if let Some(log) = self.log.as_mut() {
-            log.push(LogSource::Connector, level, &message);
+            log.push(LogSource::Connector, level, message);
         }
     }
 }
-
-impl seatsync::psa::types::Host for CallState {}
 
 #[cfg(test)]
 mod tests {

@@ -31,11 +31,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use seatsync_plugin::model::Connection;
+use seatsync_contract::Settings;
 use wasmtime::Store;
 
-use super::bindings::ConnectwisePlugin;
-use super::http::SitePolicy;
+use super::contract::Plugin;
+use super::policy::NetworkPolicy;
 use super::sandbox::{CallState, CappedPipe, Redactor};
 
 /// Calls one instance serves at most before it is dropped.
@@ -45,19 +45,19 @@ pub(crate) const MAX_CALLS: u32 = 1_000;
 /// after its call.
 pub(crate) const MAX_MEMORY_SHARE: usize = 4;
 
-/// Which calls may share an instance: the same connection (keys included)
-/// against the same site policy.
+/// Which calls may share an instance: the same settings (secrets
+/// included) under the same network policy.
 #[derive(PartialEq, Eq)]
 pub(crate) struct WarmKey {
-    connection: Connection,
-    site: SitePolicy,
+    settings: Settings,
+    policy: NetworkPolicy,
 }
 
 impl WarmKey {
-    pub(crate) fn new(site: &SitePolicy, connection: &Connection) -> WarmKey {
+    pub(crate) fn new(policy: &NetworkPolicy, settings: &Settings) -> WarmKey {
         WarmKey {
-            connection: connection.clone(),
-            site: site.clone(),
+            settings: settings.clone(),
+            policy: policy.clone(),
         }
     }
 }
@@ -66,7 +66,7 @@ impl WarmKey {
 pub(crate) struct Warm {
     pub(crate) key: WarmKey,
     pub(crate) store: Store<CallState>,
-    pub(crate) plugin: ConnectwisePlugin,
+    pub(crate) plugin: Plugin,
     /// The pipes behind the store's stdout and stderr.
     pub(crate) stdout: CappedPipe,
     pub(crate) stderr: CappedPipe,

@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
+use seatsync_contract::RecordId;
+
 use super::{RunId, Store, StoreError, Ts, check_tenant};
 
 /// Where a journal entry stands.
@@ -128,7 +130,7 @@ pub struct JournalEntry {
     /// Why there was no answer.
     pub error: Option<String>,
     /// What it created, when the connector reported it.
-    pub created_id: Option<u32>,
+    pub created_id: Option<RecordId>,
     /// When it was answered or settled.
     pub resolved_at: Option<DateTime<Utc>>,
 }
@@ -147,7 +149,7 @@ pub struct WriteResolution {
     /// Why there was no answer.
     pub error: Option<String>,
     /// What the write created (an addition's id), when known.
-    pub created_id: Option<u32>,
+    pub created_id: Option<RecordId>,
 }
 
 const COLUMNS: &str = "id, tenant, site, run_id, org_id, method, url, body_sha256, recorded_at,
@@ -234,10 +236,14 @@ impl Store {
     pub fn writes_that_created(
         &self,
         tenant: &str,
-        ids: &[u32],
+        ids: &[RecordId],
     ) -> Result<Vec<JournalEntry>, StoreError> {
         check_tenant(tenant)?;
-        let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(RecordId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         self.query_entries(
             &format!(
                 "SELECT {COLUMNS} FROM write_journal

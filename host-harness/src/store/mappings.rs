@@ -4,33 +4,34 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension};
-use seatsync_plugin::model::{BillCustomer, SyncLine, SyncRequest};
+use seatsync_contract::{RecordId, SyncLine, SyncRequest};
 
-use super::{DataTypes, Store, StoreError, Ts, bill_method_name, check_tenant, parse_bill_method};
+use super::{DataTypes, Store, StoreError, Ts, check_tenant};
 use crate::usage::Usage;
 
-/// How a package is billed: the catalog product it maps to.
+/// How a package is billed: the catalog product it maps to, and the
+/// options (as its connector describes them) the lines created for it get.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageMapping {
-    /// The ConnectWise catalog item id.
-    pub product_id: u32,
+    /// The catalog item's id.
+    pub product_id: RecordId,
     /// The product's identifier (SKU), for display.
     pub product_identifier: Option<String>,
     /// The product's description, for display.
     pub product_description: Option<String>,
-    /// How a created addition is billed.
-    pub bill_method: BillCustomer,
-    /// Whether a created addition is taxable (default: yes).
-    pub taxable: bool,
+    /// The product's options by key (ConnectWise: `bill-method`,
+    /// `taxable`); an option not set takes its described default.
+    pub options: BTreeMap<String, String>,
 }
 
-/// Where an organization's counts go: a company and one of its agreements.
+/// Where an organization's counts go: a company and one of its contracts
+/// (agreements).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgMapping {
-    /// The ConnectWise company id.
-    pub company_id: u32,
-    /// The ConnectWise agreement id.
-    pub agreement_id: u32,
+    /// The company's id.
+    pub company_id: RecordId,
+    /// The contract's id.
+    pub agreement_id: RecordId,
     /// The company's name, for display.
     pub company_name: Option<String>,
     /// The agreement's name, for display.
@@ -92,37 +93,41 @@ pub struct OrgPlan {
     /// The organization's name, for logs.
     pub org_name: String,
     /// The company it is mapped to.
-    pub company_id: u32,
-    /// The agreement it is mapped to.
-    pub agreement_id: u32,
+    pub company_id: RecordId,
+    /// The contract (agreement) it is mapped to.
+    pub agreement_id: RecordId,
     /// One line per enabled, mapped package with usage, by package key.
     pub lines: Vec<SyncLine>,
 }
 
 impl OrgPlan {
-    /// The connector request for this organization.
+    /// The connector request for this organization: `today` decides which
+    /// lines count as ended, `start_date` is when created lines start
+    /// billing.
     pub fn to_request(
         &self,
         data_types: DataTypes,
         dry_run: bool,
-        effective_date: NaiveDate,
+        today: NaiveDate,
+        start_date: NaiveDate,
     ) -> SyncRequest {
         SyncRequest {
             company_id: self.company_id,
-            agreement_id: self.agreement_id,
+            contract_id: self.agreement_id,
             lines: self.lines.clone(),
             dry_run,
-            effective_date: effective_date.format("%Y-%m-%d").to_string(),
+            today: today.format("%Y-%m-%d").to_string(),
+            start_date: start_date.format("%Y-%m-%d").to_string(),
             update_quantities: data_types.user_counts,
             create_missing: data_types.packages,
         }
     }
 }
 
-fn check_id(what: &str, id: u32) -> Result<(), StoreError> {
+fn check_id(what: &str, id: RecordId) -> Result<(), StoreError> {
     if id == 0 {
         Err(StoreError::InvalidInput(format!(
-            "the {what} must be a positive ConnectWise id, not 0: look it up with `seatsync {}`",
+            "the {what} cannot be 0: look it up with `seatsync {}`",
             match what {
                 "product id" => "products",
                 "company id" => "companies",
@@ -132,6 +137,21 @@ fn check_id(what: &str, id: u32) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
+}
+
+/// A package's options as the JSON object stored.
+fn options_json(options: &BTreeMap<String, String>) -> Result<String, StoreError> {
+    serde_json::to_string(options)
+        .map_err(|e| StoreError::InvalidInput(format!("cannot store the options: {e}")))
+}
+
+/// A package's stored options.
+fn parse_options(json: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(json).map_err(|e| {
+        StoreError::InvalidInput(format!(
+            "a package's stored options are not a JSON object of texts ({e}): map the package again"
+        ))
+    })
 }
 
 /// Empty or blank display text is stored as NULL.
@@ -220,7 +240,7 @@ impl Store {
             key,
             "mapping a package",
             "UPDATE packages SET product_id = ?3, product_identifier = ?4,
-                 product_description = ?5, bill_method = ?6, taxable = ?7
+                 product_description = ?5, options = ?6
              WHERE tenant = ?1 AND key = ?2",
             rusqlite::params![
                 tenant,
@@ -228,8 +248,7 @@ impl Store {
                 mapping.product_id,
                 display_text(&mapping.product_identifier),
                 display_text(&mapping.product_description),
-                bill_method_name(mapping.bill_method),
-                mapping.taxable,
+                options_json(&mapping.options)?,
             ],
         )
     }
@@ -241,7 +260,7 @@ impl Store {
             key,
             "unmapping a package",
             "UPDATE packages SET product_id = NULL, product_identifier = NULL,
-                 product_description = NULL, bill_method = 'billable', taxable = 1
+                 product_description = NULL, options = '{}'
              WHERE tenant = ?1 AND key = ?2",
             rusqlite::params![tenant, key],
         )
@@ -431,7 +450,7 @@ impl Store {
         let mut stmt = tx
             .prepare(
                 "SELECT p.key, p.enabled, p.product_id, p.product_identifier,
-                        p.product_description, p.bill_method, p.taxable,
+                        p.product_description, p.options,
                         count(u.org_id), coalesce(sum(u.active_users), 0)
                  FROM packages p
                  LEFT JOIN usage u ON u.tenant = p.tenant AND u.package_key = p.key
@@ -445,27 +464,25 @@ impl Store {
                     key: r.get(0)?,
                     enabled: r.get(1)?,
                     mapping: None,
-                    orgs: r.get(7)?,
-                    active_users: r.get::<_, i64>(8)?.max(0) as u64,
+                    orgs: r.get(6)?,
+                    active_users: r.get::<_, i64>(7)?.max(0) as u64,
                 };
-                let product_id: Option<u32> = r.get(2)?;
+                let product_id: Option<RecordId> = r.get(2)?;
                 let identifier: Option<String> = r.get(3)?;
                 let description: Option<String> = r.get(4)?;
-                let bill: String = r.get(5)?;
-                let taxable: bool = r.get(6)?;
-                Ok((view, product_id, identifier, description, bill, taxable))
+                let options: String = r.get(5)?;
+                Ok((view, product_id, identifier, description, options))
             })
             .map_err(e)?;
         let mut out = Vec::new();
         for row in rows {
-            let (mut view, product_id, identifier, description, bill, taxable) = row.map_err(e)?;
+            let (mut view, product_id, identifier, description, options) = row.map_err(e)?;
             if let Some(product_id) = product_id {
                 view.mapping = Some(PackageMapping {
                     product_id,
                     product_identifier: identifier,
                     product_description: description,
-                    bill_method: parse_bill_method(&bill)?,
-                    taxable,
+                    options: parse_options(&options)?,
                 });
             }
             out.push(view);
@@ -488,8 +505,8 @@ impl Store {
                 )
                 .map_err(e)?;
             stmt.query_map([tenant], |r| {
-                let company_id: Option<u32> = r.get(3)?;
-                let agreement_id: Option<u32> = r.get(4)?;
+                let company_id: Option<RecordId> = r.get(3)?;
+                let agreement_id: Option<RecordId> = r.get(4)?;
                 Ok(OrgView {
                     org_id: r.get(0)?,
                     name: r.get(1)?,
@@ -550,7 +567,7 @@ impl Store {
         let mut stmt = tx
             .prepare(
                 "SELECT o.org_id, o.name, o.company_id, o.agreement_id,
-                        u.package_key, u.active_users, p.product_id, p.bill_method, p.taxable
+                        u.package_key, u.active_users, p.product_id, p.options
                  FROM orgs o
                  JOIN usage u ON u.tenant = o.tenant AND u.org_id = o.org_id
                  JOIN packages p ON p.tenant = u.tenant AND p.key = u.package_key
@@ -566,15 +583,14 @@ impl Store {
                     (
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
-                        r.get::<_, u32>(2)?,
-                        r.get::<_, u32>(3)?,
+                        r.get::<_, RecordId>(2)?,
+                        r.get::<_, RecordId>(3)?,
                     ),
                     (
                         r.get::<_, String>(4)?,
                         r.get::<_, u32>(5)?,
-                        r.get::<_, u32>(6)?,
+                        r.get::<_, RecordId>(6)?,
                         r.get::<_, String>(7)?,
-                        r.get::<_, bool>(8)?,
                     ),
                 ))
             })
@@ -582,13 +598,12 @@ impl Store {
         let mut plans: Vec<OrgPlan> = Vec::new();
         for row in rows {
             let ((org_id, org_name, company_id, agreement_id), line) = row.map_err(e)?;
-            let (package_key, quantity, product_id, bill, taxable) = line;
+            let (package_key, quantity, product_id, options) = line;
             let line = SyncLine {
                 package_key,
                 product_id,
                 quantity,
-                bill_customer: parse_bill_method(&bill)?,
-                taxable,
+                options: parse_options(&options)?,
                 description: None,
             };
             match plans.last_mut() {

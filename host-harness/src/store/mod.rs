@@ -40,6 +40,7 @@ mod mappings;
 mod runs;
 mod schema;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -51,7 +52,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql};
-use seatsync_plugin::model::{BillCustomer, Connection as ConnectorConnection};
+use seatsync_contract::Settings;
 use thiserror::Error;
 
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
@@ -259,54 +260,36 @@ fn known_hint(known: &[String], command: &str) -> String {
     format!("; known {noun}: {list} — run `seatsync {command}`")
 }
 
-/// A ConnectWise connection as stored for a tenant.
+/// A connection as stored for a tenant: the settings its connector
+/// describes, and what the host itself decides.
 ///
-/// The private key is kept in a private field: [`StoredConnection::connector_connection`]
-/// is the only way to read it, and `Debug` redacts it.
+/// `Debug` shows the setting keys only: values may be secrets.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredConnection {
-    /// The ConnectWise site (host or URL).
-    pub site: String,
-    /// The login company identifier.
-    pub company_id: String,
-    /// The API member's public key.
-    pub public_key: String,
-    private_key: String,
-    /// The integration's client id.
-    pub client_id: String,
-    /// The codebase, `None` for the default (`v4_6_release/`).
-    pub codebase: Option<String>,
-    /// Whether `http://` sites are allowed (loopback testing only).
+    /// Every setting, secrets included.
+    pub settings: Settings,
+    /// Which of the settings are secret (stored apart, never shown).
+    pub secret_keys: BTreeSet<String>,
+    /// Whether plain `http` endpoints are allowed (loopback testing only).
     pub allow_http: bool,
     /// A PEM file of extra CA certificates to trust, for on-premise servers.
     pub ca_file: Option<PathBuf>,
 }
 
 impl StoredConnection {
-    /// Wraps a connector connection with the host-only settings.
-    pub fn new(conn: ConnectorConnection, allow_http: bool, ca_file: Option<PathBuf>) -> Self {
+    /// A connection of `settings`, `secret_keys` among them, with the
+    /// host's own choices.
+    pub fn new(
+        settings: Settings,
+        secret_keys: impl IntoIterator<Item = String>,
+        allow_http: bool,
+        ca_file: Option<PathBuf>,
+    ) -> Self {
         StoredConnection {
-            site: conn.site,
-            company_id: conn.company_id,
-            public_key: conn.public_key,
-            private_key: conn.private_key,
-            client_id: conn.client_id,
-            codebase: conn.codebase,
+            settings,
+            secret_keys: secret_keys.into_iter().collect(),
             allow_http,
             ca_file,
-        }
-    }
-
-    /// The connection to hand to the connector: the only accessor that
-    /// returns the private key.
-    pub fn connector_connection(&self) -> ConnectorConnection {
-        ConnectorConnection {
-            site: self.site.clone(),
-            company_id: self.company_id.clone(),
-            public_key: self.public_key.clone(),
-            private_key: self.private_key.clone(),
-            client_id: self.client_id.clone(),
-            codebase: self.codebase.clone(),
         }
     }
 }
@@ -314,12 +297,8 @@ impl StoredConnection {
 impl fmt::Debug for StoredConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredConnection")
-            .field("site", &self.site)
-            .field("company_id", &self.company_id)
-            .field("public_key", &self.public_key)
-            .field("private_key", &"[redacted]")
-            .field("client_id", &self.client_id)
-            .field("codebase", &self.codebase)
+            .field("settings", &self.settings)
+            .field("secret_keys", &self.secret_keys)
             .field("allow_http", &self.allow_http)
             .field("ca_file", &self.ca_file)
             .finish()
@@ -383,27 +362,6 @@ impl Default for DataTypes {
             user_counts: true,
             packages: true,
         }
-    }
-}
-
-/// The command-line and database name of a bill method.
-pub fn bill_method_name(b: BillCustomer) -> &'static str {
-    match b {
-        BillCustomer::Billable => "billable",
-        BillCustomer::DoNotBill => "do-not-bill",
-        BillCustomer::NoCharge => "no-charge",
-    }
-}
-
-/// Parses a bill method: `billable`, `do-not-bill` or `no-charge`.
-pub fn parse_bill_method(s: &str) -> Result<BillCustomer, StoreError> {
-    match s {
-        "billable" => Ok(BillCustomer::Billable),
-        "do-not-bill" => Ok(BillCustomer::DoNotBill),
-        "no-charge" => Ok(BillCustomer::NoCharge),
-        _ => Err(StoreError::InvalidInput(format!(
-            "unknown bill method '{s}': use billable, do-not-bill or no-charge"
-        ))),
     }
 }
 
@@ -800,15 +758,13 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(ctx, e))
     }
 
-    /// Saves (replaces) the tenant's ConnectWise connection. The site,
-    /// company id, keys and client id must not be empty.
+    /// Saves (replaces) the tenant's connection: its settings (secret
+    /// ones apart) and the host's choices. No setting may be empty.
     pub fn save_connection(&self, tenant: &str, conn: &StoredConnection) -> Result<(), StoreError> {
         check_tenant(tenant)?;
-        required("site", &conn.site)?;
-        required("company id", &conn.company_id)?;
-        required("public key", &conn.public_key)?;
-        required("private key", &conn.private_key)?;
-        required("client id", &conn.client_id)?;
+        for (key, value) in conn.settings.iter() {
+            required(key, value)?;
+        }
         let ca_file = match &conn.ca_file {
             None => None,
             Some(p) => Some(p.to_str().ok_or_else(|| {
@@ -819,60 +775,79 @@ impl Store {
             })?),
         };
         let ctx = "saving the connection";
+        let e = |e| self.err(ctx, e);
         let tx = self.write_tx(ctx)?;
         self.touch_tenant(&tx, tenant)?;
         tx.execute(
-            "INSERT INTO connections (tenant, site, company_id, public_key, private_key,
-                 client_id, codebase, allow_http, ca_file, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            "INSERT INTO connections (tenant, allow_http, ca_file, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (tenant) DO UPDATE SET
-                 site = excluded.site, company_id = excluded.company_id,
-                 public_key = excluded.public_key, private_key = excluded.private_key,
-                 client_id = excluded.client_id, codebase = excluded.codebase,
                  allow_http = excluded.allow_http, ca_file = excluded.ca_file,
                  updated_at = excluded.updated_at",
-            rusqlite::params![
-                tenant,
-                conn.site.trim(),
-                conn.company_id.trim(),
-                conn.public_key.trim(),
-                conn.private_key.trim(),
-                conn.client_id.trim(),
-                conn.codebase,
-                conn.allow_http,
-                ca_file,
-                Ts(self.now()),
-            ],
+            rusqlite::params![tenant, conn.allow_http, ca_file, Ts(self.now())],
         )
-        .map_err(|e| self.err(ctx, e))?;
-        tx.commit().map_err(|e| self.err(ctx, e))
+        .map_err(e)?;
+        for table in ["connection_settings", "connection_secrets"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE tenant = ?1"), [tenant])
+                .map_err(e)?;
+        }
+        for (key, value) in conn.settings.iter() {
+            let table = if conn.secret_keys.contains(key) {
+                "connection_secrets"
+            } else {
+                "connection_settings"
+            };
+            tx.execute(
+                &format!("INSERT INTO {table} (tenant, key, value) VALUES (?1, ?2, ?3)"),
+                rusqlite::params![tenant, key, value.trim()],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
     }
 
     /// The tenant's connection, if one was saved.
     pub fn connection(&self, tenant: &str) -> Result<Option<StoredConnection>, StoreError> {
         check_tenant(tenant)?;
         let ctx = "reading the connection";
-        self.conn
+        let e = |e| self.err(ctx, e);
+        let tx = self.read_tx(ctx)?;
+        let host: Option<(bool, Option<String>)> = tx
             .query_row(
-                "SELECT site, company_id, public_key, private_key, client_id, codebase,
-                        allow_http, ca_file
-                 FROM connections WHERE tenant = ?1",
+                "SELECT allow_http, ca_file FROM connections WHERE tenant = ?1",
                 [tenant],
-                |r| {
-                    Ok(StoredConnection {
-                        site: r.get(0)?,
-                        company_id: r.get(1)?,
-                        public_key: r.get(2)?,
-                        private_key: r.get(3)?,
-                        client_id: r.get(4)?,
-                        codebase: r.get(5)?,
-                        allow_http: r.get(6)?,
-                        ca_file: r.get::<_, Option<String>>(7)?.map(PathBuf::from),
-                    })
-                },
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| self.err(ctx, e))
+            .map_err(e)?;
+        let Some((allow_http, ca_file)) = host else {
+            return Ok(None);
+        };
+        let mut settings = Settings::new();
+        let mut secret_keys = BTreeSet::new();
+        for (table, secret) in [("connection_settings", false), ("connection_secrets", true)] {
+            let mut stmt = tx
+                .prepare(&format!("SELECT key, value FROM {table} WHERE tenant = ?1"))
+                .map_err(e)?;
+            let rows = stmt
+                .query_map([tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(e)?;
+            for row in rows {
+                let (key, value) = row.map_err(e)?;
+                if secret {
+                    secret_keys.insert(key.clone());
+                }
+                settings.set(key, value);
+            }
+        }
+        Ok(Some(StoredConnection {
+            settings,
+            secret_keys,
+            allow_http,
+            ca_file: ca_file.map(PathBuf::from),
+        }))
     }
 
     /// Switches a data type on or off for the tenant.

@@ -13,7 +13,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql};
-use seatsync_plugin::model::{LineOutcome, SyncReport};
+use seatsync_contract::{LineOutcome, RecordId, SyncReport};
 
 use super::journal::WriteResolution;
 use super::mappings::OrgPlan;
@@ -234,23 +234,23 @@ pub struct RunLine {
     /// The vendor organization.
     pub org_id: String,
     /// The company synced.
-    pub company_id: Option<u32>,
+    pub company_id: Option<RecordId>,
     /// The agreement synced.
-    pub agreement_id: Option<u32>,
+    pub agreement_id: Option<RecordId>,
     /// The package (`None` for an [`LineKind::OrgFailed`] row).
     pub package_key: Option<String>,
     /// The product.
-    pub product_id: Option<u32>,
+    pub product_id: Option<RecordId>,
     /// The quantity asked for.
     pub quantity: Option<u32>,
     /// What happened.
     pub kind: LineKind,
     /// The quantity before an update.
     pub previous_quantity: Option<f64>,
-    /// The addition concerned, when there is exactly one.
-    pub addition_id: Option<u32>,
-    /// The additions in conflict.
-    pub conflict_ids: Vec<u32>,
+    /// The billing line (addition) concerned, when there is exactly one.
+    pub addition_id: Option<RecordId>,
+    /// The billing lines (additions) in conflict.
+    pub conflict_ids: Vec<RecordId>,
     /// The reason for a skip, failure, conflict or organization failure.
     pub message: Option<String>,
     /// 1, or 2 when the organization was tried again at the end of the run
@@ -548,7 +548,7 @@ impl Store {
                             }
                             LineOutcome::Updated { previous_quantity } => {
                                 totals.updated += 1;
-                                (LineKind::Updated, Some(*previous_quantity), None, None)
+                                (LineKind::Updated, previous_quantity.to_f64(), None, None)
                             }
                             LineOutcome::Unchanged => {
                                 totals.unchanged += 1;
@@ -592,13 +592,13 @@ impl Store {
                                 run.0,
                                 plan.org_id,
                                 report.company_id,
-                                report.agreement_id,
+                                report.contract_id,
                                 line.package_key,
                                 line.product_id,
                                 line.quantity,
                                 kind,
                                 previous,
-                                line.addition_id,
+                                line.line_id,
                                 conflicts,
                                 message,
                                 attempt,
@@ -645,10 +645,14 @@ impl Store {
         &self,
         tx: &Connection,
         run: RunId,
-        ids: &[u32],
+        ids: &[RecordId],
     ) -> Result<Option<String>, StoreError> {
         let ctx = "looking up who created additions in conflict";
-        let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(RecordId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let mut stmt = tx
             .prepare(&format!(
                 "SELECT created_id, recorded_at FROM write_journal
@@ -657,7 +661,7 @@ impl Store {
                  ORDER BY recorded_at, id"
             ))
             .map_err(|e| self.err(ctx, e))?;
-        let created: Vec<(u32, DateTime<Utc>)> = stmt
+        let created: Vec<(RecordId, DateTime<Utc>)> = stmt
             .query_map([run.0], |r| Ok((r.get(0)?, r.get::<_, Ts>(1)?.0)))
             .map_err(|e| self.err(ctx, e))?
             .collect::<Result<_, _>>()

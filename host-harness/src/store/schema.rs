@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The first schema.
 ///
@@ -285,6 +285,93 @@ CREATE INDEX write_journal_unresolved ON write_journal (tenant, org_id)
 CREATE INDEX write_journal_by_run ON write_journal (run_id);
 CREATE INDEX write_journal_created ON write_journal (tenant, created_id)
     WHERE created_id IS NOT NULL;
+"#;
+
+/// The store knows no particular PSA (contract 0.2):
+///
+/// - A connection is the settings its connector describes, plain ones in
+///   `connection_settings` and secret ones apart in `connection_secrets`;
+///   `connections` keeps what the host itself decides (plain http for
+///   loopback testing, a CA file). A 0.1 connection's columns become the
+///   settings of the same names (`site`, `company-id`, `public-key`,
+///   `private-key` (secret), `client-id`, `codebase`).
+/// - A mapped package carries the options its connector describes, as a
+///   JSON object (`options`), instead of ConnectWise's bill method and
+///   taxable columns (which become the options `bill-method` and
+///   `taxable`).
+/// - Ids are any non-zero 64-bit integer (Autotask's are 64-bit, HaloPSA has
+///   negative ones), not ConnectWise's positive 32-bit ones.
+const V4: &str = r#"
+CREATE TABLE connection_settings (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL CHECK (key <> ''),
+    value TEXT NOT NULL,
+    PRIMARY KEY (tenant, key)
+) STRICT;
+CREATE TABLE connection_secrets (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL CHECK (key <> ''),
+    value TEXT NOT NULL,
+    PRIMARY KEY (tenant, key)
+) STRICT;
+INSERT INTO connection_settings (tenant, key, value)
+    SELECT tenant, 'site', site FROM connections
+    UNION ALL SELECT tenant, 'company-id', company_id FROM connections
+    UNION ALL SELECT tenant, 'public-key', public_key FROM connections
+    UNION ALL SELECT tenant, 'client-id', client_id FROM connections
+    UNION ALL SELECT tenant, 'codebase', codebase FROM connections WHERE codebase IS NOT NULL;
+INSERT INTO connection_secrets (tenant, key, value)
+    SELECT tenant, 'private-key', private_key FROM connections;
+CREATE TABLE connections_v4 (
+    tenant TEXT PRIMARY KEY NOT NULL,
+    allow_http INTEGER NOT NULL CHECK (allow_http IN (0, 1)),
+    ca_file TEXT,
+    updated_at TEXT NOT NULL
+) STRICT;
+INSERT INTO connections_v4 (tenant, allow_http, ca_file, updated_at)
+    SELECT tenant, allow_http, ca_file, updated_at FROM connections;
+DROP TABLE connections;
+ALTER TABLE connections_v4 RENAME TO connections;
+
+CREATE TABLE packages_v4 (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL CHECK (key <> ''),
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    product_id INTEGER CHECK (product_id <> 0),
+    product_identifier TEXT,
+    product_description TEXT,
+    -- The mapped product's options, as the connector describes them.
+    options TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(options) AND json_type(options) = 'object'),
+    PRIMARY KEY (tenant, key)
+) STRICT;
+INSERT INTO packages_v4 (tenant, key, enabled, product_id, product_identifier,
+        product_description, options)
+    SELECT tenant, key, enabled, product_id, product_identifier, product_description,
+        CASE WHEN product_id IS NULL THEN '{}'
+             ELSE json_object('bill-method', bill_method,
+                              'taxable', CASE taxable WHEN 1 THEN 'true' ELSE 'false' END)
+        END
+    FROM packages;
+DROP TABLE packages;
+ALTER TABLE packages_v4 RENAME TO packages;
+
+CREATE TABLE orgs_v4 (
+    tenant TEXT NOT NULL,
+    org_id TEXT NOT NULL CHECK (org_id <> ''),
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    company_id INTEGER CHECK (company_id <> 0),
+    agreement_id INTEGER CHECK (agreement_id <> 0),
+    company_name TEXT,
+    agreement_name TEXT,
+    PRIMARY KEY (tenant, org_id),
+    CHECK ((company_id IS NULL) = (agreement_id IS NULL))
+) STRICT;
+INSERT INTO orgs_v4 SELECT tenant, org_id, name, enabled, company_id, agreement_id,
+        company_name, agreement_name
+    FROM orgs;
+DROP TABLE orgs;
+ALTER TABLE orgs_v4 RENAME TO orgs;
 "#;
 
 #[cfg(test)]

@@ -265,7 +265,8 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // ConnectWise-ish answers and the test connection.
 
-use seatsync_host::runtime::{Runtime, RuntimeOptions};
+use seatsync_contract::{Endpoint, Settings};
+use seatsync_host::runtime::{NetworkPolicy, Runtime, RuntimeError, RuntimeOptions};
 use seatsync_plugin::model::Connection;
 
 pub const COMPANY: &str = "contoso";
@@ -274,21 +275,57 @@ pub const PUBLIC_KEY: &str = "PubKey123";
 pub const PRIVATE_KEY: &str = "TEST-PRIVATE-KEY-7f3c9a1e";
 pub const CLIENT_ID: &str = "0b7e4c1a-client";
 
-/// A connection to `site` with the test credentials.
-pub fn connection(site: &str) -> Connection {
-    Connection {
-        site: site.into(),
-        company_id: COMPANY.into(),
-        public_key: PUBLIC_KEY.into(),
-        private_key: PRIVATE_KEY.into(),
-        client_id: CLIENT_ID.into(),
-        codebase: None,
+/// The settings of a connection to `site` with the test credentials.
+pub fn connection(site: &str) -> Settings {
+    [
+        ("site", site),
+        ("company-id", COMPANY),
+        ("public-key", PUBLIC_KEY),
+        ("private-key", PRIVATE_KEY),
+        ("client-id", CLIENT_ID),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The network policy the runtime's connector plans for `site`, checked by
+/// the host as `seatsync` does.
+pub async fn policy(site: &str, allow_http: bool) -> Result<NetworkPolicy, RuntimeError> {
+    let plan = runtime()
+        .plan_network(&connection(site))
+        .await?
+        .value
+        .map_err(|e| RuntimeError::InvalidSite(e.to_string()))?;
+    NetworkPolicy::from_plan(&plan, allow_http)
+}
+
+/// A policy allowing exactly `scheme://authority`, with the test
+/// credentials' secrets, built by hand (no plan).
+pub fn policy_of(scheme: &str, authority: &str, allow_http: bool) -> NetworkPolicy {
+    let auth = expected_authorization();
+    NetworkPolicy {
+        endpoints: vec![Endpoint {
+            scheme: scheme.into(),
+            authority: authority.into(),
+        }],
+        allow_http,
+        ca_file: None,
+        interactive: false,
+        secrets: vec![auth.trim_start_matches("Basic ").to_string(), auth],
     }
 }
 
 /// The `Authorization` value the connector must send.
 pub fn expected_authorization() -> String {
-    let endpoint = seatsync_plugin::connection::Endpoint::new(&connection("127.0.0.1")).unwrap();
+    let conn = Connection {
+        site: "127.0.0.1".into(),
+        company_id: COMPANY.into(),
+        public_key: PUBLIC_KEY.into(),
+        private_key: PRIVATE_KEY.into(),
+        client_id: CLIENT_ID.into(),
+        codebase: None,
+    };
+    let endpoint = seatsync_plugin::connection::Endpoint::new(&conn).unwrap();
     let header = endpoint
         .headers()
         .into_iter()

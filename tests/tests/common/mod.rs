@@ -297,9 +297,12 @@ impl Env {
     pub fn configure(&self) {
         use seatsync_host::store::{OrgMapping, PackageMapping, StoredConnection};
         let store = self.store();
-        let conn = seatsync_tests::demo_connection(&self.site());
+        let settings = seatsync_tests::demo_settings(&self.site());
         store
-            .save_connection("default", &StoredConnection::new(conn, true, None))
+            .save_connection(
+                "default",
+                &StoredConnection::new(settings, ["private-key".to_string()], true, None),
+            )
             .expect("the connection is saved");
         let usage = seatsync_host::usage::parse_usage(
             seatsync_fixtures::demo::USAGE_CSV.as_bytes(),
@@ -312,12 +315,15 @@ impl Env {
         let mappings = seatsync_fixtures::demo::mappings();
         for (key, m) in &mappings.packages {
             let mapping = PackageMapping {
-                product_id: m.product_id,
+                product_id: i64::from(m.product_id),
                 product_identifier: None,
                 product_description: None,
-                bill_method: seatsync_host::store::parse_bill_method(&m.bill_customer)
-                    .expect("a demo bill method"),
-                taxable: m.taxable,
+                options: [
+                    ("bill-method".to_string(), m.bill_customer.clone()),
+                    ("taxable".to_string(), m.taxable.to_string()),
+                ]
+                .into_iter()
+                .collect(),
             };
             store
                 .upsert_package_mapping("default", key, &mapping)
@@ -325,8 +331,8 @@ impl Env {
         }
         for (org, m) in &mappings.organizations {
             let mapping = OrgMapping {
-                company_id: m.company_id,
-                agreement_id: m.agreement_id,
+                company_id: i64::from(m.company_id),
+                agreement_id: i64::from(m.agreement_id),
                 company_name: None,
                 agreement_name: None,
             };

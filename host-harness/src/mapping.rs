@@ -1,0 +1,214 @@
+//! Mapping a vendor package to a product and an organization to a company
+//! and contract, checked against the PSA before anything is stored. The
+//! rules live here, not in a front end, so the CLI and any other front end
+//! apply the same ones.
+//!
+//! A package's product must exist, be active and be billable as a
+//! recurring line; its options must be ones the connector describes, with
+//! allowed values. An organization's contract must exist, belong to the
+//! company, not be cancelled, and not be mapped to another organization
+//! (their counts would overwrite each other).
+
+use std::collections::BTreeMap;
+
+use seatsync_contract::{ConnectorDescription, Product, RecordId};
+
+use crate::connection::{Connected, ConnectorFailed};
+use crate::runtime::RuntimeError;
+use crate::store::{OrgMapping, PackageMapping, Store, StoreError};
+
+/// Why a mapping was refused; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The store refused it (an unknown package or organization).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The connector could not be asked.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The connector answered with an error.
+    #[error(transparent)]
+    Connector(#[from] ConnectorFailed),
+    /// The PSA's answer rules the mapping out; the message says why and
+    /// what to do.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A package's options from `KEY=VALUE` texts, checked against the
+/// connector's description: known keys, allowed values; the described
+/// defaults for the rest.
+pub fn package_options(
+    description: &ConnectorDescription,
+    given: &[(String, String)],
+) -> Result<BTreeMap<String, String>, MappingError> {
+    let mut options: BTreeMap<String, String> = description
+        .line_options
+        .iter()
+        .map(|o| (o.key.clone(), o.default_value.clone()))
+        .collect();
+    for (key, value) in given {
+        let Some(option) = description.option(key) else {
+            let known = description
+                .line_options
+                .iter()
+                .map(|o| o.key.as_str())
+                .collect::<Vec<_>>();
+            return Err(MappingError::Refused(if known.is_empty() {
+                format!("this connector takes no product option, so not '{key}'")
+            } else {
+                format!(
+                    "this connector has no product option '{key}': its options are {}",
+                    known.join(", ")
+                )
+            }));
+        };
+        option.check(value).map_err(MappingError::Refused)?;
+        options.insert(key.clone(), value.clone());
+    }
+    Ok(options)
+}
+
+/// Maps package `key` to `product` with `options`, after checking the
+/// product in the catalog. Returns the product and the stored mapping.
+pub async fn map_package(
+    store: &Store,
+    tenant: &str,
+    connected: &Connected,
+    key: &str,
+    product: RecordId,
+    options: BTreeMap<String, String>,
+) -> Result<(Product, PackageMapping), MappingError> {
+    // An unknown package fails before the PSA is asked anything.
+    let known: Vec<String> = store
+        .list_packages(tenant)?
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    if !known.iter().any(|k| k == key) {
+        return Err(StoreError::UnknownPackage {
+            tenant: tenant.to_owned(),
+            key: key.to_owned(),
+            known,
+        }
+        .into());
+    }
+    let c = connected;
+    let call = c.runtime.list_products(&c.policy, &c.settings).await?;
+    let products = c.value(call, "reading the catalog failed")?;
+    let description = c.runtime.describe().await?;
+    let Some(item) = products.into_iter().find(|p| p.id == product) else {
+        return Err(MappingError::Refused(format!(
+            "{} has no catalog product with id {product}: run `seatsync products` to see them",
+            description.psa
+        )));
+    };
+    if item.inactive {
+        return Err(MappingError::Refused(format!(
+            "the product {product} ({}) is inactive in {}: pick an active product",
+            item.identifier, description.psa
+        )));
+    }
+    if !item.billable_as_line {
+        return Err(MappingError::Refused(format!(
+            "the product {product} ({}) cannot be billed as {} {}{}: pick another product",
+            item.identifier,
+            article(&description.line_noun),
+            description.line_noun,
+            item.kind
+                .as_deref()
+                .map(|k| format!(" (it is a {})", k.to_lowercase()))
+                .unwrap_or_default()
+        )));
+    }
+    let mapping = PackageMapping {
+        product_id: product,
+        product_identifier: Some(item.identifier.clone()),
+        product_description: Some(item.description.clone()),
+        options,
+    };
+    store.upsert_package_mapping(tenant, key, &mapping)?;
+    Ok((item, mapping))
+}
+
+/// "a" or "an".
+fn article(noun: &str) -> &'static str {
+    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// Maps organization `org` to `company` and its contract `agreement`,
+/// after checking both in the PSA. Returns the stored mapping.
+pub async fn map_org(
+    store: &Store,
+    tenant: &str,
+    connected: &Connected,
+    org: &str,
+    company: RecordId,
+    agreement: RecordId,
+) -> Result<OrgMapping, MappingError> {
+    let orgs = store.list_orgs(tenant)?;
+    let known: Vec<String> = orgs.iter().map(|o| o.org_id.clone()).collect();
+    if !known.iter().any(|k| k == org) {
+        return Err(StoreError::UnknownOrg {
+            tenant: tenant.to_owned(),
+            org_id: org.to_owned(),
+            known,
+        }
+        .into());
+    }
+    let c = connected;
+    let description = c.runtime.describe().await?;
+    let noun = &description.contract_noun;
+    let call = c.runtime.list_companies(&c.policy, &c.settings).await?;
+    let companies = c.value(call, "reading the companies failed")?;
+    let Some(found) = companies.iter().find(|x| x.id == company) else {
+        return Err(MappingError::Refused(format!(
+            "{} has no (undeleted) company with id {company}: run `seatsync companies` to see them",
+            description.psa
+        )));
+    };
+    let call = c
+        .runtime
+        .list_contracts(&c.policy, &c.settings, Some(company))
+        .await?;
+    let contracts = c.value(call, &format!("reading the {noun}s failed"))?;
+    let Some(chosen) = contracts.iter().find(|a| a.id == agreement) else {
+        return Err(MappingError::Refused(format!(
+            "company {company} ({}) has no {noun} with id {agreement}: run `seatsync agreements --company {company}` \
+             to see its {noun}s",
+            found.name
+        )));
+    };
+    if chosen.cancelled {
+        return Err(MappingError::Refused(format!(
+            "the {noun} {agreement} ({}) is cancelled: pick an active {noun} of {}",
+            chosen.name, found.name
+        )));
+    }
+    // Two organizations on one contract would overwrite each other's
+    // counts (and race to create the same line).
+    if let Some(other) = orgs.iter().find(|o| {
+        o.org_id != org
+            && o.mapping
+                .as_ref()
+                .is_some_and(|m| m.agreement_id == agreement)
+    }) {
+        return Err(MappingError::Refused(format!(
+            "{noun} {agreement} is already mapped to organization {}: each organization needs its own \
+             {noun}, or their counts would overwrite each other; pick another {noun}",
+            other.org_id
+        )));
+    }
+    let mapping = OrgMapping {
+        company_id: company,
+        agreement_id: agreement,
+        company_name: Some(found.name.clone()),
+        agreement_name: Some(chosen.name.clone()),
+    };
+    store.upsert_org_mapping(tenant, org, &mapping)?;
+    Ok(mapping)
+}

@@ -1,0 +1,277 @@
+//! Where a call's requests may go: the [`NetworkPolicy`], built from the
+//! endpoints the connector said its settings lead to (`plan-network`) and
+//! checked by the host before it trusts them.
+//!
+//! The connector proposes, the host disposes: a plan is refused as a whole
+//! if it names a wildcard, user information, a path, plain http the host
+//! does not allow, or an IP address other than loopback (testing). Every request
+//! of a call is then checked against the accepted endpoints (scheme and
+//! authority, case-insensitive, default ports ignored).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use seatsync_contract::{Endpoint, NetworkPlan};
+
+use super::RuntimeError;
+
+/// Where the guest may send requests during one call, and what it must not
+/// show.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NetworkPolicy {
+    /// The endpoints requests may go to.
+    pub endpoints: Vec<Endpoint>,
+    /// Whether plain `http` is allowed: loopback testing only. Otherwise
+    /// only `https`.
+    pub allow_http: bool,
+    /// A PEM file of CA certificates trusted in addition to the public web
+    /// roots, for an on-premise PSA behind a private CA. Read at the start
+    /// of each call, so a replaced file takes effect on the next call.
+    pub ca_file: Option<PathBuf>,
+    /// A person is waiting for the answer (`connect`, `test-connection`,
+    /// the lists): a refused connection ends the call at once instead of
+    /// after the connector's retries. (A server that does not speak TLS, or
+    /// whose certificate is not trusted, ends every call at once: retrying
+    /// cannot change that.)
+    pub interactive: bool,
+    /// Strings derived from the secrets that the connector named in its
+    /// plan (an encoded `Authorization` value, say), redacted with the
+    /// secret settings from everything the host shows.
+    pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for NetworkPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkPolicy")
+            .field("endpoints", &self.endpoints)
+            .field("allow_http", &self.allow_http)
+            .field("ca_file", &self.ca_file)
+            .field("interactive", &self.interactive)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
+    }
+}
+
+impl NetworkPolicy {
+    /// The policy for a connector's plan, after checking every endpoint:
+    /// `https` (or `http` when `allow_http`), a host name (an IP address
+    /// only on loopback, for testing), no wildcard, no user information,
+    /// no path. The error names the endpoint and why.
+    pub fn from_plan(plan: &NetworkPlan, allow_http: bool) -> Result<NetworkPolicy, RuntimeError> {
+        if plan.endpoints.is_empty() {
+            return Err(RuntimeError::InvalidSite(
+                "the connector named no endpoint for these settings: check the settings".into(),
+            ));
+        }
+        let mut endpoints = Vec::with_capacity(plan.endpoints.len());
+        for e in &plan.endpoints {
+            endpoints.push(checked(e, allow_http)?);
+        }
+        Ok(NetworkPolicy {
+            endpoints,
+            allow_http,
+            ca_file: None,
+            interactive: false,
+            secrets: plan.secrets.clone(),
+        })
+    }
+
+    /// A policy that allows no request at all (`describe`, `plan-network`).
+    pub fn nowhere() -> NetworkPolicy {
+        NetworkPolicy {
+            endpoints: Vec::new(),
+            allow_http: false,
+            ca_file: None,
+            interactive: false,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The same policy for a call a person waits for
+    /// ([`NetworkPolicy::interactive`]).
+    pub fn interactive(mut self) -> NetworkPolicy {
+        self.interactive = true;
+        self
+    }
+
+    /// The same policy, trusting the CA certificates in `path` too.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> NetworkPolicy {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// The endpoints as `scheme://authority`, for messages.
+    pub fn describe_endpoints(&self) -> String {
+        self.endpoints
+            .iter()
+            .map(|e| format!("{}://{}", e.scheme, e.authority))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether a request to `scheme://authority` is allowed; the error says
+    /// why not.
+    pub fn check(&self, scheme: &str, authority: &str) -> Result<(), String> {
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => return Err("plain http is not allowed for this connection".into()),
+            other => return Err(format!("the scheme {other:?} is not allowed")),
+        }
+        if authority.contains('@') {
+            return Err("URLs with user information are not allowed".into());
+        }
+        let asked = normalize_authority(&scheme, authority);
+        let allowed = self.endpoints.iter().any(|e| {
+            e.scheme.eq_ignore_ascii_case(&scheme)
+                && normalize_authority(&scheme, &e.authority) == asked
+        });
+        if allowed {
+            Ok(())
+        } else if self.endpoints.is_empty() {
+            Err("this call may not send requests".into())
+        } else {
+            Err(format!(
+                "only the connection's endpoints ({}) may be reached",
+                self.describe_endpoints()
+            ))
+        }
+    }
+}
+
+/// An endpoint of a plan, lower-cased, or why it is refused.
+fn checked(e: &Endpoint, allow_http: bool) -> Result<Endpoint, RuntimeError> {
+    let shown = format!("{}://{}", e.scheme, e.authority);
+    let refuse = |why: &str| {
+        RuntimeError::InvalidSite(format!(
+            "the connector's endpoint {shown} cannot be allowed: {why}"
+        ))
+    };
+    let scheme = e.scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(RuntimeError::InvalidSite(format!(
+                "the site {shown:?} uses http, which this host does not allow: use https"
+            )));
+        }
+        _ => {
+            return Err(refuse(
+                "only https (or http for loopback testing) is allowed",
+            ));
+        }
+    }
+    let authority = e.authority.trim().to_ascii_lowercase();
+    if authority.is_empty() || authority.contains(['/', '?', '#', ' ']) {
+        return Err(refuse("it is not a host name"));
+    }
+    if authority.contains('*') {
+        return Err(refuse("wildcards are not allowed"));
+    }
+    if authority.contains('@') {
+        return Err(refuse("user information is not allowed"));
+    }
+    // An address rather than a name: only loopback (testing), never a
+    // private or public address the connector could pick to reach
+    // something else.
+    if ip_of(&authority).is_some_and(|ip| !ip.is_loopback()) {
+        return Err(refuse(
+            "an IP address is allowed only on loopback, for testing; use the server's host name",
+        ));
+    }
+    Ok(Endpoint { scheme, authority })
+}
+
+/// The IP address an authority names, if it is one.
+fn ip_of(authority: &str) -> Option<IpAddr> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    authority.split(':').next()?.parse().ok()
+}
+
+/// Lower-cases an authority and drops the scheme's default port.
+pub(super) fn normalize_authority(scheme: &str, authority: &str) -> String {
+    let lower = authority.trim().to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    match lower.strip_suffix(default_port) {
+        Some(bare) if !bare.is_empty() => bare.to_string(),
+        _ => lower,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(endpoints: &[(&str, &str)]) -> NetworkPlan {
+        NetworkPlan {
+            endpoints: endpoints
+                .iter()
+                .map(|(s, a)| Endpoint {
+                    scheme: s.to_string(),
+                    authority: a.to_string(),
+                })
+                .collect(),
+            secrets: vec!["Basic abc123".into()],
+        }
+    }
+
+    #[test]
+    fn every_endpoint_of_a_plan_is_allowed_and_nothing_else() {
+        let policy = NetworkPolicy::from_plan(
+            &plan(&[
+                ("https", "Auth.Example.com"),
+                ("https", "api.example.com:8443"),
+            ]),
+            false,
+        )
+        .unwrap();
+        assert!(policy.check("https", "auth.example.com:443").is_ok());
+        assert!(policy.check("HTTPS", "api.example.com:8443").is_ok());
+        assert!(policy.check("https", "api.example.com").is_err());
+        assert!(policy.check("http", "auth.example.com").is_err());
+        let refused = policy.check("https", "elsewhere.example.com").unwrap_err();
+        assert_eq!(
+            refused,
+            "only the connection's endpoints (https://auth.example.com, https://api.example.com:8443) \
+             may be reached"
+        );
+        assert!(!format!("{policy:?}").contains("abc123"));
+    }
+
+    #[test]
+    fn a_plan_with_a_dangerous_endpoint_is_refused() {
+        for (endpoint, allow_http, needle) in [
+            (
+                ("https", "*.example.com"),
+                false,
+                "wildcards are not allowed",
+            ),
+            (("https", "user@example.com"), false, "user information"),
+            (("https", "example.com/path"), false, "not a host name"),
+            (
+                ("http", "example.com"),
+                false,
+                "uses http, which this host does not allow",
+            ),
+            (("ftp", "example.com"), true, "only https"),
+            (("https", "10.0.0.5"), false, "only on loopback"),
+            (("http", "10.0.0.5:80"), true, "only on loopback"),
+        ] {
+            let error = NetworkPolicy::from_plan(&plan(&[endpoint]), allow_http)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(needle), "{endpoint:?}: {error}");
+        }
+        assert!(NetworkPolicy::from_plan(&plan(&[("http", "127.0.0.1:8080")]), true).is_ok());
+        assert!(NetworkPolicy::from_plan(&plan(&[("https", "127.0.0.1:8443")]), false).is_ok());
+        assert!(NetworkPolicy::from_plan(&plan(&[("http", "[::1]:8080")]), true).is_ok());
+        assert!(NetworkPolicy::from_plan(&plan(&[]), true).is_err());
+    }
+}
