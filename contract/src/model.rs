@@ -214,7 +214,10 @@ impl fmt::Debug for NetworkPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetworkPlan")
             .field("endpoints", &self.endpoints)
-            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
             .finish()
     }
 }

@@ -44,7 +44,10 @@ fn interface_names<'a>(
 #[test]
 fn the_contract_is_seatsync_psa_0_2_0_and_resolves_offline() {
     let (resolve, package) = resolve("../wit");
-    assert_eq!(resolve.packages[package].name.to_string(), "seatsync:psa@0.2.0");
+    assert_eq!(
+        resolve.packages[package].name.to_string(),
+        "seatsync:psa@0.2.0"
+    );
 
     let plugin = world(&resolve, package, "plugin");
     let imports = interface_names(&resolve, &resolve.worlds[plugin].imports);
@@ -71,7 +74,10 @@ fn the_contract_is_seatsync_psa_0_2_0_and_resolves_offline() {
 #[test]
 fn the_frozen_0_1_0_contract_still_resolves() {
     let (resolve, package) = resolve("../wit/since_v0.1.0");
-    assert_eq!(resolve.packages[package].name.to_string(), "seatsync:psa@0.1.0");
+    assert_eq!(
+        resolve.packages[package].name.to_string(),
+        "seatsync:psa@0.1.0"
+    );
     let world = world(&resolve, package, "connectwise-plugin");
     let exports = interface_names(&resolve, &resolve.worlds[world].exports);
     assert_eq!(exports, ["seatsync:psa/connector@0.1.0"]);
