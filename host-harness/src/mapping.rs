@@ -212,3 +212,95 @@ pub async fn map_org(
     store.upsert_org_mapping(tenant, org, &mapping)?;
     Ok(mapping)
 }
+
+#[cfg(test)]
+mod tests {
+    use seatsync_contract::{OptionDescription, OptionKind};
+
+    use super::*;
+
+    fn description(options: Vec<OptionDescription>) -> ConnectorDescription {
+        ConnectorDescription {
+            name: "toy".into(),
+            version: "1.0.0".into(),
+            psa: "Toy PSA".into(),
+            line_noun: "line".into(),
+            contract_noun: "contract".into(),
+            settings: Vec::new(),
+            line_options: options,
+        }
+    }
+
+    fn option(key: &str, kind: OptionKind, default: &str) -> OptionDescription {
+        OptionDescription {
+            key: key.into(),
+            label: key.into(),
+            help: String::new(),
+            kind,
+            default_value: default.into(),
+        }
+    }
+
+    fn given(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn toy() -> ConnectorDescription {
+        description(vec![
+            option(
+                "bill",
+                OptionKind::Choice(vec!["Billable".into(), "NoCharge".into()]),
+                "Billable",
+            ),
+            option("taxable", OptionKind::Flag, "true"),
+            option("memo", OptionKind::Text, ""),
+        ])
+    }
+
+    #[test]
+    fn unset_options_take_their_described_defaults() {
+        let options = package_options(&toy(), &given(&[("taxable", "false")])).unwrap();
+        let options: Vec<_> = options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            options,
+            [("bill", "Billable"), ("memo", ""), ("taxable", "false")]
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_and_the_known_ones_are_named() {
+        let error = package_options(&toy(), &given(&[("colour", "red")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "this connector has no product option 'colour': its options are bill, taxable, memo"
+        );
+        let error =
+            package_options(&description(Vec::new()), &given(&[("colour", "red")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "this connector takes no product option, so not 'colour'"
+        );
+    }
+
+    #[test]
+    fn values_are_checked_against_the_option_kind() {
+        let error = package_options(&toy(), &given(&[("bill", "Free")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "'Free' is not a value of option 'bill': use one of Billable, NoCharge"
+        );
+        let error = package_options(&toy(), &given(&[("taxable", "yes")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "option 'taxable' is true or false, not 'yes'"
+        );
+        let options = package_options(&toy(), &given(&[("memo", "any text at all")])).unwrap();
+        assert_eq!(options["memo"], "any text at all");
+    }
+}

@@ -75,7 +75,7 @@ fn without_a_cache_dir_nothing_is_written() {
     let runtime = Runtime::new(DEFAULT_COMPONENT, RuntimeOptions::default()).unwrap();
     assert!(!runtime.loaded_from_cache());
     assert_eq!(runtime.cache_file(), None);
-    assert_eq!(runtime.contract_version(), "0.1.0");
+    assert_eq!(runtime.contract_version(), "0.2.0");
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn bytes_that_are_not_a_component_are_a_load_error() {
 /// The component with its connector export renamed: same length, so the
 /// binary stays valid and only the name changes.
 fn with_connector_export_renamed(to: &str) -> Vec<u8> {
-    let from = b"seatsync:psa/connector@0.1.0";
+    let from = b"seatsync:psa/connector@0.2.0";
     assert_eq!(from.len(), to.len());
     let mut bytes = DEFAULT_COMPONENT.to_vec();
     let mut replaced = 0;
@@ -124,15 +124,15 @@ fn a_component_built_for_another_contract_version_is_refused() {
 }
 
 /// The versions this host names when it refuses one.
-const SUPPORTED: &str = "0.1.x";
+const SUPPORTED: &str = "0.1.x, 0.2.x";
 
-/// A later patch release of a contract this host knows (0.1.1) is
+/// A later patch release of a contract this host knows (0.2.1) is
 /// semver-compatible: it loads and runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compatible_later_version_of_a_known_contract_runs() {
-    let bytes = with_connector_export_renamed("seatsync:psa/connector@0.1.1");
-    let runtime = Runtime::new(&bytes, RuntimeOptions::default()).expect("0.1.1 is compatible");
-    assert_eq!(runtime.contract_version(), "0.1.1");
+    let bytes = with_connector_export_renamed("seatsync:psa/connector@0.2.1");
+    let runtime = Runtime::new(&bytes, RuntimeOptions::default()).expect("0.2.1 is compatible");
+    assert_eq!(runtime.contract_version(), "0.2.1");
     let server = runtime_support::TestServer::start(runtime_support::connectwise).await;
     let site = format!("http://{}", server.authority());
     let policy = runtime_support::policy_of("http", &server.authority(), true);
@@ -145,11 +145,11 @@ async fn a_compatible_later_version_of_a_known_contract_runs() {
 
 #[test]
 fn a_component_without_a_connector_is_refused() {
-    let bytes = with_connector_export_renamed("seatsync:psa/collector@0.1.0");
+    let bytes = with_connector_export_renamed("seatsync:psa/collector@0.2.0");
     let err = Runtime::new(&bytes, RuntimeOptions::default()).unwrap_err();
     match &err {
         RuntimeError::NoConnectorExport { exports } => {
-            assert_eq!(exports, &["seatsync:psa/collector@0.1.0".to_string()])
+            assert_eq!(exports, &["seatsync:psa/collector@0.2.0".to_string()])
         }
         other => panic!("expected a missing-connector error, got {other:?}"),
     }
@@ -158,7 +158,7 @@ fn a_component_without_a_connector_is_refused() {
 
 #[test]
 fn contract_versions_are_read_from_export_names() {
-    assert_eq!(SUPPORTED_CONTRACT_VERSIONS, ["0.1.0"]);
+    assert_eq!(SUPPORTED_CONTRACT_VERSIONS, ["0.1.0", "0.2.0"]);
     assert_eq!(
         connector_version(["wasi:cli/run@0.2.0", "seatsync:psa/connector@0.1.0"]).unwrap(),
         Some("0.1.0")

@@ -1,9 +1,12 @@
-//! The component glue: the WIT bindings of `connectwise-plugin`,
-//! conversions between the generated types and [`crate::model`], and
-//! [`Connector`], the connector as a WIT `Guest`.
+//! The component glue: the WIT bindings of `seatsync:psa@0.2.0`, world
+//! `guest` (waki brings its own `wasi:http` bindings, so the component
+//! imports `wasi:http/outgoing-handler` as the `plugin` world says),
+//! conversions between the generated types and the contract's types
+//! (`seatsync-contract`), and [`Connector`], the connector as a WIT `Guest`.
 //!
 //! Nothing here decides anything; it only translates, so that all behaviour
-//! stays in the natively tested modules.
+//! stays in the natively tested functions ([`crate::describe`],
+//! [`crate::plan_network`], [`crate::psa`]).
 //!
 //! With the `component` feature (the default) this crate exports
 //! [`Connector`] and is the component. With only the `bindings` feature,
@@ -15,14 +18,15 @@
 // them; wit-bindgen's own plumbing has none.
 #![allow(missing_docs)]
 
+use seatsync_contract as contract;
+
 use crate::error::ConnectorError;
 use crate::http::Level;
-use crate::model;
 use crate::wasi_http::WasiHttp;
 
 wit_bindgen::generate!({
     path: "../wit",
-    world: "connectwise-plugin",
+    world: "guest",
     // Other crates can export their own guest with these bindings.
     pub_export_macro: true,
     default_bindings_module: "seatsync_plugin::bindings",
@@ -58,167 +62,237 @@ pub fn emit(level: Level, message: &str) {
     log::emit(level, message);
 }
 
+/// The settings as the contract's type (a later duplicate key wins).
+pub fn settings(settings: wit::Settings) -> contract::Settings {
+    settings.into_iter().collect()
+}
+
+/// The value of setting `key`, if set (a later duplicate key wins).
+pub fn setting<'a>(settings: &'a wit::Settings, key: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn list<T, W: From<T>>(items: Vec<T>) -> Vec<W> {
+    items.into_iter().map(Into::into).collect()
+}
+
 impl Guest for Connector {
-    fn test_connection(conn: wit::Connection) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
-        crate::test_connection(&mut transport(), &conn.into())
+    fn describe() -> wit::ConnectorDescription {
+        crate::describe().into()
+    }
+
+    fn plan_network(settings: wit::Settings) -> Result<wit::NetworkPlan, wit::ConnectorError> {
+        crate::plan_network(&self::settings(settings))
             .map(Into::into)
             .map_err(Into::into)
     }
 
-    fn list_products(conn: wit::Connection) -> Result<Vec<wit::Product>, wit::ConnectorError> {
-        crate::list_products(&mut transport(), &conn.into())
-            .map(|v| v.into_iter().map(Into::into).collect())
+    fn test_connection(
+        settings: wit::Settings,
+    ) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
+        crate::psa::test_connection(&mut transport(), &self::settings(settings))
+            .map(Into::into)
             .map_err(Into::into)
     }
 
-    fn list_companies(conn: wit::Connection) -> Result<Vec<wit::Company>, wit::ConnectorError> {
-        crate::list_companies(&mut transport(), &conn.into())
-            .map(|v| v.into_iter().map(Into::into).collect())
+    fn list_products(settings: wit::Settings) -> Result<Vec<wit::Product>, wit::ConnectorError> {
+        crate::psa::list_products(&mut transport(), &self::settings(settings))
+            .map(list)
             .map_err(Into::into)
     }
 
-    fn list_agreements(
-        conn: wit::Connection,
-        company_id: Option<u32>,
-    ) -> Result<Vec<wit::Agreement>, wit::ConnectorError> {
-        crate::list_agreements(&mut transport(), &conn.into(), company_id)
-            .map(|v| v.into_iter().map(Into::into).collect())
+    fn list_companies(settings: wit::Settings) -> Result<Vec<wit::Company>, wit::ConnectorError> {
+        crate::psa::list_companies(&mut transport(), &self::settings(settings))
+            .map(list)
+            .map_err(Into::into)
+    }
+
+    fn list_contracts(
+        settings: wit::Settings,
+        company_id: Option<wit::RecordId>,
+    ) -> Result<Vec<wit::Contract>, wit::ConnectorError> {
+        crate::psa::list_contracts(&mut transport(), &self::settings(settings), company_id)
+            .map(list)
             .map_err(Into::into)
     }
 
     fn sync_organization(
-        conn: wit::Connection,
+        settings: wit::Settings,
         request: wit::SyncRequest,
     ) -> Result<wit::SyncReport, wit::ConnectorError> {
-        crate::sync_organization(&mut transport(), &conn.into(), &request.into())
+        crate::psa::sync_organization(&mut transport(), &self::settings(settings), &request.into())
             .map(Into::into)
             .map_err(Into::into)
     }
 }
 
-impl From<wit::Connection> for model::Connection {
-    fn from(c: wit::Connection) -> Self {
-        model::Connection {
-            site: c.site,
-            company_id: c.company_id,
-            public_key: c.public_key,
-            private_key: c.private_key,
-            client_id: c.client_id,
-            codebase: c.codebase,
+fn pairs(settings: contract::Settings) -> wit::Settings {
+    settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl From<contract::ConnectorDescription> for wit::ConnectorDescription {
+    fn from(d: contract::ConnectorDescription) -> Self {
+        wit::ConnectorDescription {
+            name: d.name,
+            version: d.version,
+            psa: d.psa,
+            line_noun: d.line_noun,
+            contract_noun: d.contract_noun,
+            settings: d
+                .settings
+                .into_iter()
+                .map(|s| wit::SettingDescription {
+                    key: s.key,
+                    label: s.label,
+                    help: s.help,
+                    secret: s.secret,
+                    required: s.required,
+                    default_value: s.default_value,
+                })
+                .collect(),
+            line_options: d
+                .line_options
+                .into_iter()
+                .map(|o| wit::OptionDescription {
+                    key: o.key,
+                    label: o.label,
+                    help: o.help,
+                    kind: match o.kind {
+                        contract::OptionKind::Choice(values) => wit::OptionKind::Choice(values),
+                        contract::OptionKind::Flag => wit::OptionKind::Flag,
+                        contract::OptionKind::Text => wit::OptionKind::Text,
+                    },
+                    default_value: o.default_value,
+                })
+                .collect(),
         }
     }
 }
 
-impl From<model::ConnectionInfo> for wit::ConnectionInfo {
-    fn from(i: model::ConnectionInfo) -> Self {
+impl From<contract::NetworkPlan> for wit::NetworkPlan {
+    fn from(p: contract::NetworkPlan) -> Self {
+        wit::NetworkPlan {
+            endpoints: p
+                .endpoints
+                .into_iter()
+                .map(|e| wit::Endpoint {
+                    scheme: e.scheme,
+                    authority: e.authority,
+                })
+                .collect(),
+            secrets: p.secrets,
+        }
+    }
+}
+
+impl From<contract::ConnectionInfo> for wit::ConnectionInfo {
+    fn from(i: contract::ConnectionInfo) -> Self {
         wit::ConnectionInfo {
-            api_url: i.api_url,
-            codebase: i.codebase,
-            version: i.version,
-            is_cloud: i.is_cloud,
-            server_time_zone: i.server_time_zone,
-            cloud_region: i.cloud_region,
+            endpoint: i.endpoint,
+            psa_version: i.psa_version,
+            facts: i.facts,
+            learned_settings: pairs(i.learned_settings),
         }
     }
 }
 
-impl From<model::Product> for wit::Product {
-    fn from(p: model::Product) -> Self {
+impl From<contract::Product> for wit::Product {
+    fn from(p: contract::Product) -> Self {
         wit::Product {
             id: p.id,
             identifier: p.identifier,
             description: p.description,
             inactive: p.inactive,
-            price: p.price,
-            cost: p.cost,
+            billable_as_line: p.billable_as_line,
+            price: p.price.map(|d| d.0),
+            cost: p.cost.map(|d| d.0),
             taxable: p.taxable,
-            product_class: p.product_class,
+            kind: p.kind,
         }
     }
 }
 
-impl From<model::Company> for wit::Company {
-    fn from(c: model::Company) -> Self {
+impl From<contract::Company> for wit::Company {
+    fn from(c: contract::Company) -> Self {
         wit::Company {
             id: c.id,
             identifier: c.identifier,
             name: c.name,
             status: c.status,
-            deleted: c.deleted,
+            domain: c.domain,
         }
     }
 }
 
-impl From<model::Agreement> for wit::Agreement {
-    fn from(a: model::Agreement) -> Self {
-        wit::Agreement {
-            id: a.id,
-            name: a.name,
-            company_id: a.company_id,
-            agreement_type: a.agreement_type,
-            status: a.status,
-            cancelled: a.cancelled,
-            start_date: a.start_date,
-            end_date: a.end_date,
+impl From<contract::Contract> for wit::Contract {
+    fn from(c: contract::Contract) -> Self {
+        wit::Contract {
+            id: c.id,
+            name: c.name,
+            company_id: c.company_id,
+            contract_type: c.contract_type,
+            status: c.status,
+            cancelled: c.cancelled,
+            start: c.start,
+            end: c.end,
         }
     }
 }
 
-impl From<wit::BillCustomer> for model::BillCustomer {
-    fn from(b: wit::BillCustomer) -> Self {
-        match b {
-            wit::BillCustomer::Billable => model::BillCustomer::Billable,
-            wit::BillCustomer::DoNotBill => model::BillCustomer::DoNotBill,
-            wit::BillCustomer::NoCharge => model::BillCustomer::NoCharge,
-        }
-    }
-}
-
-impl From<wit::SyncRequest> for model::SyncRequest {
+impl From<wit::SyncRequest> for contract::SyncRequest {
     fn from(r: wit::SyncRequest) -> Self {
-        model::SyncRequest {
+        contract::SyncRequest {
             company_id: r.company_id,
-            agreement_id: r.agreement_id,
+            contract_id: r.contract_id,
             lines: r
                 .lines
                 .into_iter()
-                .map(|l| model::SyncLine {
+                .map(|l| contract::SyncLine {
                     package_key: l.package_key,
                     product_id: l.product_id,
                     quantity: l.quantity,
-                    bill_customer: l.bill_customer.into(),
-                    taxable: l.taxable,
+                    options: l.options.into_iter().collect(),
                     description: l.description,
                 })
                 .collect(),
             dry_run: r.dry_run,
-            effective_date: r.effective_date,
+            today: r.today,
+            start_date: r.start_date,
             update_quantities: r.update_quantities,
             create_missing: r.create_missing,
         }
     }
 }
 
-impl From<model::LineOutcome> for wit::LineOutcome {
-    fn from(o: model::LineOutcome) -> Self {
+impl From<contract::LineOutcome> for wit::LineOutcome {
+    fn from(o: contract::LineOutcome) -> Self {
         match o {
-            model::LineOutcome::Created => wit::LineOutcome::Created,
-            model::LineOutcome::Updated { previous_quantity } => {
-                wit::LineOutcome::Updated(wit::Updated { previous_quantity })
+            contract::LineOutcome::Created => wit::LineOutcome::Created,
+            contract::LineOutcome::Updated { previous_quantity } => {
+                wit::LineOutcome::Updated(wit::Updated {
+                    previous_quantity: previous_quantity.0,
+                })
             }
-            model::LineOutcome::Unchanged => wit::LineOutcome::Unchanged,
-            model::LineOutcome::Conflict(ids) => wit::LineOutcome::Conflict(ids),
-            model::LineOutcome::Skipped(reason) => wit::LineOutcome::Skipped(reason),
-            model::LineOutcome::Failed(e) => wit::LineOutcome::Failed(e.into()),
+            contract::LineOutcome::Unchanged => wit::LineOutcome::Unchanged,
+            contract::LineOutcome::Conflict(ids) => wit::LineOutcome::Conflict(ids),
+            contract::LineOutcome::Skipped(reason) => wit::LineOutcome::Skipped(reason),
+            contract::LineOutcome::Failed(e) => wit::LineOutcome::Failed(e.into()),
         }
     }
 }
 
-impl From<model::SyncReport> for wit::SyncReport {
-    fn from(r: model::SyncReport) -> Self {
+impl From<contract::SyncReport> for wit::SyncReport {
+    fn from(r: contract::SyncReport) -> Self {
         wit::SyncReport {
             company_id: r.company_id,
-            agreement_id: r.agreement_id,
+            contract_id: r.contract_id,
             dry_run: r.dry_run,
             lines: r
                 .lines
@@ -228,7 +302,8 @@ impl From<model::SyncReport> for wit::SyncReport {
                     product_id: l.product_id,
                     quantity: l.quantity,
                     outcome: l.outcome.into(),
-                    addition_id: l.addition_id,
+                    line_id: l.line_id,
+                    unit_price: l.unit_price.map(|d| d.0),
                 })
                 .collect(),
             requests: r.requests,

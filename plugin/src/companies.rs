@@ -7,7 +7,14 @@ use crate::model::Company;
 use crate::query::ListQuery;
 use crate::wire;
 
-const FIELDS: &[&str] = &["id", "identifier", "name", "status", "deletedFlag"];
+const FIELDS: &[&str] = &[
+    "id",
+    "identifier",
+    "name",
+    "status",
+    "deletedFlag",
+    "website",
+];
 
 /// Every company that is not deleted, ordered by id.
 ///
@@ -36,6 +43,7 @@ pub fn list_companies<T: Transport>(
             name: item.name.unwrap_or_default(),
             status: item.status.and_then(|s| s.name),
             deleted,
+            website: item.website.filter(|w| !w.trim().is_empty()),
         });
     }
     Ok(companies)

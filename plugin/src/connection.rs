@@ -6,10 +6,60 @@
 //! and a pinned `Accept` version.
 
 use base64::Engine as _;
+use seatsync_contract::Settings;
 
 use crate::error::ConnectorError;
 use crate::http::{Header, HeaderValue, Secret};
 use crate::model::Connection;
+
+/// The keys of the connector's settings (`describe`), in form order.
+pub mod keys {
+    /// The ConnectWise site ([`super::Connection::site`]).
+    pub const SITE: &str = "site";
+    /// The login company identifier.
+    pub const COMPANY_ID: &str = "company-id";
+    /// The API member's public key.
+    pub const PUBLIC_KEY: &str = "public-key";
+    /// The API member's private key: the one secret setting.
+    pub const PRIVATE_KEY: &str = "private-key";
+    /// The integration's client id.
+    pub const CLIENT_ID: &str = "client-id";
+    /// The API codebase (optional; `auto` looks it up).
+    pub const CODEBASE: &str = "codebase";
+}
+
+/// The connection the settings describe. Sends nothing.
+///
+/// A required setting that is absent is refused here, naming it; values
+/// are checked by [`Endpoint::new`] (an empty or malformed value gets the
+/// same message as ever). Keys the connector does not know are ignored.
+pub fn from_settings(settings: &Settings) -> Result<Connection, ConnectorError> {
+    let required = |key: &str| -> Result<String, ConnectorError> {
+        settings.get(key).map(str::to_string).ok_or_else(|| {
+            let description = crate::describe();
+            let help = description
+                .setting(key)
+                .map(|s| format!(" ({}): {}", s.label, s.help))
+                .unwrap_or_default();
+            invalid(format!("the required setting '{key}' is missing{help}"))
+        })
+    };
+    Ok(Connection {
+        site: required(keys::SITE)?,
+        company_id: required(keys::COMPANY_ID)?,
+        public_key: required(keys::PUBLIC_KEY)?,
+        private_key: required(keys::PRIVATE_KEY)?,
+        client_id: required(keys::CLIENT_ID)?,
+        codebase: settings.get(keys::CODEBASE).map(str::to_string),
+    })
+}
+
+/// Whether the connection asks for its codebase to be looked up (`auto`).
+pub fn asks_for_codebase_lookup(conn: &Connection) -> bool {
+    conn.codebase
+        .as_deref()
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case(AUTO_CODEBASE))
+}
 
 /// The model version the connector was written and tested against. Pinned so
 /// that a ConnectWise upgrade cannot change the shapes it reads.
@@ -126,7 +176,7 @@ impl Endpoint {
         }
         let codebase = match conn.codebase.as_deref().map(str::trim) {
             None | Some("") => Some(DEFAULT_CODEBASE.to_string()),
-            Some(c) if c.eq_ignore_ascii_case(AUTO_CODEBASE) => None,
+            Some(_) if asks_for_codebase_lookup(conn) => None,
             Some(c) => Some(normalize_codebase_value(c)?),
         };
         let credentials = format!("{company_id}+{public_key}:{private_key}");
@@ -148,6 +198,18 @@ impl Endpoint {
         self.codebase
             .as_ref()
             .map(|c| format!("{}/{c}apis/3.0", self.site.origin()))
+    }
+
+    /// What a host must redact besides the secret settings themselves: the
+    /// `Authorization` value sent on every call (`Basic …`) and its base64
+    /// part alone. Never empty.
+    pub fn derived_secrets(&self) -> Vec<String> {
+        let full = self.authorization.expose();
+        let mut secrets = vec![full.to_string()];
+        if let Some(encoded) = full.strip_prefix("Basic ") {
+            secrets.push(encoded.to_string());
+        }
+        secrets
     }
 
     /// The headers every API call carries, in the order they are sent.
@@ -353,6 +415,85 @@ mod tests {
             Endpoint::new(&c),
             Err(ConnectorError::InvalidConfig(_))
         ));
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        pairs.iter().copied().collect()
+    }
+
+    const ALL: &[(&str, &str)] = &[
+        (keys::SITE, "na.myconnectwise.net"),
+        (keys::COMPANY_ID, "contoso"),
+        (keys::PUBLIC_KEY, "pub"),
+        (keys::PRIVATE_KEY, "priv-SECRET"),
+        (keys::CLIENT_ID, "0000-client"),
+    ];
+
+    #[test]
+    fn settings_become_the_connection() {
+        let got = from_settings(&settings(ALL)).unwrap();
+        assert_eq!(got, conn("na.myconnectwise.net"));
+        assert!(!asks_for_codebase_lookup(&got));
+        let mut with_codebase = settings(ALL);
+        with_codebase.set(keys::CODEBASE, "auto");
+        with_codebase.set("unknown-key", "ignored");
+        let got = from_settings(&with_codebase).unwrap();
+        assert_eq!(got.codebase.as_deref(), Some("auto"));
+        assert!(asks_for_codebase_lookup(&got));
+    }
+
+    #[test]
+    fn each_missing_required_setting_is_named() {
+        for (key, _) in ALL {
+            let mut s = settings(ALL);
+            s.remove(key);
+            let err = from_settings(&s).unwrap_err();
+            let ConnectorError::InvalidConfig(message) = &err else {
+                panic!("{key}: {err:?}")
+            };
+            assert!(
+                message.starts_with(&format!("the required setting '{key}' is missing (")),
+                "{message}"
+            );
+            assert!(!message.contains("priv-SECRET"), "{message}");
+        }
+        let err = from_settings(&Settings::new()).unwrap_err();
+        assert!(err.to_string().contains("'site'"), "{err}");
+    }
+
+    #[test]
+    fn present_but_empty_settings_get_todays_messages() {
+        let mut s = settings(ALL);
+        s.set(keys::PRIVATE_KEY, " ");
+        let conn = from_settings(&s).unwrap();
+        assert_eq!(
+            Endpoint::new(&conn).unwrap_err(),
+            ConnectorError::InvalidConfig(
+                "the private key is empty: enter it as shown in ConnectWise".into()
+            )
+        );
+        s.set(keys::SITE, "");
+        let conn = from_settings(&s).unwrap();
+        assert!(
+            Endpoint::new(&conn)
+                .unwrap_err()
+                .to_string()
+                .contains("the site is empty")
+        );
+    }
+
+    #[test]
+    fn derived_secrets_are_the_authorization_value_and_its_base64() {
+        let endpoint = Endpoint::new(&conn("na.myconnectwise.net")).unwrap();
+        let secrets = endpoint.derived_secrets();
+        let auth = endpoint
+            .headers()
+            .into_iter()
+            .find(|h| h.name == "Authorization")
+            .unwrap();
+        let encoded = base64::engine::general_purpose::STANDARD.encode("contoso+pub:priv-SECRET");
+        assert_eq!(secrets, [auth.wire_value().to_string(), encoded.clone()]);
+        assert_eq!(secrets[0], format!("Basic {encoded}"));
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! The seatsync ConnectWise Manage connector.
 //!
 //! Built for `wasm32-wasip2` this crate is a component of the world
-//! `seatsync:psa/connectwise-plugin` (see `wit/psa.wit`): the glue in
-//! `bindings` turns WIT calls into calls of the functions below and sends
-//! HTTP through `wasi:http` with waki. Built natively, the same functions run
-//! over any [`http::Transport`]: that is how they are tested, request by
-//! request, and how a native baseline measures the sandbox's cost.
+//! `seatsync:psa/plugin@0.2.0` (see `wit/psa.wit`; it exports
+//! `seatsync:psa/connector@0.2.0`): the glue in `bindings` turns WIT calls
+//! into calls of [`describe`], [`plan_network`] and the operations of
+//! [`psa`], and sends HTTP through `wasi:http` with waki. Built natively, the
+//! same functions run over any [`http::Transport`]: that is how they are
+//! tested, request by request, and how a native baseline measures the
+//! sandbox's cost.
+//!
+//! Two layers: the ConnectWise-shaped operations below
+//! ([`test_connection`], [`list_products`], ...) take a [`model::Connection`]
+//! and return [`model`] types; [`psa`] takes the contract's settings and
+//! types (`seatsync-contract`), PSA-neutral, and converts.
 //!
 //! Modules, from the wire up:
 //! - [`http`]: requests, responses and the transport trait;
@@ -14,7 +21,8 @@
 //! - [`client`]: sending with bounded retries, error mapping, paging;
 //! - [`catalog`], [`companies`], [`agreements`]: the lists;
 //! - [`reconcile`] (pure) and [`sync`]: making additions match counts;
-//! - [`rights`]: the read rights `test-connection` checks.
+//! - [`rights`]: the read rights `test-connection` checks;
+//! - [`psa`]: the contract's operations over settings, and the conversions.
 
 #![warn(missing_docs)]
 
@@ -25,6 +33,7 @@ pub mod companies;
 pub mod connection;
 pub mod http;
 pub mod model;
+pub mod psa;
 pub mod query;
 pub mod reconcile;
 pub mod rights;
@@ -40,10 +49,124 @@ pub mod bindings;
 pub mod wasi_http;
 
 use client::Client;
-use connection::{Endpoint, normalize_codebase_value};
+use connection::{Endpoint, keys, normalize_codebase_value};
 use error::ConnectorError;
 use http::Transport;
 use model::{Agreement, Company, Connection, ConnectionInfo, Product, SyncReport, SyncRequest};
+use seatsync_contract::{
+    ConnectorDescription, NetworkPlan, OptionDescription, OptionKind, SettingDescription, Settings,
+};
+
+/// What the connector is and needs (`describe`): the same for every call.
+pub fn describe() -> ConnectorDescription {
+    let setting =
+        |key: &str, label: &str, help: &str, secret: bool, required: bool| SettingDescription {
+            key: key.into(),
+            label: label.into(),
+            help: help.into(),
+            secret,
+            required,
+            default_value: None,
+        };
+    ConnectorDescription {
+        name: "seatsync ConnectWise connector".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        psa: "ConnectWise Manage".into(),
+        line_noun: "agreement addition".into(),
+        contract_noun: "agreement".into(),
+        settings: vec![
+            setting(
+                keys::SITE,
+                "Site",
+                "The ConnectWise host, e.g. na.myconnectwise.net or cw.example.com: cloud hosts \
+                 (*.myconnectwise.net) get the api- prefix the API needs, on-premise hosts are \
+                 used as given; or an http(s):// URL without a path.",
+                false,
+                true,
+            ),
+            setting(
+                keys::COMPANY_ID,
+                "Company ID",
+                "The company identifier typed on the ConnectWise login screen (text, not a \
+                 numeric id).",
+                false,
+                true,
+            ),
+            setting(
+                keys::PUBLIC_KEY,
+                "Public key",
+                "The API member's public key (System > Members > API Members > API Keys).",
+                false,
+                true,
+            ),
+            setting(
+                keys::PRIVATE_KEY,
+                "Private key",
+                "The API member's private key, shown once when the key pair is created.",
+                true,
+                true,
+            ),
+            setting(
+                keys::CLIENT_ID,
+                "Client ID",
+                "The integration's client id: a GUID from ConnectWise's developer network, \
+                 sent as the clientId header.",
+                false,
+                true,
+            ),
+            SettingDescription {
+                default_value: Some(connection::DEFAULT_CODEBASE.into()),
+                ..setting(
+                    keys::CODEBASE,
+                    "Codebase",
+                    "The API codebase, e.g. v2025_1. Empty means v4_6_release/, which routes \
+                     to the tenant's current version; auto looks it up on each call (one more \
+                     request), and test-connection reports it to store.",
+                    false,
+                    false,
+                )
+            },
+        ],
+        line_options: vec![
+            OptionDescription {
+                key: psa::options::BILL_METHOD.into(),
+                label: "Bill method".into(),
+                help: "How a created addition is billed: billable, do-not-bill, or no-charge \
+                       (shown on the invoice at no charge)."
+                    .into(),
+                kind: OptionKind::Choice(
+                    psa::options::BILL_METHODS
+                        .iter()
+                        .map(|(value, _)| value.to_string())
+                        .collect(),
+                ),
+                default_value: psa::options::BILL_METHODS[0].0.into(),
+            },
+            OptionDescription {
+                key: psa::options::TAXABLE.into(),
+                label: "Taxable".into(),
+                help: "Whether a created addition is taxable.".into(),
+                kind: OptionKind::Flag,
+                default_value: "true".into(),
+            },
+        ],
+    }
+}
+
+/// Where these settings lead (`plan-network`), for the host's sandbox: the
+/// site's scheme and authority (with the cloud's `api-` prefix; the
+/// codebase lookup of `auto` goes to the same host), and the credentials
+/// derived from the secret settings that go on the wire. Sends nothing.
+pub fn plan_network(settings: &Settings) -> Result<NetworkPlan, ConnectorError> {
+    let endpoint = Endpoint::new(&connection::from_settings(settings)?)?;
+    Ok(NetworkPlan {
+        endpoints: vec![seatsync_contract::Endpoint {
+            scheme: endpoint.site.scheme.into(),
+            authority: endpoint.site.authority.clone(),
+        }],
+        secrets: endpoint.derived_secrets(),
+    })
+}
 
 /// Checks the connection with one authenticated `GET /system/info`, then
 /// each read right the sync depends on ([`rights`]).
@@ -149,4 +272,154 @@ fn codebase_of(api_url: &str) -> String {
         .and_then(|(_, rest)| rest.split_once('/'))
         .map(|(_, codebase)| codebase.to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(site: &str) -> Settings {
+        [
+            (keys::SITE, site),
+            (keys::COMPANY_ID, "contoso"),
+            (keys::PUBLIC_KEY, "pub"),
+            (keys::PRIVATE_KEY, "priv-SECRET"),
+            (keys::CLIENT_ID, "0000-client"),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn endpoints(plan: &NetworkPlan) -> Vec<(&str, &str)> {
+        plan.endpoints
+            .iter()
+            .map(|e| (e.scheme.as_str(), e.authority.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn describe_names_the_connector_its_settings_and_options() {
+        let d = describe();
+        assert_eq!(d.name, "seatsync ConnectWise connector");
+        assert_eq!(d.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            (
+                d.psa.as_str(),
+                d.line_noun.as_str(),
+                d.contract_noun.as_str()
+            ),
+            ("ConnectWise Manage", "agreement addition", "agreement")
+        );
+        let settings: Vec<(&str, bool, bool)> = d
+            .settings
+            .iter()
+            .map(|s| (s.key.as_str(), s.secret, s.required))
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                ("site", false, true),
+                ("company-id", false, true),
+                ("public-key", false, true),
+                ("private-key", true, true),
+                ("client-id", false, true),
+                ("codebase", false, false),
+            ]
+        );
+        assert!(d.setting("site").unwrap().help.contains("api-"));
+        assert!(d.setting("site").unwrap().help.contains("http(s)://"));
+        assert!(d.setting("codebase").unwrap().help.contains("auto"));
+        assert!(
+            d.settings
+                .iter()
+                .all(|s| !s.label.is_empty() && !s.help.is_empty())
+        );
+
+        let bill = d.option("bill-method").unwrap();
+        assert_eq!(
+            bill.kind,
+            OptionKind::Choice(vec![
+                "billable".into(),
+                "do-not-bill".into(),
+                "no-charge".into()
+            ])
+        );
+        assert_eq!(bill.default_value, "billable");
+        let taxable = d.option("taxable").unwrap();
+        assert_eq!(
+            (&taxable.kind, taxable.default_value.as_str()),
+            (&OptionKind::Flag, "true")
+        );
+        assert_eq!(d.line_options.len(), 2);
+        for option in &d.line_options {
+            assert!(
+                option.check(&option.default_value).is_ok(),
+                "{}",
+                option.key
+            );
+        }
+    }
+
+    #[test]
+    fn cloud_sites_are_planned_with_the_api_prefix() {
+        for site in [
+            "na.myconnectwise.net",
+            "https://na.myconnectwise.net/",
+            "api-na.myconnectwise.net",
+        ] {
+            let plan = plan_network(&settings(site)).unwrap();
+            assert_eq!(
+                endpoints(&plan),
+                [("https", "api-na.myconnectwise.net")],
+                "{site}"
+            );
+        }
+    }
+
+    #[test]
+    fn on_premise_and_http_sites_are_planned_as_given() {
+        let plan = plan_network(&settings("CW.Example.com:8443")).unwrap();
+        assert_eq!(endpoints(&plan), [("https", "cw.example.com:8443")]);
+        let plan = plan_network(&settings("http://127.0.0.1:8080")).unwrap();
+        assert_eq!(endpoints(&plan), [("http", "127.0.0.1:8080")]);
+        let mut auto = settings("cw.example.com");
+        auto.set(keys::CODEBASE, "auto");
+        let plan = plan_network(&auto).unwrap();
+        assert_eq!(
+            endpoints(&plan),
+            [("https", "cw.example.com")],
+            "the lookup goes to the site"
+        );
+    }
+
+    #[test]
+    fn the_plan_lists_the_authorization_secrets_and_never_shows_them() {
+        for site in [
+            "na.myconnectwise.net",
+            "cw.example.com",
+            "http://127.0.0.1:8080",
+        ] {
+            let plan = plan_network(&settings(site)).unwrap();
+            assert!(!plan.secrets.is_empty(), "{site}");
+            assert!(plan.secrets.iter().all(|s| !s.is_empty()));
+            assert!(plan.secrets[0].starts_with("Basic "));
+            assert!(plan.secrets[0].ends_with(&plan.secrets[1]));
+            assert!(!format!("{plan:?}").contains(&plan.secrets[1]));
+        }
+    }
+
+    #[test]
+    fn unusable_settings_are_refused_with_todays_messages() {
+        let err = plan_network(&settings("ftp://cw.example.com")).unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::InvalidConfig(m) if m.contains("scheme")),
+            "{err}"
+        );
+        let err = plan_network(&settings("http://na.myconnectwise.net")).unwrap_err();
+        assert!(err.to_string().contains("requires https"), "{err}");
+        let mut missing = settings("cw.example.com");
+        missing.remove(keys::CLIENT_ID);
+        let err = plan_network(&missing).unwrap_err();
+        assert!(err.to_string().contains("'client-id' is missing"), "{err}");
+    }
 }

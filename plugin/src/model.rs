@@ -1,8 +1,10 @@
-//! The connector's data, one Rust type per WIT type of `seatsync:psa/types`.
+//! The connector's own data, ConnectWise-shaped: u32 ids, agreements,
+//! additions, floats as ConnectWise stores them.
 //!
 //! The connector's logic works on these plain types so that it builds and is
-//! tested on the native target; the component glue (`component.rs`) converts
-//! them to and from the generated WIT bindings at the boundary.
+//! tested on the native target. [`crate::psa`] converts them to and from the
+//! contract's PSA-neutral types (`seatsync-contract`), and the component
+//! glue (`bindings`) converts those to and from the generated WIT types.
 
 use std::fmt;
 
@@ -94,6 +96,9 @@ pub struct Company {
     pub status: Option<String>,
     /// Always false in lists (deleted companies are left out).
     pub deleted: bool,
+    /// The company's website as ConnectWise has it (free text: a host, a
+    /// URL), when set.
+    pub website: Option<String>,
 }
 
 /// An agreement with a customer.
@@ -167,9 +172,12 @@ pub struct SyncRequest {
     pub lines: Vec<SyncLine>,
     /// Decide, but write nothing.
     pub dry_run: bool,
-    /// `YYYY-MM-DD`: the start of created additions, and "today" for
-    /// deciding which additions are cancelled.
+    /// `YYYY-MM-DD`: "today" for deciding which additions are cancelled
+    /// (cancelled on or before this day).
     pub effective_date: String,
+    /// `YYYY-MM-DD`: the effective date of created additions (the day they
+    /// start billing), e.g. today, or the first of next month.
+    pub start_date: String,
     /// Update quantities of existing additions (`user-counts`).
     pub update_quantities: bool,
     /// Create missing additions (`packages`).

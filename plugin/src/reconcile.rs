@@ -180,6 +180,7 @@ mod tests {
                 .collect(),
             dry_run: false,
             effective_date: "2026-11-27".into(),
+            start_date: "2026-11-27".into(),
             update_quantities: true,
             create_missing: true,
         }

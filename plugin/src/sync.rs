@@ -88,6 +88,12 @@ fn validate(request: &SyncRequest) -> Result<(), ConnectorError> {
             request.effective_date
         ));
     }
+    if !reconcile::is_day(&request.start_date) {
+        return invalid(format!(
+            "the start date {:?} is not a day: use YYYY-MM-DD",
+            request.start_date
+        ));
+    }
     if request.agreement_id == 0 || request.company_id == 0 {
         return invalid("the company and agreement ids must be ConnectWise ids (1 or more)".into());
     }
@@ -183,7 +189,7 @@ fn create<T: Transport>(
         "quantity": line.quantity,
         "billCustomer": line.bill_customer.as_api_str(),
         "taxableFlag": line.taxable,
-        "effectiveDate": format!("{}T00:00:00Z", request.effective_date),
+        "effectiveDate": format!("{}T00:00:00Z", request.start_date),
     });
     if let Some(description) = &line.description {
         body["invoiceDescription"] = json!(description);

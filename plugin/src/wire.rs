@@ -5,7 +5,7 @@
 //! (`fields=`) carries only what was asked for. Missing data is dealt with
 //! where it is used, not by failing the whole page.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// A reference to another record, e.g. `{"id": 5, "name": "Active"}`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -84,6 +84,10 @@ pub struct Company {
     pub status: Option<Reference>,
     /// ConnectWise's `deletedFlag`.
     pub deleted_flag: Option<bool>,
+    /// ConnectWise's `website`: free text; anything but a string (a null,
+    /// a number) reads as none rather than failing the page.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub website: Option<String>,
 }
 
 /// An agreement.
@@ -125,7 +129,30 @@ pub struct Addition {
     pub cancelled_date: Option<String>,
 }
 
+/// A string, or `None` for a null or any other JSON value.
+fn lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
 /// A ConnectWise id as the WIT's `u32`, when it is one.
 pub fn id(value: Option<i64>) -> Option<u32> {
     value.and_then(|v| u32::try_from(v).ok()).filter(|v| *v > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_website_that_is_not_a_string_does_not_fail_the_company() {
+        let companies: Vec<Company> = serde_json::from_str(
+            r#"[{"id":1,"website":"www.contoso.com"},{"id":2,"website":null},{"id":3,"website":42},{"id":4}]"#,
+        )
+        .unwrap();
+        let websites: Vec<Option<&str>> = companies.iter().map(|c| c.website.as_deref()).collect();
+        assert_eq!(websites, [Some("www.contoso.com"), None, None, None]);
+    }
 }

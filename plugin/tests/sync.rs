@@ -33,6 +33,7 @@ fn request(lines: Vec<SyncLine>) -> SyncRequest {
         lines,
         dry_run: false,
         effective_date: "2026-11-27".into(),
+        start_date: "2026-11-27".into(),
         update_quantities: true,
         create_missing: true,
     }
@@ -403,6 +404,42 @@ fn an_invalid_request_sends_nothing() {
     req.dry_run = true;
     let (result, _) = run(vec![], &req);
     assert!(matches!(&result, Err(ConnectorError::InvalidConfig(m)) if m.contains("product id 0")));
+}
+
+#[test]
+fn created_additions_start_on_the_start_date_and_cancellations_use_today() {
+    // Billing in advance: synced on the 27th, new additions start on the 1st.
+    let mut req = request(vec![line("business", BUSINESS, 42)]);
+    req.start_date = "2026-12-01".into();
+    let (result, t) = run(
+        vec![
+            json(200, "additions_none.json"),
+            json(201, "addition_created_business.json"),
+        ],
+        &req,
+    );
+    assert_eq!(result.unwrap().writes, 1);
+    assert!(
+        t.requests[0]
+            .url
+            .contains("cancelledDate%3E%5B2026-11-27T00%3A00%3A00Z%5D"),
+        "the read filters cancellations on today: {}",
+        t.requests[0].url
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(t.requests[1].body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["effectiveDate"], "2026-12-01T00:00:00Z");
+}
+
+#[test]
+fn an_invalid_start_date_sends_nothing() {
+    let mut req = request(three_packages(42, 5, 12));
+    req.start_date = "2026-12".into();
+    let (result, t) = run(vec![], &req);
+    assert!(
+        matches!(&result, Err(ConnectorError::InvalidConfig(m)) if m.contains("start date") && m.contains("YYYY-MM-DD"))
+    );
+    assert!(t.requests.is_empty());
 }
 
 #[test]

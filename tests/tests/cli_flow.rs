@@ -236,3 +236,105 @@ fn host_exchanges(env: &Env, stderr: &str) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// The connector as released for contract 0.1.0, frozen in `tests/artifacts`
+/// (built from the commit that introduced it): what an MSP who built or
+/// downloaded a connector before 0.2 still runs with `--plugin`.
+const CONNECTOR_0_1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/artifacts/seatsync-connector-v0.1.0.wasm"
+);
+
+/// The host runs components of every contract version it supports: the 0.1
+/// connector connects, lists, maps and syncs through the binary, ends with
+/// the same additions as the built-in 0.2 connector, and a re-sync writes
+/// nothing.
+#[test]
+fn a_connector_built_for_contract_0_1_still_connects_maps_and_syncs() {
+    let env = Env::new();
+    let with_plugin = |args: &[&str]| -> Vec<String> {
+        ["--plugin", CONNECTOR_0_1]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: &[&str]| {
+        let args = with_plugin(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.run(&args)
+    };
+
+    let site = env.site();
+    let connect = with_plugin(&[
+        "connect",
+        "--site",
+        &site,
+        "--company-id",
+        seatsync_fixtures::DEMO_COMPANY_ID,
+        "--public-key",
+        seatsync_fixtures::DEMO_PUBLIC_KEY,
+        "--client-id",
+        seatsync_fixtures::DEMO_CLIENT_ID,
+        "--private-key-stdin",
+        "--allow-http",
+    ]);
+    let connect: Vec<&str> = connect.iter().map(String::as_str).collect();
+    let connected = env.run_with_stdin(&connect, seatsync_fixtures::DEMO_PRIVATE_KEY);
+    assert_eq!(connected.status, 0, "{}", connected.stderr);
+
+    let products = run(&["products", "--json"]);
+    assert_eq!(products.status, 0, "{}", products.stderr);
+    assert_eq!(json(&products).as_array().map(Vec::len), Some(1234));
+
+    let usage = env.file("usage.csv", demo::USAGE_CSV);
+    let imported = run(&["usage", "import", usage.to_str().expect("a UTF-8 path")]);
+    assert_eq!(imported.status, 0, "{}", imported.stderr);
+    let mappings = demo::mappings();
+    for (key, m) in &mappings.packages {
+        let product = m.product_id.to_string();
+        let taxable = format!("taxable={}", m.taxable);
+        let mapped = run(&[
+            "map",
+            "package",
+            key,
+            "--product",
+            &product,
+            "--bill",
+            &m.bill_customer,
+            "--option",
+            &taxable,
+        ]);
+        assert_eq!(mapped.status, 0, "{}", mapped.stderr);
+    }
+    for (org, m) in &mappings.organizations {
+        let (company, agreement) = (m.company_id.to_string(), m.agreement_id.to_string());
+        let mapped = run(&[
+            "map",
+            "org",
+            org,
+            "--company",
+            &company,
+            "--agreement",
+            &agreement,
+        ]);
+        assert_eq!(mapped.status, 0, "{}", mapped.stderr);
+    }
+
+    let synced = run(&["sync", "--json"]);
+    assert_eq!(
+        synced.status, 2,
+        "only 115's conflict needs attention:\n{}\n{}",
+        synced.stdout, synced.stderr
+    );
+    assert_eq!(
+        common::normalized_state(&env.sim),
+        common::reference_state(),
+        "the 0.1 connector writes what the built-in one writes"
+    );
+
+    let writes = env.sim.counts().writes;
+    let resynced = run(&["sync", "--json"]);
+    assert_eq!(resynced.status, 2, "{}", resynced.stderr);
+    assert_eq!(env.sim.counts().writes, writes, "a re-sync writes nothing");
+}

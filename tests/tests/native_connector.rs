@@ -51,6 +51,7 @@ fn demo_requests() -> Vec<(String, SyncRequest)> {
                 lines: lines.remove(org).unwrap_or_default(),
                 dry_run: false,
                 effective_date: TODAY.into(),
+                start_date: TODAY.into(),
                 update_quantities: true,
                 create_missing: true,
             };

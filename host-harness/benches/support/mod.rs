@@ -211,6 +211,7 @@ fn native_request(request: &SyncRequest) -> native::SyncRequest {
             .collect(),
         dry_run: request.dry_run,
         effective_date: request.today.clone(),
+        start_date: request.start_date.clone(),
         update_quantities: request.update_quantities,
         create_missing: request.create_missing,
     }

@@ -13,6 +13,7 @@
 //! types.
 
 pub(super) mod v0_1;
+pub(super) mod v0_2;
 
 use seatsync_contract::{
     Company, ConnectionInfo, ConnectorDescription, ConnectorError, Contract, NetworkPlan, Product,
@@ -29,13 +30,15 @@ pub const CONNECTOR_INTERFACE: &str = "seatsync:psa/connector";
 
 /// The contract versions this host runs (each with any later patch or, for
 /// versions from 1.0, minor release of the same major).
-pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// A contract version this host has bindings for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContractVersion {
     /// `seatsync:psa@0.1.x`: ConnectWise-shaped (`wit/since_v0.1.0`).
     V0_1,
+    /// `seatsync:psa@0.2.x`: PSA-neutral (`wit/`).
+    V0_2,
 }
 
 impl ContractVersion {
@@ -46,6 +49,7 @@ impl ContractVersion {
         let (major, minor, _patch) = parse_semver(version)?;
         match (major, minor) {
             (0, 1) => Some(ContractVersion::V0_1),
+            (0, 2) => Some(ContractVersion::V0_2),
             _ => None,
         }
     }
@@ -121,12 +125,16 @@ fn supported() -> String {
 pub(super) enum PluginPre {
     /// A 0.1.x component.
     V0_1(v0_1::ConnectwisePluginPre<CallState>),
+    /// A 0.2.x component.
+    V0_2(v0_2::GuestPre<CallState>),
 }
 
 /// An instance of the component.
 pub(super) enum Plugin {
     /// A 0.1.x component.
     V0_1(v0_1::ConnectwisePlugin),
+    /// A 0.2.x component.
+    V0_2(v0_2::Guest),
 }
 
 impl PluginPre {
@@ -150,6 +158,12 @@ impl PluginPre {
                     v0_1::ConnectwisePluginPre::new(pre).map_err(link)?,
                 ))
             }
+            ContractVersion::V0_2 => {
+                v0_2::Guest::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)
+                    .map_err(link)?;
+                let pre = linker.instantiate_pre(component).map_err(link)?;
+                Ok(PluginPre::V0_2(v0_2::GuestPre::new(pre).map_err(link)?))
+            }
         }
     }
 
@@ -160,6 +174,7 @@ impl PluginPre {
     ) -> wasmtime::Result<Plugin> {
         Ok(match self {
             PluginPre::V0_1(pre) => Plugin::V0_1(pre.instantiate_async(store).await?),
+            PluginPre::V0_2(pre) => Plugin::V0_2(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -197,6 +212,7 @@ pub(super) async fn invoke(
 ) -> wasmtime::Result<Output> {
     match plugin {
         Plugin::V0_1(p) => v0_1::invoke(p.seatsync_psa_connector(), store, settings, op).await,
+        Plugin::V0_2(p) => v0_2::invoke(p.seatsync_psa_connector(), store, settings, op).await,
     }
 }
 
@@ -210,6 +226,7 @@ pub(super) fn answered_by_host(
 ) -> Option<Output> {
     match version {
         ContractVersion::V0_1 => v0_1::answered_by_host(settings, op),
+        ContractVersion::V0_2 => None,
     }
 }
 
@@ -227,6 +244,10 @@ mod tests {
             ContractVersion::for_version("0.1.7"),
             Some(ContractVersion::V0_1)
         );
+        assert_eq!(
+            ContractVersion::for_version("0.2.3"),
+            Some(ContractVersion::V0_2)
+        );
         assert_eq!(ContractVersion::for_version("0.3.0"), None);
         assert_eq!(ContractVersion::for_version("1.0.0"), None);
         assert_eq!(ContractVersion::for_version("0.1"), None);
@@ -239,7 +260,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the component was built against seatsync:psa contract version 0.3.0, but this host \
-             supports 0.1.x: use a connector built for 0.1.x, or upgrade the host"
+             supports 0.1.x, 0.2.x: use a connector built for 0.1.x, 0.2.x, or upgrade the host"
         );
         assert_eq!(
             check_contract(["seatsync:psa/log@0.1.1", "seatsync:psa/connector@0.1.1"]).unwrap(),

@@ -1,13 +1,14 @@
-//! A hostile component of the `connectwise-plugin` world, for the host's
-//! containment tests (`tests/tests/hostile_plugins.rs`).
+//! A hostile component of the `seatsync:psa@0.2.0` `plugin` world, for the
+//! host's containment tests (`tests/tests/hostile_plugins.rs`).
 //!
 //! It is the real connector (the `seatsync-plugin` crate without its own
-//! exports, over its `wasi:http` transport), except for one organization:
-//! a `sync-organization` call for agreement [`TRIGGER_AGREEMENT`] misbehaves
-//! instead. Which misbehaviour is chosen by the quantity of the request's
-//! first line (there is no other input a test can vary without environment
-//! variables, which the host does not give): `code * 100_000 + argument`,
-//! where the argument is a loopback port for the cases that need one.
+//! exports, over its `wasi:http` transport; `describe` and `plan-network`
+//! included), except for one organization: a `sync-organization` call for
+//! contract [`TRIGGER_CONTRACT`] misbehaves instead. Which misbehaviour is
+//! chosen by the quantity of the request's first line (there is no other
+//! input a test can vary without environment variables, which the host does
+//! not give): `code * 100_000 + argument`, where the argument is a loopback
+//! port for the cases that need one.
 //!
 //! | code | behaviour |
 //! |------|-----------|
@@ -24,21 +25,22 @@
 //! | 11 | fails with a 32 MiB error message |
 //! | 12 | sleeps for an hour |
 //! | 13 | syncs for real even when asked for a dry run (writes) |
-//! | 14 | fails with `served <count>: <keys>`, the public keys of every call this instance has served, this one included (state kept between calls) |
+//! | 14 | fails with `served <count>: <keys>`, the `public-key` settings of every call this instance has served, this one included (state kept between calls) |
 //! | 15 | syncs for real (it writes), then panics |
-//! | 16 | starts a POST to its site (path `/hostile-pending`, not the API) whose body it never finishes, and returns while it is pending |
+//! | 16 | starts a POST to its `site` setting (path `/hostile-pending`, not the API) whose body it never finishes, and returns while it is pending |
 //!
 //! The crate compiles to nothing except for `wasm32`.
 
 #![cfg(target_arch = "wasm32")]
 
 use seatsync_plugin::bindings::seatsync::psa::log;
-use seatsync_plugin::bindings::{Connector, Guest, transport, wit};
+use seatsync_plugin::bindings::{Connector, Guest, setting, transport, wit};
+use seatsync_plugin::connection::keys;
 use seatsync_plugin::http::{Method, Request, Transport};
 
-/// The agreement whose sync misbehaves: "Margie's Travel" in the demo
-/// tenant, whose agreement has no additions.
-pub const TRIGGER_AGREEMENT: u32 = 129;
+/// The contract (agreement) whose sync misbehaves: "Margie's Travel" in the
+/// demo tenant, whose agreement has no additions.
+pub const TRIGGER_CONTRACT: wit::RecordId = 129;
 
 /// The quantity's unit for the behaviour's code.
 const CODE_UNIT: u32 = 100_000;
@@ -47,55 +49,67 @@ struct Hostile;
 
 seatsync_plugin::bindings::export!(Hostile);
 
-/// The real connector, except for the trigger agreement's sync.
+/// The real connector, except for the trigger contract's sync.
 impl Guest for Hostile {
-    fn test_connection(conn: wit::Connection) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
-        Connector::test_connection(conn)
+    fn describe() -> wit::ConnectorDescription {
+        Connector::describe()
     }
 
-    fn list_products(conn: wit::Connection) -> Result<Vec<wit::Product>, wit::ConnectorError> {
-        Connector::list_products(conn)
+    fn plan_network(settings: wit::Settings) -> Result<wit::NetworkPlan, wit::ConnectorError> {
+        Connector::plan_network(settings)
     }
 
-    fn list_companies(conn: wit::Connection) -> Result<Vec<wit::Company>, wit::ConnectorError> {
-        Connector::list_companies(conn)
+    fn test_connection(
+        settings: wit::Settings,
+    ) -> Result<wit::ConnectionInfo, wit::ConnectorError> {
+        Connector::test_connection(settings)
     }
 
-    fn list_agreements(
-        conn: wit::Connection,
-        company_id: Option<u32>,
-    ) -> Result<Vec<wit::Agreement>, wit::ConnectorError> {
-        Connector::list_agreements(conn, company_id)
+    fn list_products(settings: wit::Settings) -> Result<Vec<wit::Product>, wit::ConnectorError> {
+        Connector::list_products(settings)
+    }
+
+    fn list_companies(settings: wit::Settings) -> Result<Vec<wit::Company>, wit::ConnectorError> {
+        Connector::list_companies(settings)
+    }
+
+    fn list_contracts(
+        settings: wit::Settings,
+        company_id: Option<wit::RecordId>,
+    ) -> Result<Vec<wit::Contract>, wit::ConnectorError> {
+        Connector::list_contracts(settings, company_id)
     }
 
     fn sync_organization(
-        conn: wit::Connection,
+        settings: wit::Settings,
         request: wit::SyncRequest,
     ) -> Result<wit::SyncReport, wit::ConnectorError> {
         let code = request.lines.first().map(|l| l.quantity).unwrap_or(0);
-        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 13 {
+        if request.contract_id == TRIGGER_CONTRACT && code / CODE_UNIT == 13 {
             // Ignore the dry run: the host must refuse the writes.
             let mut real = request;
             real.dry_run = false;
-            return Connector::sync_organization(conn, real);
+            return Connector::sync_organization(settings, real);
         }
-        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 15 {
-            let report = Connector::sync_organization(conn, request);
+        if request.contract_id == TRIGGER_CONTRACT && code / CODE_UNIT == 15 {
+            let report = Connector::sync_organization(settings, request);
             panic!(
                 "the hostile guest panics after writing: {:?}",
                 report.map(|r| r.writes)
             );
         }
-        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 16 {
-            return Err(leave_pending(&conn.site));
+        if request.contract_id == TRIGGER_CONTRACT && code / CODE_UNIT == 16 {
+            return Err(leave_pending(
+                setting(&settings, keys::SITE).unwrap_or_default(),
+            ));
         }
-        if request.agreement_id == TRIGGER_AGREEMENT && code / CODE_UNIT == 14 {
-            return Err(remember(&conn));
+        if request.contract_id == TRIGGER_CONTRACT && code / CODE_UNIT == 14 {
+            return Err(remember(&settings));
         }
-        if request.agreement_id == TRIGGER_AGREEMENT && code >= CODE_UNIT {
+        if request.contract_id == TRIGGER_CONTRACT && code >= CODE_UNIT {
             return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
         }
-        Connector::sync_organization(conn, request)
+        Connector::sync_organization(settings, request)
     }
 }
 
@@ -125,10 +139,14 @@ fn leave_pending(site: &str) -> wit::ConnectorError {
 
 /// Keeps the public key of every call in the instance's memory and reports
 /// them all: shows the host which calls shared an instance.
-fn remember(conn: &wit::Connection) -> wit::ConnectorError {
+fn remember(settings: &wit::Settings) -> wit::ConnectorError {
     static SERVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut served = SERVED.lock().unwrap_or_else(|p| p.into_inner());
-    served.push(conn.public_key.clone());
+    served.push(
+        setting(settings, keys::PUBLIC_KEY)
+            .unwrap_or_default()
+            .to_string(),
+    );
     // The count first: the host caps long messages.
     wit::ConnectorError::InvalidConfig(format!("served {}: {}", served.len(), served.join(",")))
 }
@@ -184,12 +202,13 @@ fn misbehave(
                     product_id: line.product_id,
                     quantity: line.quantity,
                     outcome: wit::LineOutcome::Skipped(format!("hostile line {i}")),
-                    addition_id: None,
+                    line_id: None,
+                    unit_price: None,
                 })
                 .collect();
             Ok(wit::SyncReport {
                 company_id: request.company_id,
-                agreement_id: request.agreement_id,
+                contract_id: request.contract_id,
                 dry_run: request.dry_run,
                 lines,
                 requests: 0,
