@@ -1,5 +1,6 @@
-//! Builds the hostile test components (`tests/guests/*`) for `wasm32-wasip2`
-//! and exports each one's path as `GUEST_<NAME>` (e.g. `GUEST_HOSTILE`).
+//! Builds the test components (`tests/guests/*`: the hostile guest, the toy
+//! PSA's connector) for `wasm32-wasip2` and exports each one's path as
+//! `GUEST_<NAME>` (e.g. `GUEST_HOSTILE`).
 //!
 //! They are built into their own target directory, `target/guest-hostile`,
 //! not the host's `target/guest`: a guest links the connector crate without
@@ -8,7 +9,10 @@
 //! the host's embedded `seatsync_plugin.wasm` with an export-less module.
 
 /// (package, env var suffix) of each guest.
-const GUESTS: &[(&str, &str)] = &[("seatsync-hostile-guest", "HOSTILE")];
+const GUESTS: &[(&str, &str)] = &[
+    ("seatsync-hostile-guest", "HOSTILE"),
+    ("seatsync-toy-guest", "TOY"),
+];
 
 fn main() {
     let manifest_dir = std::path::PathBuf::from(

@@ -199,6 +199,30 @@ pub struct Endpoint {
     pub scheme: String,
     /// `host` or `host:port`.
     pub authority: String,
+    /// What the connector contacts it for.
+    pub role: EndpointRole,
+}
+
+impl Endpoint {
+    /// The PSA's API at `scheme://authority`.
+    pub fn api(scheme: impl Into<String>, authority: impl Into<String>) -> Endpoint {
+        Endpoint {
+            scheme: scheme.into(),
+            authority: authority.into(),
+            role: EndpointRole::Api,
+        }
+    }
+}
+
+/// What a connector contacts an endpoint for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointRole {
+    /// The PSA's API: a request other than `GET` or `HEAD` may change its
+    /// data (a write: counted, journaled, refused in a dry run).
+    Api,
+    /// Signing in or finding the API: no request changes billing data.
+    Auth,
 }
 
 /// Where a connection's settings lead, for the host's sandbox.

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use seatsync_contract::{ConnectorError, Contract, LineOutcome, RecordId, Settings, SyncReport};
+use seatsync_contract::{
+    ConnectorDescription, ConnectorError, Contract, LineOutcome, RecordId, Settings, SyncReport,
+};
 use tokio::task::JoinSet;
 
 use crate::connection::{self, ConnectionError, Secrets};
@@ -165,6 +167,8 @@ pub struct SyncSummary {
     /// Requests spent checking the mapped agreements before syncing (one
     /// per 1,000 agreements), on top of the organizations' own.
     pub check_requests: u32,
+    /// The connector's description: its PSA's name and nouns, for messages.
+    pub connector: Arc<ConnectorDescription>,
 }
 
 impl SyncSummary {
@@ -278,13 +282,13 @@ pub async fn sync_tenant(
         .connection(tenant)?
         .ok_or_else(|| SyncError::NotConnected(tenant.to_string()))?;
     let policy = connection::network_policy(&runtime, &stored, false).await?;
-    let description = runtime.describe().await?;
+    let description = Arc::new(runtime.describe().await?);
     let mut lock = store.lock(&sync_lock_name(tenant))?;
     let interrupted = store.recover_interrupted_runs(&lock)?;
     if !interrupted.is_empty() {
         tracing::warn!(
             runs = ?interrupted.iter().map(|r| r.0).collect::<Vec<_>>(),
-            "earlier runs were interrupted; this run reads ConnectWise again, so nothing is written twice"
+            "earlier runs were interrupted; this run reads the PSA again, so nothing is written twice"
         );
     }
 
@@ -307,6 +311,7 @@ pub async fn sync_tenant(
             run: None,
             orgs: Vec::new(),
             check_requests: 0,
+            connector: description,
         });
     }
     let data_types = store.data_types(tenant)?;
@@ -339,7 +344,7 @@ pub async fn sync_tenant(
         })
         .collect();
     let (plans, checked, check_requests) =
-        check_agreements(&runtime, &policy, &settings, &secrets, plans).await;
+        check_agreements(&runtime, &policy, &settings, &secrets, &description, plans).await;
     lock.heartbeat()?;
     refused.extend(checked);
     for outcome in refused {
@@ -416,6 +421,7 @@ pub async fn sync_tenant(
         run: Some(record),
         orgs: outcomes,
         check_requests,
+        connector: description,
     })
 }
 
@@ -594,7 +600,7 @@ fn waiting_outcome(plan: OrgPlan, wait: &[&JournalEntry]) -> OrgOutcome {
         .collect::<Vec<_>>()
         .join("; ");
     let message = format!(
-        "waiting for an earlier write that got no answer to settle ({writes}): ConnectWise may still apply it \
+        "waiting for an earlier write that got no answer to settle ({writes}): the PSA may still apply it \
          until {}, so nothing is written for this organization before then; a run after that reads first and \
          finishes the job",
         until.format("%Y-%m-%d %H:%M:%S UTC")
@@ -820,8 +826,10 @@ async fn check_agreements(
     policy: &NetworkPolicy,
     settings: &Settings,
     secrets: &Secrets,
+    description: &ConnectorDescription,
     plans: Vec<OrgPlan>,
 ) -> (Vec<OrgPlan>, Vec<OrgOutcome>, u32) {
+    let (noun, psa) = (&description.contract_noun, &description.psa);
     let call = match runtime.list_contracts(policy, settings, None).await {
         Ok(call) => call,
         Err(error) => {
@@ -844,17 +852,17 @@ async fn check_agreements(
     for plan in plans {
         let problem = match by_id.get(&plan.agreement_id) {
             None => Some(format!(
-                "agreement {} no longer exists in ConnectWise (deleted since it was mapped): map the organization \
-                 to another agreement with `seatsync map org {} --company {} --agreement ID`, or disable it",
+                "{noun} {} no longer exists in {psa} (deleted since it was mapped): map the organization \
+                 to another {noun} with `seatsync map org {} --company {} --agreement ID`, or disable it",
                 plan.agreement_id, plan.org_id, plan.company_id
             )),
             Some(a) if a.cancelled => Some(format!(
-                "agreement {} ({}) is cancelled in ConnectWise, so nothing was written to it: map the organization \
-                 to an active agreement with `seatsync map org {} --company {} --agreement ID`, or disable it",
+                "{noun} {} ({}) is cancelled in {psa}, so nothing was written to it: map the organization \
+                 to an active {noun} with `seatsync map org {} --company {} --agreement ID`, or disable it",
                 a.id, a.name, plan.org_id, plan.company_id
             )),
             Some(a) if a.company_id != plan.company_id => Some(format!(
-                "agreement {} ({}) now belongs to company {}, not {}: check the mapping with `seatsync agreements \
+                "{noun} {} ({}) now belongs to company {}, not {}: check the mapping with `seatsync agreements \
                  --company {}` and map the organization again",
                 a.id, a.name, a.company_id, plan.company_id, plan.company_id
             )),

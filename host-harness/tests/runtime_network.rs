@@ -177,10 +177,7 @@ async fn the_native_baseline_does_the_same_work_through_the_same_sender() {
 
     // The native path is held to the same network policy.
     let elsewhere = NetworkPolicy {
-        endpoints: vec![seatsync_contract::Endpoint {
-            scheme: "http".into(),
-            authority: "127.0.0.2:9".into(),
-        }],
+        endpoints: vec![seatsync_contract::Endpoint::api("http", "127.0.0.2:9")],
         ..policy.clone()
     };
     let call =

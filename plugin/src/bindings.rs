@@ -185,6 +185,10 @@ impl From<contract::NetworkPlan> for wit::NetworkPlan {
                 .map(|e| wit::Endpoint {
                     scheme: e.scheme,
                     authority: e.authority,
+                    role: match e.role {
+                        contract::EndpointRole::Api => wit::EndpointRole::Api,
+                        contract::EndpointRole::Auth => wit::EndpointRole::Auth,
+                    },
                 })
                 .collect(),
             secrets: p.secrets,

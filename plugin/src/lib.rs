@@ -160,10 +160,11 @@ pub fn describe() -> ConnectorDescription {
 pub fn plan_network(settings: &Settings) -> Result<NetworkPlan, ConnectorError> {
     let endpoint = Endpoint::new(&connection::from_settings(settings)?)?;
     Ok(NetworkPlan {
-        endpoints: vec![seatsync_contract::Endpoint {
-            scheme: endpoint.site.scheme.into(),
-            authority: endpoint.site.authority.clone(),
-        }],
+        // The codebase lookup of `auto` reads the same host: one endpoint.
+        endpoints: vec![seatsync_contract::Endpoint::api(
+            endpoint.site.scheme,
+            endpoint.site.authority.clone(),
+        )],
         secrets: endpoint.derived_secrets(),
     })
 }

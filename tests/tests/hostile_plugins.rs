@@ -313,10 +313,10 @@ fn tests_connection(site: &str) -> Settings {
 /// authority over plain http.
 fn loopback_policy(site: &str) -> NetworkPolicy {
     NetworkPolicy {
-        endpoints: vec![seatsync_contract::Endpoint {
-            scheme: "http".into(),
-            authority: site.trim_start_matches("http://").into(),
-        }],
+        endpoints: vec![seatsync_contract::Endpoint::api(
+            "http",
+            site.trim_start_matches("http://"),
+        )],
         allow_http: true,
         ca_file: None,
         interactive: false,

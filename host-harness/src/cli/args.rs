@@ -36,18 +36,20 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Store the ConnectWise connection, after testing it.
+    /// Store the connection to the PSA (the built-in connector's is
+    /// ConnectWise Manage), after testing it.
     Connect(ConnectArgs),
     /// Test the stored connection.
     TestConnection,
-    /// List ConnectWise catalog products.
+    /// List the PSA's catalog products.
     Products(JsonFlag),
-    /// List ConnectWise companies.
+    /// List the PSA's companies.
     Companies(JsonFlag),
-    /// List ConnectWise agreements.
+    /// List the PSA's contracts (ConnectWise: agreements).
+    #[command(visible_alias = "contracts")]
     Agreements {
         /// Only the agreements of this company id.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         company: Option<i64>,
         #[command(flatten)]
         json: JsonFlag,
@@ -172,7 +174,7 @@ pub enum MapTarget {
         /// The package key, as in the usage file.
         key: String,
         /// The product (catalog item) id.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         product: i64,
         /// How to bill the customer: the product option `bill-method` (ConnectWise: billable, do-not-bill, no-charge).
         #[arg(long)]
@@ -189,10 +191,10 @@ pub enum MapTarget {
         /// The organization id, as in the usage file.
         org: String,
         /// The company id.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         company: i64,
         /// The agreement (contract) id.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         agreement: i64,
     },
 }

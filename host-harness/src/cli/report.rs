@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use seatsync_contract::{LineOutcome, SyncReport};
+use seatsync_contract::{ConnectorDescription, LineOutcome, SyncReport};
 use serde_json::{Value, json};
 
 use super::args::SyncArgs;
@@ -195,7 +195,11 @@ pub fn requests_per_minute() -> Option<std::num::NonZeroU32> {
 }
 
 /// The outcome of a line as a short word and detail.
-fn describe(outcome: &LineOutcome, dry_run: bool) -> (String, String) {
+fn describe(
+    outcome: &LineOutcome,
+    dry_run: bool,
+    connector: &ConnectorDescription,
+) -> (String, String) {
     let would = |s: &str| {
         if dry_run {
             format!("would be {s}")
@@ -216,11 +220,13 @@ fn describe(outcome: &LineOutcome, dry_run: bool) -> (String, String) {
         LineOutcome::Conflict(ids) => (
             "CONFLICT".into(),
             format!(
-                "active additions {}: keep one in ConnectWise",
+                "active {}s {}: keep one in {}",
+                connector.line_noun,
                 ids.iter()
                     .map(i64::to_string)
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                connector.psa
             ),
         ),
         LineOutcome::Skipped(reason) => ("skipped".into(), reason.clone()),
@@ -267,7 +273,8 @@ pub fn print_summary(summary: &SyncSummary) {
         match &o.result {
             Ok(report) => {
                 for line in &report.lines {
-                    let (result, detail) = describe(&line.outcome, report.dry_run);
+                    let (result, detail) =
+                        describe(&line.outcome, report.dry_run, &summary.connector);
                     t.add_row(vec![
                         o.plan.org_id.clone(),
                         agreement.clone(),
@@ -301,8 +308,8 @@ pub fn print_summary(summary: &SyncSummary) {
     println!("{}{check}.", totals_line(run));
     if run.totals.conflicts > 0 {
         println!(
-            "{} line(s) need a person: resolve them in ConnectWise (see the detail above).",
-            run.totals.conflicts
+            "{} line(s) need a person: resolve them in {} (see the detail above).",
+            run.totals.conflicts, summary.connector.psa
         );
     }
     if run.totals.waiting > 0 {

@@ -131,7 +131,7 @@ impl Runtime {
         &self.limits
     }
 
-    /// Drops the instances kept for reuse ([`warm`]): a caller done with a
+    /// Drops the instances kept for reuse (`runtime/warm.rs`): a caller done with a
     /// batch of calls (a sync run) frees their memory and pool slots, and
     /// the connection keys they saw, rather than keep them until the next
     /// call evicts them.

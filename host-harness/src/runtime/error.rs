@@ -19,7 +19,7 @@ use super::http::{self, Exchange, UnreachableReason};
 /// A [`ConnectorError`] (the connector ran and reported a failure) is not a
 /// `RuntimeError`: it is the `Err` of [`Call::value`].
 ///
-/// [`ConnectorError`]: seatsync_plugin::error::ConnectorError
+/// [`ConnectorError`]: seatsync_contract::ConnectorError
 /// [`Call::value`]: super::Call::value
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
@@ -51,7 +51,7 @@ pub enum RuntimeError {
     #[error("the component cannot be linked against this host: {0}")]
     Link(String),
     /// The connection's site cannot be turned into a
-    /// [`SitePolicy`](super::SitePolicy).
+    /// [`NetworkPolicy`](super::NetworkPolicy).
     #[error("invalid site: {0}")]
     InvalidSite(String),
     /// The policy's CA file cannot be used.

@@ -29,6 +29,7 @@ use hyper::http::uri::Scheme;
 use hyper::{Request, Response};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use seatsync_contract::EndpointRole;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -298,13 +299,16 @@ impl WasiHttpHooks for HttpHooks {
             .to_string();
         let url = self.redactor.redact(&display_url(uri));
 
-        let is_write = is_write(method.as_str());
-        let refusal = match self.policy.check(&scheme, &authority) {
-            Err(reason) => Some(reason),
-            Ok(()) if self.read_only && is_write => {
-                Some(format!("a dry run may not write, and this is a {method}"))
+        // Only the API's data can change: a POST to a sign-in endpoint
+        // (an OAuth2 token) is no write.
+        let (is_write, refusal) = match self.policy.check(&scheme, &authority) {
+            Err(reason) => (false, Some(reason)),
+            Ok(role) => {
+                let is_write = role == EndpointRole::Api && is_write(method.as_str());
+                let refusal = (self.read_only && is_write)
+                    .then(|| format!("a dry run may not write, and this is a {method}"));
+                (is_write, refusal)
             }
-            Ok(()) => None,
         };
         if let Some(reason) = refusal {
             tracing::warn!(

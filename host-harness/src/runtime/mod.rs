@@ -3,13 +3,14 @@
 //! A [`Runtime`] compiles the component once (cached on disk, see
 //! [`RuntimeOptions::cache_dir`]), checks which contract version it was
 //! built against, and keeps it pre-instantiated. A call runs in an instance
-//! kept from an earlier call of the same connection ([`warm`]), or in a new
+//! kept from an earlier call of the same connection (`runtime/warm.rs`), or in a new
 //! one, and either way with:
 //!
 //! - no preopened directories, no environment variables, no arguments, no
 //!   sockets (TCP, UDP and name lookup are all off); stdout and stderr go to
 //!   a capped in-memory pipe whose lines join the call's log;
-//! - outbound HTTP only to the [`SitePolicy`]'s authority, https only unless
+//! - outbound HTTP only to the endpoints of the [`NetworkPolicy`] (built
+//!   from the connector's own network plan), https only unless
 //!   allowed; every exchange is logged and counted;
 //! - a memory cap, a CPU budget (epoch interruption), a wall-clock limit,
 //!   clamped HTTP timeouts and a response size cap ([`Limits`]).
@@ -20,9 +21,9 @@
 //! call's log lines, exchanges and counts.
 //!
 //! The generated bindings stay inside this module: callers see only
-//! [`seatsync_plugin::model`] types and [`ConnectorError`].
+//! [`seatsync_contract`] types and [`ConnectorError`].
 //!
-//! [`ConnectorError`]: seatsync_plugin::error::ConnectorError
+//! [`ConnectorError`]: seatsync_contract::ConnectorError
 
 mod answer;
 mod cache;
@@ -68,7 +69,7 @@ pub use secrets::secret_values;
 ///
 /// Cheap to share (`&Runtime` from many tasks): a call has its store and
 /// instance to itself while it runs; afterwards they may serve a later call
-/// of the same connection ([`warm`]).
+/// of the same connection (`runtime/warm.rs`).
 pub struct Runtime {
     engine: Engine,
     pre: PluginPre,

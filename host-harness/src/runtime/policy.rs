@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use seatsync_contract::{Endpoint, NetworkPlan};
+use seatsync_contract::{Endpoint, EndpointRole, NetworkPlan};
 
 use super::RuntimeError;
 
@@ -112,9 +112,9 @@ impl NetworkPolicy {
             .join(", ")
     }
 
-    /// Whether a request to `scheme://authority` is allowed; the error says
-    /// why not.
-    pub fn check(&self, scheme: &str, authority: &str) -> Result<(), String> {
+    /// Whether a request to `scheme://authority` is allowed, and what the
+    /// endpoint is for; the error says why not.
+    pub fn check(&self, scheme: &str, authority: &str) -> Result<EndpointRole, String> {
         let scheme = scheme.to_ascii_lowercase();
         match scheme.as_str() {
             "https" => {}
@@ -126,12 +126,21 @@ impl NetworkPolicy {
             return Err("URLs with user information are not allowed".into());
         }
         let asked = normalize_authority(&scheme, authority);
-        let allowed = self.endpoints.iter().any(|e| {
-            e.scheme.eq_ignore_ascii_case(&scheme)
-                && normalize_authority(&scheme, &e.authority) == asked
-        });
-        if allowed {
-            Ok(())
+        let roles: Vec<EndpointRole> = self
+            .endpoints
+            .iter()
+            .filter(|e| {
+                e.scheme.eq_ignore_ascii_case(&scheme)
+                    && normalize_authority(&scheme, &e.authority) == asked
+            })
+            .map(|e| e.role)
+            .collect();
+        // An authority planned both as the API and for signing in is the
+        // API: its writes are counted, journaled and refused in a dry run.
+        if roles.contains(&EndpointRole::Api) {
+            Ok(EndpointRole::Api)
+        } else if let Some(role) = roles.first() {
+            Ok(*role)
         } else if self.endpoints.is_empty() {
             Err("this call may not send requests".into())
         } else {
@@ -184,7 +193,11 @@ fn checked(e: &Endpoint, allow_http: bool) -> Result<Endpoint, RuntimeError> {
             "an IP address is allowed only on loopback, for testing; use the server's host name",
         ));
     }
-    Ok(Endpoint { scheme, authority })
+    Ok(Endpoint {
+        scheme,
+        authority,
+        role: e.role,
+    })
 }
 
 /// The IP address an authority names, if it is one.
@@ -213,10 +226,7 @@ mod tests {
         NetworkPlan {
             endpoints: endpoints
                 .iter()
-                .map(|(s, a)| Endpoint {
-                    scheme: s.to_string(),
-                    authority: a.to_string(),
-                })
+                .map(|(s, a)| Endpoint::api(*s, *a))
                 .collect(),
             secrets: vec!["Basic abc123".into()],
         }
@@ -243,6 +253,38 @@ mod tests {
              may be reached"
         );
         assert!(!format!("{policy:?}").contains("abc123"));
+    }
+
+    #[test]
+    fn each_allowed_request_carries_its_endpoints_role() {
+        let endpoint = |authority: &str, role| Endpoint {
+            scheme: "https".into(),
+            authority: authority.into(),
+            role,
+        };
+        let plan = NetworkPlan {
+            endpoints: vec![
+                endpoint("api.example.com", EndpointRole::Api),
+                endpoint("login.example.com", EndpointRole::Auth),
+                // Planned twice: the API's role wins.
+                endpoint("both.example.com", EndpointRole::Auth),
+                endpoint("both.example.com", EndpointRole::Api),
+            ],
+            secrets: Vec::new(),
+        };
+        let policy = NetworkPolicy::from_plan(&plan, false).unwrap();
+        assert_eq!(
+            policy.check("https", "api.example.com"),
+            Ok(EndpointRole::Api)
+        );
+        assert_eq!(
+            policy.check("https", "LOGIN.example.com:443"),
+            Ok(EndpointRole::Auth)
+        );
+        assert_eq!(
+            policy.check("https", "both.example.com"),
+            Ok(EndpointRole::Api)
+        );
     }
 
     #[test]

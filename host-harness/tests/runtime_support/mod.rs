@@ -304,10 +304,7 @@ pub async fn policy(site: &str, allow_http: bool) -> Result<NetworkPolicy, Runti
 pub fn policy_of(scheme: &str, authority: &str, allow_http: bool) -> NetworkPolicy {
     let auth = expected_authorization();
     NetworkPolicy {
-        endpoints: vec![Endpoint {
-            scheme: scheme.into(),
-            authority: authority.into(),
-        }],
+        endpoints: vec![Endpoint::api(scheme, authority)],
         allow_http,
         ca_file: None,
         interactive: false,

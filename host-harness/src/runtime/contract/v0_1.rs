@@ -199,10 +199,7 @@ pub(crate) fn plan_network(settings: &Settings) -> Result<NetworkPlan, Connector
         secrets.push(encoded);
     }
     Ok(NetworkPlan {
-        endpoints: vec![Endpoint {
-            scheme: scheme.into(),
-            authority,
-        }],
+        endpoints: vec![Endpoint::api(scheme, authority)],
         secrets,
     })
 }
@@ -500,10 +497,7 @@ mod tests {
         let plan = plan_network(&settings("na.myconnectwise.net")).unwrap();
         assert_eq!(
             plan.endpoints,
-            [Endpoint {
-                scheme: "https".into(),
-                authority: "api-na.myconnectwise.net".into()
-            }]
+            [Endpoint::api("https", "api-na.myconnectwise.net")]
         );
         let encoded = base64::engine::general_purpose::STANDARD.encode("contoso+pub:priv-SECRET");
         assert_eq!(plan.secrets, [format!("Basic {encoded}"), encoded]);

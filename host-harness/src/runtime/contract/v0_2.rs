@@ -5,7 +5,7 @@
 
 use seatsync_contract::{
     Company, ConnectionInfo, ConnectorDescription, ConnectorError, Contract, Decimal, Endpoint,
-    LineOutcome, LineResult, NetworkPlan, OptionDescription, OptionKind, Product,
+    EndpointRole, LineOutcome, LineResult, NetworkPlan, OptionDescription, OptionKind, Product,
     SettingDescription, Settings, SyncReport, SyncRequest,
 };
 use wasmtime::Store;
@@ -49,6 +49,10 @@ pub(super) async fn invoke(
                         .map(|e| Endpoint {
                             scheme: e.scheme,
                             authority: e.authority,
+                            role: match e.role {
+                                wit::EndpointRole::Api => EndpointRole::Api,
+                                wit::EndpointRole::Auth => EndpointRole::Auth,
+                            },
                         })
                         .collect(),
                     secrets: p.secrets,
