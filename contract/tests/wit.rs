@@ -82,3 +82,39 @@ fn the_frozen_0_1_0_contract_still_resolves() {
     let exports = interface_names(&resolve, &resolve.worlds[world].exports);
     assert_eq!(exports, ["seatsync:psa/connector@0.1.0"]);
 }
+
+/// The connector's functions, in order; `end-line` takes the contract and
+/// the line, and a day, and returns nothing but an error.
+#[test]
+fn the_connector_interface_has_its_functions_and_end_line_its_parameters() {
+    let (resolve, package) = resolve("../wit");
+    let connector = resolve.packages[package]
+        .interfaces
+        .get("connector")
+        .copied()
+        .expect("an interface named connector");
+    let functions = &resolve.interfaces[connector].functions;
+    let names: Vec<&str> = functions.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "describe",
+            "plan-network",
+            "test-connection",
+            "list-products",
+            "list-companies",
+            "list-contracts",
+            "sync-organization",
+            "end-line",
+        ]
+    );
+    let end_line = &functions["end-line"];
+    let params: Vec<&str> = end_line.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(params, ["settings", "contract-id", "line-id", "day"]);
+    assert!(
+        end_line.docs.contents.as_deref().is_some_and(|d| {
+            d.contains("only after a person confirmed") && d.contains("cancelledDate")
+        }),
+        "end-line is documented"
+    );
+}

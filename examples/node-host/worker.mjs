@@ -9,7 +9,7 @@
 //               c.close();
 // Operations are the connector's exports in camelCase (describe,
 // planNetwork, testConnection, listProducts, listCompanies, listContracts,
-// syncOrganization). Before each operation that takes settings, the worker
+// syncOrganization, endLine). Before each operation that takes settings, the worker
 // asks the connector's planNetwork(settings) for the endpoints to allow,
 // unless startConnector was given `allow`. A failed call rejects with an
 // Error whose `payload` is the connector-error `{tag, val}` (no payload:

@@ -8,6 +8,8 @@
 //! - [`usage`]: reading vendor usage files (pure);
 //! - [`schedule`]: the daily timer's arithmetic (pure);
 //! - [`sync`]: one sync run of a tenant, organizations in parallel;
+//! - [`resolve`]: duplicates seatsync itself created, and ending the newer
+//!   line of one after a person confirmed it;
 //! - [`daemon`]: the daily loop around it;
 //! - [`cli`]: the `seatsync` command over all of the above.
 
@@ -16,6 +18,7 @@ pub mod clock;
 pub mod connection;
 pub mod daemon;
 pub mod mapping;
+pub mod resolve;
 pub mod runtime;
 pub mod schedule;
 pub mod store;

@@ -21,12 +21,13 @@ use seatsync_contract::{
 use tokio::task::JoinSet;
 
 use crate::connection::{self, ConnectionError, Secrets};
+use crate::resolve::{self, LineDuplicate};
 use crate::runtime::{
     Call, CallFailed, Exchange, JournalWrite, NetworkPolicy, Runtime, RuntimeError, WriteJournal,
 };
 use crate::store::{
-    DataTypes, JournalEntry, LockGuard, NewWrite, OrgAttempt, OrgPlan, RunId, RunRecord, RunScope,
-    RunStatus, Store, StoreError, Trigger, WriteResolution, WriteState, sync_lock_name,
+    DataTypes, JournalEntry, LineNote, LockGuard, NewWrite, OrgAttempt, OrgPlan, RunId, RunRecord,
+    RunScope, RunStatus, Store, StoreError, Trigger, WriteResolution, WriteState, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -115,6 +116,10 @@ pub struct OrgOutcome {
     /// What became of its writes in the journal (and of earlier ones it
     /// waited for), recorded with its result.
     pub journal: Vec<WriteResolution>,
+    /// Its report's conflict lines that are duplicates seatsync itself
+    /// created ([`crate::resolve`]), with what to tell a person; recorded
+    /// as those lines' messages.
+    pub duplicates: Vec<LineDuplicate>,
 }
 
 impl OrgOutcome {
@@ -169,6 +174,8 @@ pub struct SyncSummary {
     pub check_requests: u32,
     /// The connector's description: its PSA's name and nouns, for messages.
     pub connector: Arc<ConnectorDescription>,
+    /// The tenant synced.
+    pub tenant: String,
 }
 
 impl SyncSummary {
@@ -312,6 +319,7 @@ pub async fn sync_tenant(
             orgs: Vec::new(),
             check_requests: 0,
             connector: description,
+            tenant: tenant.to_string(),
         });
     }
     let data_types = store.data_types(tenant)?;
@@ -384,6 +392,8 @@ pub async fn sync_tenant(
         run,
         journal,
         unresolved,
+        tenant,
+        connector: &description,
     };
     let mut retry = Vec::new();
     pass.run(plans, 1, &mut lock, &mut |outcome| {
@@ -422,6 +432,7 @@ pub async fn sync_tenant(
         orgs: outcomes,
         check_requests,
         connector: description,
+        tenant: tenant.to_string(),
     })
 }
 
@@ -439,6 +450,10 @@ struct Pass<'a> {
     journal: Option<Arc<JournalSink>>,
     /// Writes earlier runs left without an answer, by organization.
     unresolved: HashMap<String, Vec<JournalEntry>>,
+    /// The tenant synced.
+    tenant: &'a str,
+    /// The connector's description, for what conflicts are called.
+    connector: &'a ConnectorDescription,
 }
 
 /// The run's write journal: a connection of its own to the store, shared
@@ -465,7 +480,7 @@ impl WriteJournal for OrgJournal {
             .record_write(&NewWrite {
                 tenant: &sink.tenant,
                 site: &sink.site,
-                run: sink.run,
+                run: Some(sink.run),
                 org_id: &self.org_id,
                 method: &write.method,
                 url: &write.url,
@@ -477,6 +492,21 @@ impl WriteJournal for OrgJournal {
 }
 
 impl Pass<'_> {
+    /// The conflicts of `outcome`'s report that are duplicates seatsync
+    /// created. A journal that cannot be read leaves them plain conflicts
+    /// (logged): the lines are recorded either way, and nothing is written
+    /// to a conflict.
+    fn duplicates_in(&self, outcome: &OrgOutcome) -> Vec<LineDuplicate> {
+        let Ok(report) = &outcome.result else {
+            return Vec::new();
+        };
+        resolve::duplicates_in_report(self.store, self.tenant, self.connector, report)
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, org = %outcome.plan.org_id, "could not tell whether a conflict is a duplicate seatsync created");
+                Vec::new()
+            })
+    }
+
     /// The earlier writes `plan`'s organization must wait for (their
     /// settle window has not passed), and those whose window has passed,
     /// which its call settles by reading before it writes.
@@ -572,6 +602,7 @@ impl Pass<'_> {
                 }
             };
             outcome.attempt = attempt;
+            outcome.duplicates = self.duplicates_in(&outcome);
             // Record first: the writes happened, whatever became of the
             // lock.
             record_outcome(self.store, self.run, &outcome)?;
@@ -616,6 +647,7 @@ fn waiting_outcome(plan: OrgPlan, wait: &[&JournalEntry]) -> OrgOutcome {
         attempt: 1,
         waiting: Some(message),
         journal: Vec::new(),
+        duplicates: Vec::new(),
     }
 }
 
@@ -727,6 +759,7 @@ fn outcome_of(
             writes: call.writes,
             elapsed: call.elapsed,
             attempt: 1,
+            duplicates: Vec::new(),
         },
         // Stopped part-way (a trap, a limit): what it sent still counts. A
         // component that broke a limit once will break it again.
@@ -740,6 +773,7 @@ fn outcome_of(
             attempt: 1,
             waiting: None,
             journal: write_resolutions(&failed.exchanges, None),
+            duplicates: Vec::new(),
         },
     }
 }
@@ -769,12 +803,21 @@ fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(),
             writes: outcome.writes,
         },
     };
+    let notes: Vec<LineNote> = outcome
+        .duplicates
+        .iter()
+        .map(|d| LineNote {
+            line: d.line,
+            message: d.message.clone(),
+        })
+        .collect();
     store.record_org_attempt(
         run,
         &outcome.plan,
         attempt,
         outcome.attempt,
         &outcome.journal,
+        &notes,
     )
 }
 
@@ -805,6 +848,7 @@ fn failed_before_sending(plan: OrgPlan, message: String) -> OrgOutcome {
         attempt: 1,
         waiting: None,
         journal: Vec::new(),
+        duplicates: Vec::new(),
     }
 }
 

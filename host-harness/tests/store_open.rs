@@ -562,3 +562,61 @@ fn a_version_3_database_gets_settings_and_options_and_keeps_its_mappings() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION as i64);
 }
+
+/// Version 4 had no record of lines `seatsync resolve` ended. The upgrade
+/// adds it and keeps the journal: its entries, a line's creator, still tell
+/// a duplicate seatsync created apart.
+#[test]
+fn a_version_4_database_gets_a_record_of_ended_lines_and_keeps_its_journal() {
+    use seatsync_host::store::{Confirmation, EndState, NewLineEnd};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    Store::create_at_schema_version(&path, 4).expect("a version-4 database");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "INSERT INTO write_journal (tenant, site, run_id, org_id, method, url, body_sha256,
+                 recorded_at, settle_until, state, status, created_id, resolved_at)
+             VALUES ('default', 'https://cw.example.com', NULL, 'o1', 'POST',
+                     'https://cw.example.com/finance/agreements/108/additions', 'aa',
+                     '2026-01-01T05:00:00.000000000Z', '2026-01-01T05:03:30.000000000Z',
+                     'answered', 201, 501, '2026-01-01T05:00:01.000000000Z');",
+        )
+        .unwrap();
+        let tables: i64 = raw
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'line_ends'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "version 4 has no line_ends");
+    }
+    let store = Store::open(&path).expect("migrates");
+    let created = store.writes_that_created("default", &[501]).unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].created_id, Some(501));
+    assert!(store.line_ends("default").unwrap().is_empty());
+    let id = store
+        .record_line_end(&NewLineEnd {
+            tenant: "default",
+            org_id: "o1",
+            contract_id: 108,
+            product_id: 19,
+            line_id: 502,
+            kept_line_id: 501,
+            end_day: "2026-01-01",
+            confirmed: Confirmation::Typed,
+            conflict_run: None,
+        })
+        .unwrap();
+    store
+        .finish_line_end(id, EndState::Ended, None, &[])
+        .unwrap();
+    let ends = store.line_ends("default").unwrap();
+    assert_eq!(
+        (ends[0].line_id, ends[0].state, ends[0].confirmed),
+        (502, EndState::Ended, Confirmation::Typed)
+    );
+}

@@ -128,6 +128,22 @@ impl Guest for Connector {
             .map(Into::into)
             .map_err(Into::into)
     }
+
+    fn end_line(
+        settings: wit::Settings,
+        contract_id: wit::RecordId,
+        line_id: wit::RecordId,
+        day: wit::Day,
+    ) -> Result<(), wit::ConnectorError> {
+        crate::psa::end_line(
+            &mut transport(),
+            &self::settings(settings),
+            contract_id,
+            line_id,
+            &day,
+        )
+        .map_err(Into::into)
+    }
 }
 
 fn pairs(settings: contract::Settings) -> wit::Settings {

@@ -21,6 +21,7 @@
 //! - [`client`]: sending with bounded retries, error mapping, paging;
 //! - [`catalog`], [`companies`], [`agreements`]: the lists;
 //! - [`reconcile`] (pure) and [`sync`]: making additions match counts;
+//! - [`end`]: ending one addition, after a person confirmed it;
 //! - [`rights`]: the read rights `test-connection` checks;
 //! - [`psa`]: the contract's operations over settings, and the conversions.
 
@@ -31,6 +32,7 @@ pub mod catalog;
 pub mod client;
 pub mod companies;
 pub mod connection;
+pub mod end;
 pub mod http;
 pub mod model;
 pub mod psa;
@@ -233,6 +235,20 @@ pub fn sync_organization<T: Transport>(
 ) -> Result<SyncReport, ConnectorError> {
     with_client(transport, conn, |client| {
         sync::sync_organization(client, request)
+    })
+}
+
+/// Ends one addition of one agreement on `day` (`YYYY-MM-DD`), after
+/// checking it belongs to the agreement and is still active ([`end`]).
+pub fn end_addition<T: Transport>(
+    transport: &mut T,
+    conn: &Connection,
+    agreement_id: u32,
+    addition_id: u32,
+    day: &str,
+) -> Result<(), ConnectorError> {
+    with_client(transport, conn, |client| {
+        end::end_addition(client, agreement_id, addition_id, day)
     })
 }
 

@@ -100,6 +100,21 @@ pub fn sync_organization<T: Transport>(
     Ok(sync_report(report))
 }
 
+/// `end-line`: ends one addition of an agreement on `day`, after checking
+/// it belongs to the agreement and is still active.
+pub fn end_line<T: Transport>(
+    transport: &mut T,
+    settings: &Settings,
+    contract_id: RecordId,
+    line_id: RecordId,
+    day: &str,
+) -> Result<(), ConnectorError> {
+    let conn = connection::from_settings(settings)?;
+    let agreement = connectwise_id(contract_id, "agreement")?;
+    let addition = connectwise_id(line_id, "addition")?;
+    crate::end_addition(transport, &conn, agreement, addition, day)
+}
+
 /// The ConnectWise id `id` of a `what` (`company`, `agreement`, ...), or
 /// `invalid-config` when it does not fit ConnectWise's ids. Zero passes
 /// here: the operations refuse it with their own messages, as before.

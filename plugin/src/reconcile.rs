@@ -46,7 +46,7 @@ pub fn active_additions(additions: &[wire::Addition], today: &str) -> Vec<Active
 /// Whether a cancelled date (`YYYY-MM-DDTHH:MM:SSZ`, or null/empty) is on or
 /// before `today`. A date that does not parse counts as not cancelled: the
 /// safer mistake is updating a line, not creating a second one.
-fn is_cancelled(cancelled_date: Option<&str>, today: &str) -> bool {
+pub fn is_cancelled(cancelled_date: Option<&str>, today: &str) -> bool {
     match cancelled_date.map(str::trim) {
         None | Some("") => false,
         Some(date) => match date.get(..10) {

@@ -382,6 +382,24 @@ impl Kit {
         })
     }
 
+    /// `end-line`: ends line `line_id` of contract `contract_id` on `day`
+    /// (`YYYY-MM-DD`; give a fixed one). Interactive, as `seatsync resolve`
+    /// runs it once a person confirmed; the transcript's result is `null`
+    /// when the line was ended.
+    pub fn end_line(
+        &self,
+        settings: &Settings,
+        contract_id: RecordId,
+        line_id: RecordId,
+        day: &str,
+    ) -> Transcript<()> {
+        self.call("end-line", settings, true, |runtime, policy| async move {
+            runtime
+                .end_line(&policy, settings, contract_id, line_id, day, None)
+                .await
+        })
+    }
+
     /// Runs one operation as the host does: the description (for the
     /// secrets), the network plan, the policy, then `operation`.
     fn call<'a, T, F, Fut>(

@@ -173,3 +173,30 @@ fn dry_run_reads_once_and_writes_nothing() {
     assert_eq!((t.requests(), t.writes()), (1, 0));
     assert_yaml_snapshot!(t.without_headers());
 }
+
+/// `end-line` through the real component: the addition is read through its
+/// agreement, then ended by a PATCH of its `cancelledDate`.
+#[test]
+fn end_line_reads_the_addition_then_sets_its_cancelled_date() {
+    let kit = kit();
+    kit.script(script("end_line.json"));
+    let t = kit.end_line(&settings(&kit), 102, 16, TODAY);
+    t.expect_ok();
+    assert_eq!((t.requests(), t.writes()), (2, 1));
+    assert!(t.unmatched().is_empty());
+    assert_yaml_snapshot!(t.without_headers());
+}
+
+/// A line of another agreement: ConnectWise answers 404 for it under this
+/// agreement's path, and nothing is written.
+#[test]
+fn end_line_of_another_agreement_writes_nothing() {
+    let kit = kit();
+    kit.script(script("end_line.json"));
+    let t = kit.end_line(&settings(&kit), 105, 16, TODAY);
+    assert!(
+        matches!(t.err(), Some(ConnectorError::NotFound(m)) if m.starts_with("agreement 105 has no addition 16")),
+        "{t:?}"
+    );
+    assert_eq!(t.writes(), 0);
+}

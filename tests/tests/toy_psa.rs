@@ -268,7 +268,12 @@ async fn api_route(State(data): State<Arc<Mutex<Data>>>, request: Request) -> Re
             let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
             match data.lines.iter_mut().find(|(_, l)| l["id"] == id) {
                 Some((_, line)) => {
-                    line["quantity"] = body["quantity"].clone();
+                    // Only the fields sent change: a quantity, or the end.
+                    for field in ["quantity", "ended"] {
+                        if let Some(value) = body.get(field) {
+                            line[field] = value.clone();
+                        }
+                    }
                     answer(StatusCode::OK, line.clone())
                 }
                 None => answer(StatusCode::NOT_FOUND, json!({"message": "no such line"})),
@@ -566,4 +571,88 @@ fn a_toy_psa_connector_runs_the_whole_cli_flow() {
     }
     assert!(seen.iter().any(|s| s.authority == "auth"));
     assert!(seen.iter().any(|s| s.authority == "api"));
+}
+
+/// `end-line` through the toy connector, in the host's runtime: Tally
+/// addresses lines without their contract, so the connector checks the
+/// contract's list first; a line of another contract, or one that has
+/// ended, is refused with nothing written.
+#[test]
+fn the_toy_connector_ends_only_an_active_line_of_the_contract() {
+    use seatsync_contract::{ConnectorError, Settings};
+    use seatsync_host::runtime::{NetworkPolicy, Runtime, RuntimeOptions};
+
+    let tally = Tally::start();
+    let settings: Settings = [
+        ("api-url", format!("http://{}", tally.api)),
+        ("auth-url", format!("http://{}", tally.auth)),
+        ("client-id", CLIENT_ID.to_string()),
+        ("client-secret", CLIENT_SECRET.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let bytes = std::fs::read(TOY).expect("the toy component is built");
+    let runtime = Runtime::new(
+        &bytes,
+        RuntimeOptions {
+            cache_dir: Some(common::shared_cache_dir()),
+            ..RuntimeOptions::default()
+        },
+    )
+    .expect("the toy component loads");
+    let host = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    host.block_on(async {
+        let plan = runtime
+            .plan_network(&settings)
+            .await
+            .expect("plans")
+            .value
+            .expect("a plan");
+        let policy = NetworkPolicy::from_plan(&plan, true).expect("loopback allowed");
+        let end = |contract: i64, line: i64| {
+            let (runtime, policy, settings) = (&runtime, &policy, &settings);
+            async move {
+                runtime
+                    .end_line(policy, settings, contract, line, "2026-11-27", None)
+                    .await
+                    .expect("the call completes")
+            }
+        };
+
+        let other = end(BLUE_YONDER_MSA, 8_000_000_001).await;
+        assert_eq!(
+            other.value,
+            Err(ConnectorError::NotFound(
+                "contract 9000000200 has no line 8000000001: nothing was changed".into()
+            ))
+        );
+        let ended = end(INTERNAL_SEATS, 8_000_000_002).await;
+        assert_eq!(
+            ended.value,
+            Err(ConnectorError::NotFound(
+                "line 8000000002 of contract 9000000123 has already ended: nothing was changed".into()
+            ))
+        );
+        assert_eq!(tally.writes(), 0, "nothing written");
+
+        let done = end(INTERNAL_SEATS, 8_000_000_001).await;
+        assert_eq!(done.value, Ok(()));
+        assert_eq!(done.writes, 1);
+        assert_eq!(
+            tally.lines(INTERNAL_SEATS)[0],
+            json!({"id": 8_000_000_001_i64, "item": BUSINESS, "quantity": 3, "cycle": "annual", "ended": true})
+        );
+        let last = tally.seen().pop().expect("a request");
+        assert_eq!(
+            (last.method.as_str(), last.path.as_str(), last.body.as_str()),
+            ("PATCH", "/v1/lines/8000000001", r#"{"ended":true}"#)
+        );
+        let again = end(INTERNAL_SEATS, 8_000_000_001).await;
+        assert!(
+            matches!(&again.value, Err(ConnectorError::NotFound(m)) if m.contains("has already ended")),
+            "{:?}",
+            again.value
+        );
+        assert_eq!(tally.writes(), 1);
+    });
 }

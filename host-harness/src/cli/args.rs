@@ -82,8 +82,8 @@ pub enum Command {
     #[command(
         after_help = "Exit status: 0 when everything was done; 2 (attention) when nothing \
         failed but some lines need a person, such as two active additions for one product \
-        (`seatsync history --run ID` lists them); 1 when an organization or a line failed, or \
-        the sync could not run."
+        (`seatsync history --run ID` lists them; `seatsync resolve` those seatsync itself \
+        created); 1 when an organization or a line failed, or the sync could not run."
     )]
     Sync(SyncArgs),
     /// Show past syncs.
@@ -94,6 +94,21 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// List the duplicates seatsync itself created, or end the newer line of one.
+    #[command(
+        long_about = "List the duplicates seatsync itself created: conflicts (two or more active \
+        lines for one product, which a sync never touches) where at least two of the lines were \
+        created by seatsync's own journaled writes, as the latest syncs found them. seatsync keeps \
+        the oldest and names the newer ones to end.\n\n\
+        With --end LINE_ID, end one of those newer lines (ConnectWise: set the agreement \
+        addition's cancelled date to today, so it stops billing) after you confirm by typing yes, \
+        or with --yes in a script. It refuses, writing nothing, a line that is not part of such a \
+        duplicate, the older line of one (the one to keep), and a line that is no longer active. \
+        seatsync never ends a line by itself: only this command does, when a person asks.",
+        after_help = "Examples:\n  seatsync resolve\n  seatsync resolve --end 502\n  \
+        seatsync resolve --end 502 --yes"
+    )]
+    Resolve(ResolveArgs),
     /// Run as a daemon: sync daily at 06:00 UTC (or --at).
     Run {
         /// Time of day to sync, HH:MM in UTC.
@@ -229,6 +244,20 @@ pub enum DataTypeArg {
     Packages,
 }
 
+/// `resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// End this line (ConnectWise: the agreement addition's id): the newer line of a duplicate seatsync created, as `seatsync resolve` lists them. Asks you to type yes first.
+    #[arg(long, value_name = "LINE_ID", allow_negative_numbers = true)]
+    pub end: Option<i64>,
+    /// Confirm --end without asking (for scripts).
+    #[arg(long, requires = "end")]
+    pub yes: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -268,6 +297,10 @@ mod tests {
             "seatsync enable package business",
             "seatsync sync --dry-run --org a --org b --json",
             "seatsync history --run 3 --json",
+            "seatsync resolve",
+            "seatsync resolve --json",
+            "seatsync resolve --end 502",
+            "seatsync resolve --end -4 --yes --json",
             "seatsync run --at 22:30",
             "seatsync demo",
         ] {
@@ -287,6 +320,10 @@ mod tests {
         assert!(Cli::try_parse_from(both.split(' ')).is_err());
         let stdin_twice = format!("{base} --private-key-stdin --secret-stdin token");
         assert!(Cli::try_parse_from(stdin_twice.split(' ')).is_err());
+        assert!(
+            Cli::try_parse_from("seatsync resolve --yes".split(' ')).is_err(),
+            "--yes confirms an --end"
+        );
         let generic =
             "seatsync connect --setting host=x.example --setting zone=eu --secret-env token=TOKEN";
         let Command::Connect(args) = Cli::try_parse_from(generic.split(' ')).unwrap().command

@@ -10,6 +10,7 @@ mod demo;
 mod lists;
 mod mapping;
 mod report;
+mod resolve;
 pub mod table;
 
 use std::io::{IsTerminal, Read};
@@ -159,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Disable { target } => mapping::toggle(&ctx, target, false)?,
         Command::Sync(args) => return report::sync(&mut ctx, &args).await,
         Command::History { run, json } => report::history(&ctx, run, json.json)?,
+        Command::Resolve(args) => resolve::resolve(&mut ctx, &args).await?,
         Command::Run { at } => return daemon::run(&mut ctx, &at).await,
         Command::Demo => return demo::run().await,
     }

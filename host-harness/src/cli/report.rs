@@ -11,8 +11,9 @@ use super::args::SyncArgs;
 use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
 use crate::clock::Clock as _;
+use crate::resolve::{self, SeatsyncDuplicate};
 use crate::store::{
-    JournalEntry, RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger,
+    JournalEntry, LineKind, RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger,
 };
 use crate::sync::{
     DEFAULT_RETRY_PAUSE, OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant,
@@ -272,9 +273,12 @@ pub fn print_summary(summary: &SyncSummary) {
         }
         match &o.result {
             Ok(report) => {
-                for line in &report.lines {
-                    let (result, detail) =
+                for (index, line) in report.lines.iter().enumerate() {
+                    let (result, mut detail) =
                         describe(&line.outcome, report.dry_run, &summary.connector);
+                    if let Some(duplicate) = o.duplicates.iter().find(|d| d.line == index) {
+                        detail = duplicate.message.clone();
+                    }
                     t.add_row(vec![
                         o.plan.org_id.clone(),
                         agreement.clone(),
@@ -311,6 +315,14 @@ pub fn print_summary(summary: &SyncSummary) {
             "{} line(s) need a person: resolve them in {} (see the detail above).",
             run.totals.conflicts, summary.connector.psa
         );
+        let duplicates: usize = summary.orgs.iter().map(|o| o.duplicates.len()).sum();
+        if duplicates > 0 {
+            println!(
+                "{duplicates} of them are duplicates seatsync created: `seatsync resolve` lists them, and ends the \
+                 newer {} of one once you confirm. seatsync never ends a line by itself.",
+                summary.connector.line_noun
+            );
+        }
     }
     if run.totals.waiting > 0 {
         println!(
@@ -363,7 +375,7 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
             "agreement_id": o.plan.agreement_id,
             "requests": o.requests,
             "writes": o.writes,
-            "report": o.result.as_ref().ok().map(report_json),
+            "report": o.result.as_ref().ok().map(|r| report_json(r, o, &summary.tenant)),
             "error": if o.waiting.is_some() { None } else { o.result.as_ref().err() },
             "waiting": o.waiting,
         })).collect::<Vec<_>>(),
@@ -371,19 +383,25 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
 }
 
 /// A connector's report as `sync --json` has always shown it (0.1's field
-/// names: `agreement_id`, `addition_id`; a previous quantity as a number).
-fn report_json(report: &SyncReport) -> Value {
+/// names: `agreement_id`, `addition_id`; a previous quantity as a number),
+/// and, added, each line's `duplicate`: the duplicate seatsync created
+/// that a conflict is, or null.
+fn report_json(report: &SyncReport, outcome: &OrgOutcome, tenant: &str) -> Value {
     json!({
         "company_id": report.company_id,
         "agreement_id": report.contract_id,
         "dry_run": report.dry_run,
-        "lines": report.lines.iter().map(|l| json!({
-            "package_key": l.package_key,
-            "product_id": l.product_id,
-            "quantity": l.quantity,
-            "outcome": outcome_json(&l.outcome),
-            "addition_id": l.line_id,
-        })).collect::<Vec<_>>(),
+        "lines": report.lines.iter().enumerate().map(|(index, l)| {
+            let duplicate = outcome.duplicates.iter().find(|d| d.line == index);
+            json!({
+                "package_key": l.package_key,
+                "product_id": l.product_id,
+                "quantity": l.quantity,
+                "outcome": outcome_json(&l.outcome),
+                "addition_id": l.line_id,
+                "duplicate": duplicate.map(|d| duplicate_json(&d.duplicate, &d.message, tenant)),
+            })
+        }).collect::<Vec<_>>(),
         "requests": report.requests,
         "writes": report.writes,
     })
@@ -443,7 +461,16 @@ fn write_json(write: &JournalEntry) -> Value {
     })
 }
 
-fn line_json(line: &RunLine) -> Value {
+/// A duplicate seatsync created, with what to tell a person.
+fn duplicate_json(duplicate: &SeatsyncDuplicate, message: &str, tenant: &str) -> Value {
+    let mut value = duplicate.to_json(tenant);
+    value["message"] = json!(message);
+    value
+}
+
+/// A recorded line; `duplicate` (added) is the duplicate seatsync created
+/// that a conflict is, or null.
+fn line_json(line: &RunLine, duplicate: Option<&SeatsyncDuplicate>, tenant: &str) -> Value {
     json!({
         "org_id": line.org_id,
         "company_id": line.company_id,
@@ -457,6 +484,7 @@ fn line_json(line: &RunLine) -> Value {
         "conflict_ids": line.conflict_ids,
         "message": line.message,
         "attempt": line.attempt,
+        "duplicate": duplicate.map(|d| duplicate_json(d, line.message.as_deref().unwrap_or_default(), tenant)),
     })
 }
 
@@ -532,9 +560,19 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
             let lines = store.run_lines(RunId(id))?;
             let writes = store.run_writes(RunId(id))?;
             if as_json {
+                let mut lines_json = Vec::with_capacity(lines.len());
+                for line in &lines {
+                    let duplicate = match line.kind {
+                        LineKind::Conflict => {
+                            resolve::seatsync_duplicate(&store, &ctx.tenant, &line.conflict_ids)?
+                        }
+                        _ => None,
+                    };
+                    lines_json.push(line_json(line, duplicate.as_ref(), &ctx.tenant));
+                }
                 let value = json!({
                     "run": run_json(&record),
-                    "lines": lines.iter().map(line_json).collect::<Vec<_>>(),
+                    "lines": lines_json,
                     "writes": writes.iter().map(write_json).collect::<Vec<_>>(),
                 });
                 println!("{}", serde_json::to_string_pretty(&value)?);

@@ -104,6 +104,7 @@ impl Output {
             Output::Products(v) => Output::Products(v.map_err(err)),
             Output::Companies(v) => Output::Companies(v.map_err(err)),
             Output::Contracts(v) => Output::Contracts(v.map_err(err)),
+            Output::Ended(v) => Output::Ended(v.map_err(err)),
             Output::Report(v) => Output::Report(v.map_err(err).map(|mut report| {
                 for line in &mut report.lines {
                     line.outcome =

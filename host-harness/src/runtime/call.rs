@@ -77,6 +77,9 @@ impl Runtime {
         journal: Option<Arc<dyn WriteJournal>>,
     ) -> Result<Call<Output>, CallFailed> {
         let started = Instant::now();
+        if let Some(error) = contract::not_in_contract(self.version, &op) {
+            return Err(error.into());
+        }
         // What a contract version lets the host answer itself (0.1 cannot
         // describe itself) needs no instance.
         if let Some(value) = contract::answered_by_host(self.version, settings, &op) {

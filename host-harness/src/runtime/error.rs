@@ -93,6 +93,17 @@ pub enum RuntimeError {
         /// Why, and what to do.
         reason: UnreachableReason,
     },
+    /// The component speaks a contract version without the operation asked
+    /// for (a 0.1 connector asked to end a line); nothing was sent.
+    #[error("this connector speaks contract {version}, which cannot {operation}: {instead}")]
+    NotInContract {
+        /// The contract version, `0.1`.
+        version: String,
+        /// What it cannot do, e.g. `end a line`.
+        operation: String,
+        /// What a person can do instead.
+        instead: String,
+    },
     /// The component answered with something the contract does not allow
     /// (e.g. a sync report whose lines are not one per request line); the
     /// answer is dropped.

@@ -134,4 +134,36 @@ impl Runtime {
             _ => unreachable!("sync-organization answers with a report"),
         }))
     }
+
+    /// `end-line`: ends billing line `line_id` of contract `contract_id` on
+    /// `day` (`YYYY-MM-DD`). The connector checks that the line belongs to
+    /// the contract and is still active, and writes nothing otherwise
+    /// (`not-found`). Call it only once a person confirmed the line is to
+    /// end: seatsync never ends one on its own (`crate::resolve`).
+    ///
+    /// Its write is recorded in `journal` before it is sent, as a sync's
+    /// are. A 0.1 component, whose contract has no such operation, fails
+    /// with [`RuntimeError::NotInContract`] before anything is sent; a call
+    /// that did not complete says what it had sent by then
+    /// ([`CallFailed`]).
+    pub async fn end_line(
+        &self,
+        policy: &NetworkPolicy,
+        settings: &Settings,
+        contract_id: RecordId,
+        line_id: RecordId,
+        day: &str,
+        journal: Option<Arc<dyn WriteJournal>>,
+    ) -> Result<Call<Result<(), ConnectorError>>, CallFailed> {
+        let op = Op::EndLine {
+            contract_id,
+            line_id,
+            day: day.to_string(),
+        };
+        let call = self.run(policy, settings, op, journal).await?;
+        Ok(call.map(|o| match o {
+            Output::Ended(v) => v,
+            _ => unreachable!("end-line answers with its result"),
+        }))
+    }
 }

@@ -86,8 +86,9 @@ pub struct NewWrite<'a> {
     pub tenant: &'a str,
     /// The site (`scheme://authority`) it goes to.
     pub site: &'a str,
-    /// The run sending it.
-    pub run: RunId,
+    /// The run sending it; `None` for a write outside any sync run (a line
+    /// `seatsync resolve` ends).
+    pub run: Option<RunId>,
     /// The organization whose call sends it.
     pub org_id: &'a str,
     /// `POST`, `PATCH`, `PUT` or `DELETE`.
@@ -196,7 +197,7 @@ impl Store {
             rusqlite::params![
                 write.tenant,
                 write.site,
-                write.run.0,
+                write.run.map(|r| r.0),
                 write.org_id,
                 write.method,
                 write.url,
@@ -266,13 +267,13 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(ctx, e))
     }
 
-    /// Applies `resolutions` inside the caller's transaction. A resolution
-    /// never reopens an entry: an entry already answered or settled stays
-    /// so.
+    /// Applies `resolutions` inside the caller's transaction, as resolved
+    /// by `run` (`None`: outside any run). A resolution never reopens an
+    /// entry: an entry already answered or settled stays so.
     pub(super) fn resolve_writes(
         &self,
         tx: &Connection,
-        run: RunId,
+        run: Option<RunId>,
         resolutions: &[WriteResolution],
     ) -> Result<(), StoreError> {
         let ctx = "recording the answers to writes";
@@ -295,7 +296,7 @@ impl Store {
                 r.error,
                 r.created_id,
                 Ts(now),
-                run.0
+                run.map(|r| r.0)
             ])
             .map_err(|e| self.err(ctx, e))?;
         }

@@ -34,6 +34,41 @@
 // Everything public here is API for the CLI and daemon: document it all.
 #![warn(missing_docs)]
 
+/// Implements `as_str`, `Display`, and SQLite conversion for an enum stored
+/// as text (defined before the modules below, which use it).
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The name shown to operators and stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+            fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($ty::$variant),)+ _ => None }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let s = value.as_str()?;
+                $ty::parse(s).ok_or_else(|| {
+                    FromSqlError::Other(format!("unknown {} {s:?}", stringify!($ty)).into())
+                })
+            }
+        }
+    };
+}
+
+mod ends;
 mod journal;
 mod lock;
 mod mappings;
@@ -55,11 +90,13 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql};
 use seatsync_contract::Settings;
 use thiserror::Error;
 
+pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
 pub use mappings::{OrgMapping, OrgPlan, OrgView, PackageMapping, PackageView, UsageImportSummary};
 pub use runs::{
-    LineKind, OrgAttempt, RunId, RunLine, RunRecord, RunScope, RunStatus, RunTotals, Trigger,
+    LineKind, LineNote, OrgAttempt, RunId, RunLine, RunRecord, RunScope, RunStatus, RunTotals,
+    Trigger,
 };
 
 /// The tenant used when none is named.

@@ -19,39 +19,6 @@ use super::journal::WriteResolution;
 use super::mappings::OrgPlan;
 use super::{LockGuard, Store, StoreError, Ts, check_tenant, sync_lock_name};
 
-/// Implements `as_str`, `Display`, and SQLite conversion for a text enum.
-macro_rules! text_enum {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// The name shown to operators and stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-            fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($ty::$variant),)+ _ => None }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
-            }
-        }
-        impl FromSql for $ty {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let s = value.as_str()?;
-                $ty::parse(s).ok_or_else(|| {
-                    FromSqlError::Other(format!("unknown {} {s:?}", stringify!($ty)).into())
-                })
-            }
-        }
-    };
-}
-
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -155,6 +122,17 @@ pub enum OrgAttempt<'a> {
         /// For what, and until when.
         message: &'a str,
     },
+}
+
+/// The host's own message for one line of a report, recorded instead of
+/// the store's (for a conflict between lines seatsync itself created, what
+/// to do about it: `crate::resolve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineNote {
+    /// The line's index in the report.
+    pub line: usize,
+    /// The message.
+    pub message: String,
 }
 
 /// A run's id.
@@ -379,7 +357,7 @@ impl Store {
                 writes: 0,
             },
         };
-        self.record_org(run, plan, attempt, 1, &[])
+        self.record_org(run, plan, attempt, 1, &[], &[])
     }
 
     /// Records an organization that failed as a whole after sending
@@ -400,7 +378,7 @@ impl Store {
             requests,
             writes,
         };
-        self.record_org(run, plan, attempt, 1, &[])
+        self.record_org(run, plan, attempt, 1, &[], &[])
     }
 
     /// Records the result of trying an organization again at the end of the
@@ -415,12 +393,14 @@ impl Store {
         plan: &OrgPlan,
         attempt: OrgAttempt<'_>,
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, attempt, 2, &[])
+        self.record_org(run, plan, attempt, 2, &[], &[])
     }
 
     /// Records one attempt at an organization (`number` 1, or 2 when tried
     /// again: see [`Store::record_org_retry`]) together with what became of
-    /// its writes in the journal (`writes`), in one transaction.
+    /// its writes in the journal (`writes`), in one transaction. `notes`
+    /// replace the recorded message of the report's conflict lines they
+    /// name: the host's own reading of them (`crate::resolve`).
     pub fn record_org_attempt(
         &self,
         run: RunId,
@@ -428,8 +408,9 @@ impl Store {
         attempt: OrgAttempt<'_>,
         number: u32,
         writes: &[WriteResolution],
+        notes: &[LineNote],
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, attempt, number.max(1), writes)
+        self.record_org(run, plan, attempt, number.max(1), writes, notes)
     }
 
     fn record_org(
@@ -439,6 +420,7 @@ impl Store {
         result: OrgAttempt<'_>,
         attempt: u32,
         writes: &[WriteResolution],
+        notes: &[LineNote],
     ) -> Result<(), StoreError> {
         let ctx = "recording an organization's result";
         let e = |e| self.err(ctx, e);
@@ -540,7 +522,7 @@ impl Store {
                 OrgAttempt::Report(report) => {
                     totals.requests = u64::from(report.requests);
                     totals.writes = u64::from(report.writes);
-                    for line in &report.lines {
+                    for (index, line) in report.lines.iter().enumerate() {
                         let (kind, previous, conflicts, message) = match &line.outcome {
                             LineOutcome::Created => {
                                 totals.created += 1;
@@ -560,10 +542,14 @@ impl Store {
                                     "two or more packages of this organization map to this \
                                      product: map them to different products"
                                         .to_owned()
-                                } else if let Some(duplicate) =
-                                    self.duplicate_by_seatsync(&tx, run, ids)?
+                                } else if let Some(note) = notes
+                                    .iter()
+                                    .find(|n| n.line == index)
+                                    .map(|n| n.message.clone())
                                 {
-                                    duplicate
+                                    // The host's reading of it (a duplicate
+                                    // seatsync itself created).
+                                    note
                                 } else {
                                     format!(
                                         "{} active additions exist for this product: cancel or \
@@ -633,57 +619,8 @@ impl Store {
             ],
         )
         .map_err(e)?;
-        self.resolve_writes(&tx, run, writes)?;
+        self.resolve_writes(&tx, Some(run), writes)?;
         tx.commit().map_err(e)
-    }
-
-    /// When at least two of the additions in conflict were created by
-    /// seatsync's own journaled writes (a write the journal could not see,
-    /// say from an older seatsync elsewhere), says so precisely: which
-    /// ones, when, and that the newer ones are the ones to cancel.
-    fn duplicate_by_seatsync(
-        &self,
-        tx: &Connection,
-        run: RunId,
-        ids: &[RecordId],
-    ) -> Result<Option<String>, StoreError> {
-        let ctx = "looking up who created additions in conflict";
-        let list = ids
-            .iter()
-            .map(RecordId::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut stmt = tx
-            .prepare(&format!(
-                "SELECT created_id, recorded_at FROM write_journal
-                 WHERE tenant = (SELECT tenant FROM runs WHERE id = ?1)
-                   AND created_id IN ({list})
-                 ORDER BY recorded_at, id"
-            ))
-            .map_err(|e| self.err(ctx, e))?;
-        let created: Vec<(RecordId, DateTime<Utc>)> = stmt
-            .query_map([run.0], |r| Ok((r.get(0)?, r.get::<_, Ts>(1)?.0)))
-            .map_err(|e| self.err(ctx, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(ctx, e))?;
-        if created.len() < 2 {
-            return Ok(None);
-        }
-        let when = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-        let list = created
-            .iter()
-            .map(|(id, at)| format!("addition {id} at {}", when(at)))
-            .collect::<Vec<_>>()
-            .join(" and ");
-        let newer = created[1..]
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok(Some(format!(
-            "duplicate created by seatsync: {list}; cancel {newer} in ConnectWise (the first one is the one \
-             billed since)"
-        )))
     }
 
     /// Closes a running run. Its status is `failed` when `error` is given

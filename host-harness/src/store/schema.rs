@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The first schema.
 ///
@@ -372,6 +372,36 @@ INSERT INTO orgs_v4 SELECT tenant, org_id, name, enabled, company_id, agreement_
     FROM orgs;
 DROP TABLE orgs;
 ALTER TABLE orgs_v4 RENAME TO orgs;
+"#;
+
+/// What `seatsync resolve` did. A line a person confirmed to end (the newer
+/// of two or more lines seatsync's own journal created for one product) is
+/// recorded here before the connector is asked to end it (`requested`),
+/// then finished with what came of it: `ended`; `refused` (the connector
+/// found it no longer active or not the contract's: nothing written);
+/// `failed`. The write itself is in `write_journal`, with no run.
+const V5: &str = r#"
+CREATE TABLE line_ends (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    contract_id INTEGER NOT NULL,
+    product_id INTEGER,
+    -- The line ended, and the older seatsync line of the duplicate kept.
+    line_id INTEGER NOT NULL,
+    kept_line_id INTEGER NOT NULL,
+    end_day TEXT NOT NULL,
+    -- How a person confirmed it: typed `yes`, or passed --yes.
+    confirmed TEXT NOT NULL CHECK (confirmed IN ('typed', 'flag')),
+    -- The run whose conflict showed the duplicate.
+    conflict_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    requested_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'requested'
+        CHECK (state IN ('requested', 'ended', 'refused', 'failed')),
+    message TEXT,
+    finished_at TEXT
+) STRICT;
+CREATE INDEX line_ends_by_line ON line_ends (tenant, line_id);
 "#;
 
 #[cfg(test)]

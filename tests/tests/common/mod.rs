@@ -124,6 +124,26 @@ impl Env {
         finished(out)
     }
 
+    /// [`Env::run_later`] with `stdin` (a person's answer to a prompt).
+    pub fn run_later_with_stdin(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        later: std::time::Duration,
+    ) -> Run {
+        let now = test_now() + chrono::TimeDelta::from_std(later).expect("a short delay");
+        let mut child = self
+            .command(args)
+            .env(seatsync_host::clock::NOW_VAR, now.to_rfc3339())
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("seatsync starts");
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        finished(child.wait_with_output().expect("seatsync finishes"))
+    }
+
     /// Runs and expects exit status 0.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);

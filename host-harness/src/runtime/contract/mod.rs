@@ -189,6 +189,12 @@ pub(super) enum Op {
     ListCompanies,
     ListContracts(Option<RecordId>),
     Sync(SyncRequest),
+    /// `end-line`: end `line_id` of `contract_id` on `day` (`YYYY-MM-DD`).
+    EndLine {
+        contract_id: RecordId,
+        line_id: RecordId,
+        day: String,
+    },
 }
 
 /// What the connector answered, in the latest contract types.
@@ -201,6 +207,7 @@ pub(super) enum Output {
     Companies(Result<Vec<Company>, ConnectorError>),
     Contracts(Result<Vec<Contract>, ConnectorError>),
     Report(Result<SyncReport, ConnectorError>),
+    Ended(Result<(), ConnectorError>),
 }
 
 /// Calls the export for `op` with `settings` and converts the answer.
@@ -213,6 +220,24 @@ pub(super) async fn invoke(
     match plugin {
         Plugin::V0_1(p) => v0_1::invoke(p.seatsync_psa_connector(), store, settings, op).await,
         Plugin::V0_2(p) => v0_2::invoke(p.seatsync_psa_connector(), store, settings, op).await,
+    }
+}
+
+/// Why `version` cannot do `op` at all (an operation a later contract
+/// added), before anything is sent; `None` when it can.
+pub(super) fn not_in_contract(version: ContractVersion, op: &Op) -> Option<RuntimeError> {
+    match (version, op) {
+        (ContractVersion::V0_1, Op::EndLine { line_id, .. }) => {
+            // 0.1 connectors are ConnectWise's, and say nothing of
+            // themselves: the nouns are the host's own description of them.
+            let d = v0_1::describe();
+            Some(RuntimeError::NotInContract {
+                version: "0.1".into(),
+                operation: "end a line".into(),
+                instead: format!("end {} {line_id} in {} yourself", d.line_noun, d.psa),
+            })
+        }
+        _ => None,
     }
 }
 

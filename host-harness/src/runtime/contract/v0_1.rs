@@ -320,6 +320,13 @@ pub(super) async fn invoke(
                     .map_err(error),
             ),
         },
+        // The runtime refuses it before the call (`not_in_contract`); this
+        // only keeps a second path from ever reaching the component.
+        Op::EndLine { .. } => {
+            return Err(wasmtime::Error::msg(
+                "contract 0.1 has no end-line operation",
+            ));
+        }
     })
 }
 

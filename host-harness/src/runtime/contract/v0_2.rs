@@ -99,6 +99,16 @@ pub(super) async fn invoke(
                 .map(report)
                 .map_err(error),
         ),
+        Op::EndLine {
+            contract_id,
+            line_id,
+            day,
+        } => Output::Ended(
+            guest
+                .call_end_line(store, s, *contract_id, *line_id, day)
+                .await?
+                .map_err(error),
+        ),
     })
 }
 

@@ -2,8 +2,8 @@
 //! host's containment tests (`tests/tests/hostile_plugins.rs`).
 //!
 //! It is the real connector (the `seatsync-plugin` crate without its own
-//! exports, over its `wasi:http` transport; `describe` and `plan-network`
-//! included), except for one organization: a `sync-organization` call for
+//! exports, over its `wasi:http` transport; `describe`, `plan-network` and
+//! `end-line` included), except for one organization: a `sync-organization` call for
 //! contract [`TRIGGER_CONTRACT`] misbehaves instead. Which misbehaviour is
 //! chosen by the quantity of the request's first line (there is no other
 //! input a test can vary without environment variables, which the host does
@@ -110,6 +110,15 @@ impl Guest for Hostile {
             return misbehave(code / CODE_UNIT, code % CODE_UNIT, &request);
         }
         Connector::sync_organization(settings, request)
+    }
+
+    fn end_line(
+        settings: wit::Settings,
+        contract_id: wit::RecordId,
+        line_id: wit::RecordId,
+        day: wit::Day,
+    ) -> Result<(), wit::ConnectorError> {
+        Connector::end_line(settings, contract_id, line_id, day)
     }
 }
 

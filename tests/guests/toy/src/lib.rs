@@ -21,7 +21,10 @@
 //! | `GET /v1/contracts[?client=ID]` | `[{"id", "name", "client", "status"}]` |
 //! | `GET /v1/contracts/{id}/lines` | `[{"id", "item", "quantity", "cycle", "ended"}]` |
 //! | `POST /v1/contracts/{id}/lines` | `{"item", "quantity", "cycle", "start"}` → the line |
-//! | `PATCH /v1/lines/{id}` | `{"quantity"}` → the line |
+//! | `PATCH /v1/lines/{id}` | `{"quantity"}` or `{"ended": true}` → the line |
+//!
+//! Tally has no end dates: `end-line` ends a line at once, whatever the
+//! day, after checking it is one of the contract's and not ended yet.
 //!
 //! It is deliberately small: one page per list, no retries (a failed write
 //! is reported, never repeated).
@@ -301,6 +304,46 @@ impl Guest for Tally {
             requests: session.requests,
             writes: session.writes,
         })
+    }
+
+    fn end_line(
+        settings: wit::Settings,
+        contract_id: wit::RecordId,
+        line_id: wit::RecordId,
+        day: wit::Day,
+    ) -> Result<(), wit::ConnectorError> {
+        let mut session = Session::open(&settings)?;
+        // Tally's lines are addressed without their contract: the
+        // contract's own list is what says the line is its.
+        let lines: Vec<Line> = session.get(&format!("/v1/contracts/{contract_id}/lines"))?;
+        match lines.iter().find(|l| l.id == line_id) {
+            None => {
+                return Err(wit::ConnectorError::NotFound(format!(
+                    "contract {contract_id} has no line {line_id}: nothing was changed"
+                )));
+            }
+            Some(line) if line.ended => {
+                return Err(wit::ConnectorError::NotFound(format!(
+                    "line {line_id} of contract {contract_id} has already ended: nothing was changed"
+                )));
+            }
+            Some(_) => {}
+        }
+        let ended: Line = session.write(
+            "PATCH",
+            &format!("/v1/lines/{line_id}"),
+            &json!({ "ended": true }),
+        )?;
+        if !ended.ended {
+            return Err(wit::ConnectorError::InvalidResponse(format!(
+                "Tally accepted ending line {line_id} but reports it still running"
+            )));
+        }
+        log::emit(
+            Level::Info,
+            &format!("contract {contract_id}: line {line_id} ended (asked for {day})"),
+        );
+        Ok(())
     }
 }
 
