@@ -112,6 +112,27 @@ pub(crate) struct Bucket {
     answered_since_lowered: u32,
     /// When the requests answered within [`ACCEPTED_WINDOW`] were answered.
     recently_answered: VecDeque<Duration>,
+    /// The last decrease, for the answers that complete its estimate.
+    episode: Option<Episode>,
+}
+
+/// A decrease of the rate, and how it was estimated. Requests in flight
+/// together are answered in separate tasks, so the 429 is often recorded a
+/// fraction of a millisecond before the answers to requests sent ahead of
+/// it: the site saw those first and accepted them. Each such late answer
+/// raises the estimate to what it would have been had it come in order.
+#[derive(Debug, Clone, Copy)]
+struct Episode {
+    /// When the request answered 429 went out.
+    throttled_sent_at: Duration,
+    /// When the 429 was recorded.
+    at: Duration,
+    /// The rate before the decrease.
+    rate_before: f64,
+    /// The share of it kept ([`FIRST_DECREASE`] or [`DECREASE`]).
+    factor: f64,
+    /// The answers the estimate counts so far.
+    accepted: usize,
 }
 
 impl Bucket {
@@ -130,6 +151,7 @@ impl Bucket {
             throttled_rate: None,
             answered_since_lowered: 0,
             recently_answered: VecDeque::new(),
+            episode: None,
         };
         bucket.set_rate(ceiling);
         bucket
@@ -179,12 +201,15 @@ impl Bucket {
         // What the site accepted in the last window is a better guess of
         // its limit than a fraction of a rate that was far too high.
         self.forget_answers_before(now);
-        let accepted = self.recently_answered.len() as f64 * 60.0 / ACCEPTED_WINDOW.as_secs_f64();
-        let (lowered, throttled) = if accepted > 0.0 {
-            ((self.rate * factor).min(accepted), self.rate.min(accepted))
-        } else {
-            (self.rate * factor, self.rate)
+        let episode = Episode {
+            throttled_sent_at: sent_at,
+            at: now,
+            rate_before: self.rate,
+            factor,
+            accepted: self.recently_answered.len(),
         };
+        let (lowered, throttled) = episode.estimate();
+        self.episode = Some(episode);
         self.throttled_rate = Some(throttled);
         self.lowered_at = Some(now);
         self.answered_since_lowered = 0;
@@ -208,12 +233,15 @@ impl Bucket {
         }
     }
 
-    /// A request was answered at `now` with anything but 429: raise the
-    /// rate.
-    pub(crate) fn answered(&mut self, now: Duration) {
-        self.answered_since_lowered = self.answered_since_lowered.saturating_add(1);
+    /// A request sent at `sent_at` was answered at `now` with anything but
+    /// 429: raise the rate.
+    pub(crate) fn answered(&mut self, now: Duration, sent_at: Duration) {
         self.forget_answers_before(now);
         self.recently_answered.push_back(now);
+        if self.completes_the_estimate(now, sent_at) {
+            return;
+        }
+        self.answered_since_lowered = self.answered_since_lowered.saturating_add(1);
         let Some(throttled) = self.throttled_rate else {
             return;
         };
@@ -227,6 +255,47 @@ impl Bucket {
             throttled * SLOW_INCREASE_PER_SECOND / (self.rate / 60.0)
         };
         self.set_rate(self.rate + step);
+    }
+}
+
+impl Bucket {
+    /// Whether the answer, recorded at `now`, is a late one of the last
+    /// decrease's window (see [`Episode`]); if so the estimate counts it,
+    /// and the rate and the rate last throttled become what they would have
+    /// been had it been recorded in order (a fraction of a millisecond
+    /// later, so nothing else moved them meanwhile).
+    fn completes_the_estimate(&mut self, now: Duration, sent_at: Duration) -> bool {
+        let Some(episode) = &mut self.episode else {
+            return false;
+        };
+        let late = sent_at < episode.throttled_sent_at
+            && sent_at + ACCEPTED_WINDOW > episode.at
+            && now < episode.at + ACCEPTED_WINDOW;
+        if !late {
+            return false;
+        }
+        episode.accepted += 1;
+        let (lowered, throttled) = episode.estimate();
+        self.throttled_rate = Some(throttled);
+        self.set_rate(lowered);
+        true
+    }
+}
+
+impl Episode {
+    /// The lowered rate, and the rate taken as the one throttled: a share
+    /// of the rate before, but never above what the site accepted in the
+    /// window (60 a minute per answer counted), when anything was.
+    fn estimate(&self) -> (f64, f64) {
+        let accepted = self.accepted as f64 * 60.0 / ACCEPTED_WINDOW.as_secs_f64();
+        if accepted > 0.0 {
+            (
+                (self.rate_before * self.factor).min(accepted),
+                self.rate_before.min(accepted),
+            )
+        } else {
+            (self.rate_before * self.factor, self.rate_before)
+        }
     }
 }
 
@@ -307,7 +376,7 @@ impl Pacer {
         let Some(bucket) = &turn.bucket else { return };
         let mut bucket = lock(bucket);
         match throttled {
-            None => bucket.answered(self.origin.elapsed()),
+            None => bucket.answered(self.origin.elapsed(), turn.sent_at),
             Some(retry_after) => {
                 let before = bucket.rate();
                 bucket.throttled(self.origin.elapsed(), turn.sent_at, retry_after);
@@ -481,7 +550,7 @@ mod tests {
                 b.throttled(answered, sent, retry_after);
             } else {
                 ok += 1;
-                b.answered(answered);
+                b.answered(answered, sent);
             }
             free_at[i] = answered;
         }
@@ -535,12 +604,51 @@ mod tests {
     }
 
     #[test]
+    fn answers_recorded_just_after_the_429_complete_its_estimate() {
+        // Six requests go out 10 ms apart; the site accepts five and
+        // answers the sixth 429. Only the first answer is recorded before
+        // the 429; the next four come a fraction of a millisecond after it.
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        let sent: Vec<Duration> = (0..6).map(|i| ms(1000 + 10 * i)).collect();
+        let mut b = Bucket::new(rpm(900), 90);
+        b.answered(ms(1020), sent[0]);
+        b.throttled(ms(1070), sent[5], S);
+        assert_eq!(b.rate(), 60.0, "one answer in the window so far");
+        for (i, at) in sent[1..5].iter().enumerate() {
+            b.answered(ms(1070) + us(100 * (i as u64 + 1)), *at);
+        }
+        assert_eq!(b.rate(), 300.0, "five accepted in the window: 300 a minute");
+        assert_eq!(b.throttled_rate, Some(300.0));
+        // Requests sent after the one answered 429 were not seen first:
+        // their answers only climb, as any answer does.
+        let later = ms(2100);
+        b.answered(later + ms(20), later);
+        assert!(b.rate() > 300.0 && b.rate() < 310.0, "{}", b.rate());
+        assert_eq!(b.throttled_rate, Some(300.0));
+        // Never above the share of the rate before that the episode keeps
+        // (half of 900), though twelve late answers say 720 a minute; with
+        // none recorded at the 429, the first late one sets the estimate.
+        let mut b = Bucket::new(rpm(900), 90);
+        let sent: Vec<Duration> = (0..13).map(|i| ms(1000 + 5 * i)).collect();
+        b.throttled(ms(1080), sent[12], S);
+        assert_eq!(b.rate(), 450.0, "nothing accepted yet: halved");
+        b.answered(ms(1081), sent[0]);
+        assert_eq!(b.rate(), 60.0);
+        for at in &sent[1..12] {
+            b.answered(ms(1081), *at);
+        }
+        assert_eq!(b.rate(), 450.0);
+        assert_eq!(b.throttled_rate, Some(720.0));
+    }
+
+    #[test]
     fn the_rate_climbs_back_but_never_past_the_ceiling() {
         let mut b = Bucket::new(rpm(120), 12);
         b.throttled(S, Duration::ZERO, S);
         assert_eq!(b.rate(), 60.0);
         for i in 0..10_000 {
-            b.answered(S * i);
+            b.answered(S * i, S * i);
         }
         assert_eq!(
             b.rate(),
@@ -551,7 +659,8 @@ mod tests {
         let mut b = Bucket::new(rpm(120), 12);
         b.throttled(S, Duration::ZERO, S);
         for i in 0..10 {
-            b.answered(11 * S + i * S / 10);
+            let at = 11 * S + i * S / 10;
+            b.answered(at, at);
         }
         let before = b.rate();
         assert!(before > 60.0, "it climbed: {before}");
@@ -561,7 +670,7 @@ mod tests {
         // Lowered no further than what the site accepted in the last second.
         let mut b = Bucket::new(rpm(900), 90);
         for i in 0..3 {
-            b.answered(S + i * S / 100);
+            b.answered(S + i * S / 100, S / 2);
         }
         b.throttled(S + S / 10, S, S);
         assert_eq!(
