@@ -92,12 +92,12 @@ impl Runtime {
                 elapsed: started.elapsed(),
             });
         }
-        // Which settings are secret, for the redactor: the description
-        // (itself a call, with no settings to hide).
-        let description = match op {
-            Op::Describe => None,
-            _ => Some(self.describe().await.map_err(CallFailed::from)?),
-        };
+        // Which settings are secret, for the redactor of a new instance:
+        // the description, asked once per runtime and itself a call (with
+        // no settings to hide), so asked before this call takes a slot.
+        if !matches!(op, Op::Describe) && self.description.get().is_none() {
+            self.describe().await.map_err(CallFailed::from)?;
+        }
         let _slot = match &self.slots {
             Some(slots) => Some(
                 slots
@@ -112,8 +112,9 @@ impl Runtime {
         let key = warm::WarmKey::new(policy, settings);
         let warm = self.idle.take(&key);
         // The redactor depends on the settings and the policy only, as the
-        // key does.
-        let redactor = match (&warm, &description) {
+        // key does: a kept instance has it (and the description is not
+        // cloned for it on every call).
+        let redactor = match (&warm, self.description.get()) {
             (Some(warm), _) => warm.redactor.clone(),
             (None, Some(description)) => Arc::new(redactor_for(settings, description, policy)),
             (None, None) => Arc::new(super::sandbox::Redactor::new(Vec::new())),
