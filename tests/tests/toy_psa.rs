@@ -311,6 +311,18 @@ fn ok(env: &Env, args: &[&str]) -> common::Run {
     run
 }
 
+/// Runs `seatsync --plugin TOY ARGS…` and expects it refused (exit 1)
+/// with `reason` in its error.
+fn refused(env: &Env, args: &[&str], stdin: &str, reason: &str) {
+    let run = toy(env, args, stdin);
+    assert_eq!(
+        run.status, 1,
+        "seatsync {args:?}:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stderr.contains(reason), "{}", run.stderr);
+}
+
 fn json_of(run: &common::Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout))
 }
@@ -347,30 +359,21 @@ fn a_toy_psa_connector_runs_the_whole_cli_flow() {
     ];
 
     // A wrong secret: refused by the login host, nothing stored.
-    let refused = toy(&env, &connect, "not-the-secret\n");
-    assert_eq!(refused.status, 1, "{}", refused.stdout);
-    assert!(
-        refused
-            .stderr
-            .contains("Tally refused the client id and secret"),
-        "{}",
-        refused.stderr
+    refused(
+        &env,
+        &connect,
+        "not-the-secret\n",
+        "Tally refused the client id and secret",
     );
     let untested = toy(&env, &["test-connection"], "");
     assert_ne!(untested.status, 0, "no connection was stored");
 
     // The ConnectWise flags mean nothing to this connector.
-    let cw = toy(
+    refused(
         &env,
         &["connect", "--site", "example.com", "--allow-http"],
         "",
-    );
-    assert_eq!(cw.status, 1);
-    assert!(
-        cw.stderr
-            .contains("this connector has no setting 'site': its settings are api-url, auth-url"),
-        "{}",
-        cw.stderr
+        "this connector has no setting 'site': its settings are api-url, auth-url",
     );
 
     let connected = toy(&env, &connect, &format!("{CLIENT_SECRET}\n"));
@@ -412,7 +415,7 @@ fn a_toy_psa_connector_runs_the_whole_cli_flow() {
     // Map with the toy's own option; ConnectWise's are refused by name.
     let business = BUSINESS.to_string();
     let advanced = ADVANCED.to_string();
-    let bill = toy(
+    refused(
         &env,
         &[
             "map",
@@ -424,15 +427,9 @@ fn a_toy_psa_connector_runs_the_whole_cli_flow() {
             "billable",
         ],
         "",
+        "no product option 'bill-method': its options are cycle",
     );
-    assert_eq!(bill.status, 1);
-    assert!(
-        bill.stderr
-            .contains("no product option 'bill-method': its options are cycle"),
-        "{}",
-        bill.stderr
-    );
-    let bad = toy(
+    refused(
         &env,
         &[
             "map",
@@ -444,12 +441,7 @@ fn a_toy_psa_connector_runs_the_whole_cli_flow() {
             "cycle=weekly",
         ],
         "",
-    );
-    assert_eq!(bad.status, 1);
-    assert!(
-        bad.stderr.contains("use one of monthly, annual"),
-        "{}",
-        bad.stderr
+        "use one of monthly, annual",
     );
     ok(
         &env,

@@ -126,7 +126,9 @@ impl NetworkPolicy {
             return Err("URLs with user information are not allowed".into());
         }
         let asked = normalize_authority(&scheme, authority);
-        let roles: Vec<EndpointRole> = self
+        // An authority planned both as the API and for signing in is the
+        // API: its writes are counted, journaled and refused in a dry run.
+        let role = self
             .endpoints
             .iter()
             .filter(|e| {
@@ -134,13 +136,15 @@ impl NetworkPolicy {
                     && normalize_authority(&scheme, &e.authority) == asked
             })
             .map(|e| e.role)
-            .collect();
-        // An authority planned both as the API and for signing in is the
-        // API: its writes are counted, journaled and refused in a dry run.
-        if roles.contains(&EndpointRole::Api) {
-            Ok(EndpointRole::Api)
-        } else if let Some(role) = roles.first() {
-            Ok(*role)
+            .reduce(|found, role| {
+                if role == EndpointRole::Api {
+                    role
+                } else {
+                    found
+                }
+            });
+        if let Some(role) = role {
+            Ok(role)
         } else if self.endpoints.is_empty() {
             Err("this call may not send requests".into())
         } else {
