@@ -599,16 +599,7 @@ async fn sync_phase(
     concurrency: usize,
 ) -> Phase {
     let peak_reset = reset_peak();
-    let options = SyncOptions {
-        dry_run: false,
-        orgs: Vec::new(),
-        concurrency,
-        trigger: Trigger::Manual,
-        effective_date: NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
-        start_date: None,
-        retry_pause: None,
-        settle_window: seatsync_host::sync::settle_window(&Limits::default()),
-    };
+    let options = sync_options(concurrency);
     let started = Instant::now();
     let summary = sync_tenant(store, runtime.clone(), TENANT, &options, &mut ())
         .await
@@ -872,14 +863,13 @@ fn paced_options(cache_dir: &Path, pooling: &str) -> RuntimeOptions {
 
 fn sync_options(concurrency: usize) -> SyncOptions {
     SyncOptions {
-        dry_run: false,
-        orgs: Vec::new(),
         concurrency,
-        trigger: Trigger::Manual,
-        effective_date: NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
-        start_date: None,
         retry_pause: None,
         settle_window: seatsync_host::sync::settle_window(&Limits::default()),
+        ..SyncOptions::new(
+            Trigger::Manual,
+            NaiveDate::parse_from_str(support::DAY, "%Y-%m-%d").unwrap(),
+        )
     }
 }
 

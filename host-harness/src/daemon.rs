@@ -26,7 +26,7 @@ pub const BUSY_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 #[derive(Debug)]
 pub enum SlotResult {
     /// The sync ran (it may have failed for some organizations).
-    Synced(SyncSummary),
+    Synced(Box<SyncSummary>),
     /// Another process holds the sync lock; the slot is tried again
     /// [`BUSY_RETRY`] later (until the next slot).
     Busy(String),
@@ -251,19 +251,17 @@ async fn run_slot<C: Clock>(
         Trigger::Retry
     };
     let sync_options = SyncOptions {
-        dry_run: false,
         orgs,
         concurrency: options.concurrency,
-        trigger,
-        effective_date: clock.now().date_naive(),
-        start_date: None,
         retry_pause: options.retry_pause,
         settle_window: options
             .settle_window
             .unwrap_or_else(|| crate::sync::settle_window(runtime.limits())),
+        // The tenant's approval rules decide what the daily run writes.
+        ..SyncOptions::new(trigger, clock.now().date_naive())
     };
     match sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await {
-        Ok(summary) => SlotResult::Synced(summary),
+        Ok(summary) => SlotResult::Synced(Box::new(summary)),
         Err(SyncError::Store(StoreError::LockBusy(holder))) => SlotResult::Busy(holder.to_string()),
         Err(e) => SlotResult::Failed(e.to_string()),
     }

@@ -8,6 +8,8 @@
 //! - [`usage`]: reading vendor usage files (pure);
 //! - [`schedule`]: the daily timer's arithmetic (pure);
 //! - [`sync`]: one sync run of a tenant, organizations in parallel;
+//! - [`plans`]: review before billing: approval rules, plans a person
+//!   approves, and applying them only where the PSA did not change;
 //! - [`resolve`]: duplicates seatsync itself created, and ending the newer
 //!   line of one after a person confirmed it;
 //! - [`daemon`]: the daily loop around it;
@@ -18,6 +20,7 @@ pub mod clock;
 pub mod connection;
 pub mod daemon;
 pub mod mapping;
+pub mod plans;
 pub mod resolve;
 pub mod runtime;
 pub mod schedule;

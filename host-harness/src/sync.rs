@@ -17,17 +17,21 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use seatsync_contract::{
     ConnectorDescription, ConnectorError, Contract, LineOutcome, RecordId, Settings, SyncReport,
+    SyncRequest,
 };
 use tokio::task::JoinSet;
 
 use crate::connection::{self, ConnectionError, Secrets};
+pub use crate::plans::Gate;
+use crate::plans::{self, ApprovedPlan};
 use crate::resolve::{self, LineDuplicate};
 use crate::runtime::{
     Call, CallFailed, Exchange, JournalWrite, NetworkPolicy, Runtime, RuntimeError, WriteJournal,
 };
 use crate::store::{
-    DataTypes, JournalEntry, LineNote, LockGuard, NewWrite, OrgAttempt, OrgPlan, RunId, RunRecord,
-    RunScope, RunStatus, Store, StoreError, Trigger, WriteResolution, WriteState, sync_lock_name,
+    ApprovalRules, DataTypes, JournalEntry, LineNote, LockGuard, NewPlanLine, NewWrite, OrgAttempt,
+    OrgExtras, OrgPlan, PlanId, RunId, RunRecord, RunScope, RunStatus, Store, StoreError, Trigger,
+    Withheld, WithheldLine, WriteResolution, WriteState, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -54,6 +58,13 @@ pub struct SyncOptions {
     /// that got no answer waits this long before it is written to again
     /// ([`settle_window`]).
     pub settle_window: Duration,
+    /// What the run asks before it writes: the tenant's approval rules
+    /// (the default), nothing, or a plan's approved lines. A dry run writes
+    /// nothing and asks nothing.
+    pub gate: Gate,
+    /// Who runs it (a user name, or `daemon`): recorded on the plan the
+    /// run holds lines in.
+    pub actor: String,
 }
 
 impl SyncOptions {
@@ -70,6 +81,11 @@ impl SyncOptions {
             start_date: None,
             retry_pause: Some(DEFAULT_RETRY_PAUSE),
             settle_window: settle_window(&crate::runtime::Limits::default()),
+            gate: Gate::Rules,
+            actor: match trigger {
+                Trigger::Manual => "seatsync".into(),
+                Trigger::Daemon | Trigger::Retry => "daemon".into(),
+            },
         }
     }
 }
@@ -120,6 +136,10 @@ pub struct OrgOutcome {
     /// created ([`crate::resolve`]), with what to tell a person; recorded
     /// as those lines' messages.
     pub duplicates: Vec<LineDuplicate>,
+    /// Lines not sent to the connector: held for a person by the tenant's
+    /// approval rules (recorded in the run's plan), or, applying a plan,
+    /// changed since its review ([`Gate`]).
+    pub withheld: Vec<WithheldLine>,
 }
 
 impl OrgOutcome {
@@ -137,10 +157,14 @@ impl OrgOutcome {
         }
     }
 
-    /// Whether nothing failed but a line needs a person (a conflict), or
-    /// the organization waits for an earlier write to settle.
+    /// Whether nothing failed but a line needs a person (a conflict, a
+    /// line held for review or changed since review), or the organization
+    /// waits for an earlier write to settle.
     pub fn needs_attention(&self) -> bool {
         if self.waiting.is_some() {
+            return true;
+        }
+        if !self.failed() && !self.withheld.is_empty() {
             return true;
         }
         match &self.result {
@@ -176,6 +200,9 @@ pub struct SyncSummary {
     pub connector: Arc<ConnectorDescription>,
     /// The tenant synced.
     pub tenant: String,
+    /// The plan the run's held lines are in, if it held any
+    /// (`seatsync plan ID`).
+    pub held_in: Option<PlanId>,
 }
 
 impl SyncSummary {
@@ -313,6 +340,34 @@ pub async fn sync_tenant(
         }
         plans.retain(|p| options.orgs.contains(&p.org_id));
     }
+    // What the run asks before it writes (a dry run writes nothing).
+    let gate = match (&options.gate, options.dry_run) {
+        (_, true) | (Gate::None, false) => RunGate::None,
+        (Gate::Rules, false) => {
+            let rules = store.approval_rules(tenant)?;
+            if rules.holds_nothing() {
+                RunGate::None
+            } else {
+                RunGate::Rules(rules)
+            }
+        }
+        (Gate::Plan(approved), false) => RunGate::Plan(approved.clone()),
+    };
+    // Applying a plan: only its approved lines, at the quantities
+    // approved; an approved line the mappings no longer match is changed
+    // since review, and not sent.
+    let mut pre_withheld: HashMap<String, Vec<WithheldLine>> = HashMap::new();
+    if let RunGate::Plan(approved) = &gate {
+        plans.retain(|p| approved.lines.contains_key(&p.org_id));
+        for plan in &mut plans {
+            if let Some(lines) = approved.lines.get(&plan.org_id) {
+                let changed = restrict_to_approved(plan, lines);
+                if !changed.is_empty() {
+                    pre_withheld.insert(plan.org_id.clone(), changed);
+                }
+            }
+        }
+    }
     if plans.is_empty() {
         return Ok(SyncSummary {
             run: None,
@@ -320,6 +375,7 @@ pub async fn sync_tenant(
             check_requests: 0,
             connector: description,
             tenant: tenant.to_string(),
+            held_in: None,
         });
     }
     let data_types = store.data_types(tenant)?;
@@ -334,6 +390,14 @@ pub async fn sync_tenant(
         RunScope::Some
     };
     let run = store.begin_run(&lock, tenant, options.trigger, scope, options.dry_run)?;
+    // A plan is applied once: marked so by this run, under its lock,
+    // before its first request.
+    if let RunGate::Plan(approved) = &gate
+        && let Err(error) = store.claim_plan(tenant, approved.id, Some(run), &options.actor)
+    {
+        store.finish_run(run, Some(&error.to_string()))?;
+        return Err(error.into());
+    }
     progress.planned(plans.len());
     let mut outcomes = Vec::with_capacity(plans.len());
     let (plans, sharing): (Vec<OrgPlan>, Vec<OrgPlan>) = plans
@@ -356,7 +420,7 @@ pub async fn sync_tenant(
     lock.heartbeat()?;
     refused.extend(checked);
     for outcome in refused {
-        record_outcome(store, run, &outcome)?;
+        record_outcome(store, run, &outcome, &options.actor)?;
         progress.finished(&outcome);
         outcomes.push(outcome);
     }
@@ -394,6 +458,8 @@ pub async fn sync_tenant(
         unresolved,
         tenant,
         connector: &description,
+        gate,
+        pre_withheld,
     };
     let mut retry = Vec::new();
     pass.run(plans, 1, &mut lock, &mut |outcome| {
@@ -428,6 +494,7 @@ pub async fn sync_tenant(
     runtime.drop_idle_instances();
     let record = store.finish_run(run, None)?;
     Ok(SyncSummary {
+        held_in: store.plan_of_run(run)?,
         run: Some(record),
         orgs: outcomes,
         check_requests,
@@ -454,6 +521,184 @@ struct Pass<'a> {
     tenant: &'a str,
     /// The connector's description, for what conflicts are called.
     connector: &'a ConnectorDescription,
+    /// What each organization's call asks before it writes.
+    gate: RunGate,
+    /// Approved lines of a plan being applied that the mappings no longer
+    /// match, by organization: recorded as changed since review.
+    pre_withheld: HashMap<String, Vec<WithheldLine>>,
+}
+
+/// [`Gate`] as a run resolved it.
+#[derive(Debug, Clone)]
+enum RunGate {
+    /// Call the connector once, as asked.
+    None,
+    /// Read first; hold what these rules do not let through.
+    Rules(ApprovalRules),
+    /// Read first; send only approved lines the PSA still shows as the
+    /// review saw them.
+    Plan(Arc<ApprovedPlan>),
+}
+
+/// Keeps only `plan`'s lines that `approved` (by package) approves, at the
+/// approved quantities; returns the approved lines the organization's
+/// mapping no longer matches (another product, company or agreement; the
+/// package disabled, unmapped or without usage), as changed since review.
+fn restrict_to_approved(
+    plan: &mut OrgPlan,
+    approved: &HashMap<String, NewPlanLine>,
+) -> Vec<WithheldLine> {
+    let changed = |line: &NewPlanLine, why: &str| WithheldLine {
+        line: line.clone(),
+        kind: Withheld::Changed,
+        message: format!("changed since review: {why}"),
+    };
+    let (company, agreement) = (plan.company_id, plan.agreement_id);
+    let mut withheld = Vec::new();
+    plan.lines
+        .retain_mut(|line| match approved.get(&line.package_key) {
+            None => false,
+            Some(a) if a.product_id != line.product_id => {
+                withheld.push(changed(a, "the package is mapped to another product now"));
+                false
+            }
+            Some(a) if (a.company_id, a.agreement_id) != (company, agreement) => {
+                withheld.push(changed(
+                    a,
+                    "the organization is mapped to another company or contract now",
+                ));
+                false
+            }
+            Some(a) => {
+                line.quantity = a.new_quantity;
+                true
+            }
+        });
+    let mut missing: Vec<&NewPlanLine> = approved
+        .values()
+        .filter(|a| {
+            !plan.lines.iter().any(|l| l.package_key == a.package_key)
+                && !withheld.iter().any(|w| w.line.package_key == a.package_key)
+        })
+        .collect();
+    missing.sort_by(|a, b| a.package_key.cmp(&b.package_key));
+    for a in missing {
+        withheld.push(changed(
+            a,
+            "the package is no longer enabled and mapped for this organization, or has no usage",
+        ));
+    }
+    withheld
+}
+
+/// One organization's call through `gate`: the call (or the read, when
+/// nothing is left to write) and the lines withheld from it.
+///
+/// Without a gate this is one `sync-organization` call. With one, a dry
+/// run reads first: each line it reports is checked (held by the rules, or
+/// changed since the plan's review), and only the others are sent, in a
+/// second call that reads again before writing. The PSA may change between
+/// the two reads; the window is the same as the connector's own between
+/// its read and its write. When nothing is left to write, the read is the
+/// organization's result (one request, as without a gate).
+#[allow(clippy::too_many_arguments)]
+async fn gated_call(
+    runtime: &Runtime,
+    policy: &NetworkPolicy,
+    settings: &Settings,
+    plan: &OrgPlan,
+    mut request: SyncRequest,
+    journal: Option<Arc<dyn WriteJournal>>,
+    gate: &RunGate,
+    line_noun: &str,
+) -> (
+    Result<Call<Result<SyncReport, ConnectorError>>, CallFailed>,
+    Vec<WithheldLine>,
+) {
+    if let RunGate::None = gate {
+        let call = runtime
+            .sync_organization_journaled(policy, settings, &request, journal)
+            .await;
+        return (call, Vec::new());
+    }
+    if request.lines.is_empty() {
+        // Every approved line of the organization was withheld already.
+        let report = SyncReport {
+            company_id: request.company_id,
+            contract_id: request.contract_id,
+            dry_run: false,
+            lines: Vec::new(),
+            requests: 0,
+            writes: 0,
+        };
+        return (Ok(Call::without_requests(Ok(report))), Vec::new());
+    }
+    let read = SyncRequest {
+        dry_run: true,
+        ..request.clone()
+    };
+    let read = match runtime.sync_organization(policy, settings, &read).await {
+        Ok(call) => call,
+        Err(failed) => return (Err(failed), Vec::new()),
+    };
+    let Ok(report) = &read.value else {
+        return (Ok(read), Vec::new());
+    };
+    let mut withheld = Vec::new();
+    for result in &report.lines {
+        let seen = plans::plan_line(plan, result);
+        let verdict = match gate {
+            RunGate::None => None,
+            RunGate::Rules(rules) => plans::hold_reason(rules, &seen).map(|m| (Withheld::Held, m)),
+            RunGate::Plan(approved) => approved
+                .lines
+                .get(&plan.org_id)
+                .and_then(|lines| lines.get(&result.package_key))
+                .and_then(|reviewed| plans::changed_since_review(reviewed, &seen, line_noun))
+                .map(|m| (Withheld::Changed, m)),
+        };
+        if let Some((kind, message)) = verdict {
+            withheld.push(WithheldLine {
+                line: seen,
+                kind,
+                message,
+            });
+        }
+    }
+    let kept = |package: &str| !withheld.iter().any(|w| w.line.package_key == package);
+    let writes_left = report.lines.iter().any(|l| {
+        kept(&l.package_key)
+            && matches!(
+                l.outcome,
+                LineOutcome::Created | LineOutcome::Updated { .. }
+            )
+    });
+    if !writes_left {
+        let call = read.map(|value| {
+            value.map(|mut report| {
+                report.lines.retain(|l| kept(&l.package_key));
+                report.dry_run = false;
+                report
+            })
+        });
+        return (Ok(call), withheld);
+    }
+    request.lines.retain(|l| kept(&l.package_key));
+    let call = runtime
+        .sync_organization_journaled(policy, settings, &request, journal)
+        .await;
+    // The read's requests were sent too: the host counts them.
+    let call = match call {
+        Ok(mut call) => {
+            call.requests += read.requests;
+            Ok(call)
+        }
+        Err(mut failed) => {
+            failed.requests += read.requests;
+            Err(failed)
+        }
+    };
+    (call, withheld)
 }
 
 /// The run's write journal: a connection of its own to the store, shared
@@ -547,7 +792,7 @@ impl Pass<'_> {
                 if !wait.is_empty() {
                     let mut outcome = waiting_outcome(plan, &wait);
                     outcome.attempt = attempt;
-                    record_outcome(self.store, self.run, &outcome)?;
+                    record_outcome(self.store, self.run, &outcome, &self.options.actor)?;
                     finished(outcome);
                     continue;
                 }
@@ -571,11 +816,14 @@ impl Pass<'_> {
                         org_id: plan.org_id.clone(),
                     }) as Arc<dyn WriteJournal>
                 });
+                let gate = self.gate.clone();
+                let line_noun = self.connector.line_noun.clone();
                 in_flight.spawn(async move {
-                    let call = runtime
-                        .sync_organization_journaled(&policy, &settings, &request, journal)
-                        .await;
-                    (plan, call, settled)
+                    let (call, withheld) = gated_call(
+                        &runtime, &policy, &settings, &plan, request, journal, &gate, &line_noun,
+                    )
+                    .await;
+                    (plan, call, settled, withheld)
                 });
             }
             let joined = tokio::select! {
@@ -591,7 +839,14 @@ impl Pass<'_> {
                 return Ok(());
             };
             let mut outcome = match joined {
-                Ok((plan, call, settled)) => outcome_of(plan, call, self.secrets, &settled),
+                Ok((plan, call, settled, withheld)) => {
+                    let mut outcome = outcome_of(plan, call, self.secrets, &settled);
+                    if let Some(changed) = self.pre_withheld.get(&outcome.plan.org_id) {
+                        outcome.withheld.extend(changed.iter().cloned());
+                    }
+                    outcome.withheld.extend(withheld);
+                    outcome
+                }
                 // A panic in the host's own task: there is no plan to
                 // blame, so the run fails as a whole (history keeps what
                 // finished).
@@ -605,7 +860,7 @@ impl Pass<'_> {
             outcome.duplicates = self.duplicates_in(&outcome);
             // Record first: the writes happened, whatever became of the
             // lock.
-            record_outcome(self.store, self.run, &outcome)?;
+            record_outcome(self.store, self.run, &outcome, &self.options.actor)?;
             finished(outcome);
         }
     }
@@ -648,6 +903,7 @@ fn waiting_outcome(plan: OrgPlan, wait: &[&JournalEntry]) -> OrgOutcome {
         waiting: Some(message),
         journal: Vec::new(),
         duplicates: Vec::new(),
+        withheld: Vec::new(),
     }
 }
 
@@ -760,6 +1016,7 @@ fn outcome_of(
             elapsed: call.elapsed,
             attempt: 1,
             duplicates: Vec::new(),
+            withheld: Vec::new(),
         },
         // Stopped part-way (a trap, a limit): what it sent still counts. A
         // component that broke a limit once will break it again.
@@ -774,6 +1031,7 @@ fn outcome_of(
             waiting: None,
             journal: write_resolutions(&failed.exchanges, None),
             duplicates: Vec::new(),
+            withheld: Vec::new(),
         },
     }
 }
@@ -793,7 +1051,12 @@ async fn wait_holding(lock: &mut LockGuard, pause: Duration) -> Result<(), Store
 
 /// Commits one organization's outcome to the run's history, with what it
 /// sent even if it failed; a second attempt replaces the first's lines.
-fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(), StoreError> {
+fn record_outcome(
+    store: &Store,
+    run: RunId,
+    outcome: &OrgOutcome,
+    actor: &str,
+) -> Result<(), StoreError> {
     let attempt = match (&outcome.waiting, &outcome.result) {
         (Some(message), _) => OrgAttempt::Waiting { message },
         (None, Ok(report)) => OrgAttempt::Report(report),
@@ -811,14 +1074,20 @@ fn record_outcome(store: &Store, run: RunId, outcome: &OrgOutcome) -> Result<(),
             message: d.message.clone(),
         })
         .collect();
-    store.record_org_attempt(
-        run,
-        &outcome.plan,
-        attempt,
-        outcome.attempt,
-        &outcome.journal,
-        &notes,
-    )
+    store
+        .record_org_outcome(
+            run,
+            &outcome.plan,
+            attempt,
+            outcome.attempt,
+            &OrgExtras {
+                writes: &outcome.journal,
+                notes: &notes,
+                withheld: &outcome.withheld,
+                actor,
+            },
+        )
+        .map(drop)
 }
 
 /// Agreements that more than one enabled, mapped organization points at,
@@ -849,6 +1118,7 @@ fn failed_before_sending(plan: OrgPlan, message: String) -> OrgOutcome {
         waiting: None,
         journal: Vec::new(),
         duplicates: Vec::new(),
+        withheld: Vec::new(),
     }
 }
 

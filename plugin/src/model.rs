@@ -218,6 +218,8 @@ pub struct LineResult {
     pub outcome: LineOutcome,
     /// The addition concerned, when there is exactly one.
     pub addition_id: Option<u32>,
+    /// That addition's unit price, as ConnectWise reported it.
+    pub unit_price: Option<f64>,
 }
 
 /// The result of one `sync-organization` call.

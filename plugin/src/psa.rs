@@ -305,8 +305,7 @@ pub fn line_options(
 }
 
 /// The connector's report as the contract's: each addition is the line,
-/// quantities as decimal text. `unit-price` stays `None`: the sync does not
-/// read the additions' unit prices (reading them would change its request).
+/// quantities and unit prices as decimal text.
 pub fn sync_report(r: model::SyncReport) -> contract::SyncReport {
     contract::SyncReport {
         company_id: r.company_id.into(),
@@ -321,7 +320,7 @@ pub fn sync_report(r: model::SyncReport) -> contract::SyncReport {
                 quantity: l.quantity,
                 outcome: line_outcome(l.outcome),
                 line_id: l.addition_id.map(Into::into),
-                unit_price: None,
+                unit_price: l.unit_price.map(Decimal::from_f64),
             })
             .collect(),
         requests: r.requests,
@@ -613,6 +612,7 @@ mod tests {
                         previous_quantity: 40.0,
                     },
                     addition_id: Some(15),
+                    unit_price: Some(4.5),
                 },
                 model::LineResult {
                     package_key: "advanced".into(),
@@ -620,6 +620,7 @@ mod tests {
                     quantity: 5,
                     outcome: model::LineOutcome::Conflict(vec![16, 17]),
                     addition_id: None,
+                    unit_price: None,
                 },
             ],
             requests: 2,
@@ -634,7 +635,7 @@ mod tests {
         );
         assert_eq!(
             (report.lines[0].line_id, &report.lines[0].unit_price),
-            (Some(15), &None)
+            (Some(15), &Some(Decimal("4.5".into())))
         );
         assert_eq!(
             report.lines[1].outcome,

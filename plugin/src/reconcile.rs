@@ -160,6 +160,7 @@ mod tests {
             quantity: Some(quantity),
             effective_date: Some("2026-01-01T00:00:00Z".into()),
             cancelled_date: cancelled.map(String::from),
+            unit_price: None,
         }
     }
 

@@ -22,6 +22,8 @@ const FIELDS: &[&str] = &[
     "quantity",
     "effectiveDate",
     "cancelledDate",
+    // Not for the decision: a host shows the money a change makes.
+    "unitPrice",
 ];
 
 /// How many times a create is attempted when each attempt ends ambiguously
@@ -67,12 +69,19 @@ pub fn sync_organization<T: Transport>(
             fatal = Some(error.clone());
         }
         log_outcome(client, request, line, &outcome, addition_id);
+        let unit_price = addition_id.and_then(|id| {
+            additions
+                .iter()
+                .find(|a| wire::id(a.id) == Some(id))
+                .and_then(|a| a.unit_price)
+        });
         report.lines.push(LineResult {
             package_key: line.package_key.clone(),
             product_id: line.product_id,
             quantity: line.quantity,
             outcome,
             addition_id,
+            unit_price,
         });
     }
     report.requests = client.requests();

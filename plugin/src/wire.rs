@@ -127,6 +127,8 @@ pub struct Addition {
     pub effective_date: Option<String>,
     /// ConnectWise's `cancelledDate`.
     pub cancelled_date: Option<String>,
+    /// ConnectWise's `unitPrice`: what one unit bills.
+    pub unit_price: Option<f64>,
 }
 
 /// A string, or `None` for a null or any other JSON value.

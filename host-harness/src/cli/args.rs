@@ -86,6 +86,51 @@ pub enum Command {
         created); 1 when an organization or a line failed, or the sync could not run."
     )]
     Sync(SyncArgs),
+    /// Dry-run every enabled, mapped organization and save what a sync would
+    /// do as a plan to approve, line by line, before it reaches an invoice.
+    #[command(
+        after_help = "Then: `seatsync approve PLAN --all` (or ORG[:PACKAGE]...), \
+        `seatsync apply PLAN`. A plan expires when newer usage is imported or after 7 days \
+        (`seatsync policy set --plan-expiry-days`)."
+    )]
+    Review {
+        /// Only these organizations (repeatable).
+        #[arg(long = "org", value_name = "ORG")]
+        orgs: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List plans: pending, applied and expired.
+    Plans(JsonFlag),
+    /// Show one plan, line by line, with the decisions on it.
+    Plan {
+        /// The plan's id.
+        plan: i64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Approve lines of a pending plan.
+    Approve(DecideArgs),
+    /// Reject lines of a pending plan: they are never written.
+    Reject(DecideArgs),
+    /// Write a plan's approved lines, each only if the PSA still shows what the review saw.
+    #[command(
+        after_help = "A line whose quantity changed, or that was created, cancelled or deleted \
+        since the review is not written and is reported `changed since review`; the next review \
+        picks it up. A plan is applied once. Exit status: 0 when every approved line was \
+        written (or already right); 2 when some changed since review; 1 when one failed."
+    )]
+    Apply {
+        /// The plan's id.
+        plan: i64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show or set the approval rules: what a sync writes by itself, and what it holds for a person.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Show past syncs.
     History {
         /// Show the lines of one run.
@@ -258,6 +303,97 @@ pub struct ResolveArgs {
     pub json: bool,
 }
 
+/// `approve` / `reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The plan's id.
+    pub plan: i64,
+    /// Every line of the plan that would change something.
+    #[arg(long, conflicts_with = "lines")]
+    pub all: bool,
+    /// Lines: an organization (all its changing lines) or ORG:PACKAGE.
+    #[arg(value_name = "ORG[:PACKAGE]")]
+    pub lines: Vec<String>,
+}
+
+/// `policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the approval rules.
+    Show(JsonFlag),
+    /// Change the approval rules (only the options given change).
+    #[command(
+        long_about = "Change the approval rules: only the options given change.\n\n\
+        A sync (manual or daily) writes what the rules allow and holds the rest in a pending \
+        plan for a person (`seatsync plan`, `approve`, `apply`); its status is then `attention`. \
+        Holds come first: a decrease over --hold-decrease-over percent, an increase over \
+        --hold-increase-over percent, and with --hold-new-lines every line to create. Then \
+        --auto-approve decides the rest: `all` writes it, `increases` writes increases and new \
+        lines and holds decreases, `none` holds everything. The default, `all` with no holds, \
+        is a sync that writes everything.",
+        after_help = "Example: hold any drop of more than 20% and let increases through:\n  \
+        seatsync policy set --auto-approve all --hold-decrease-over 20"
+    )]
+    Set(PolicySetArgs),
+}
+
+/// `policy set`.
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    /// Which changes a sync writes by itself.
+    #[arg(long, value_enum)]
+    pub auto_approve: Option<AutoApproveArg>,
+    /// Hold decreases larger than this percentage (or `off`).
+    #[arg(long, value_name = "PCT|off", value_parser = parse_threshold)]
+    pub hold_decrease_over: Option<Threshold>,
+    /// Hold increases larger than this percentage (or `off`).
+    #[arg(long, value_name = "PCT|off", value_parser = parse_threshold)]
+    pub hold_increase_over: Option<Threshold>,
+    /// Hold every line a sync would create (`--hold-new-lines=off` to stop).
+    #[arg(long, value_name = "on|off", num_args = 0..=1, default_missing_value = "on", value_parser = parse_on_off)]
+    pub hold_new_lines: Option<bool>,
+    /// Days a plan stays applicable (default 7).
+    #[arg(long, value_name = "DAYS")]
+    pub plan_expiry_days: Option<u32>,
+}
+
+/// `--auto-approve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AutoApproveArg {
+    /// Every change, unless a hold catches it.
+    All,
+    /// Increases and new lines; decreases wait for a person.
+    Increases,
+    /// Nothing: every change waits for a person.
+    None,
+}
+
+/// A percentage limit, or none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold(pub Option<f64>);
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Threshold(None));
+    }
+    let pct: f64 =
+        text.trim().trim_end_matches('%').parse().map_err(|_| {
+            format!("'{text}' is not a percentage: give a number such as 20, or off")
+        })?;
+    if !(pct.is_finite() && pct >= 0.0) {
+        return Err(format!("'{text}' is not a percentage of 0 or more"));
+    }
+    Ok(Threshold(Some(pct)))
+}
+
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("'{text}' is not on or off")),
+    }
+}
+
 /// `sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -302,6 +438,17 @@ mod tests {
             "seatsync resolve --end 502",
             "seatsync resolve --end -4 --yes --json",
             "seatsync run --at 22:30",
+            "seatsync review --org a --json",
+            "seatsync plans --json",
+            "seatsync plan 3",
+            "seatsync approve 3 --all",
+            "seatsync approve 3 org-1 org-2:Business",
+            "seatsync reject 3 org-2:Advanced",
+            "seatsync apply 3 --json",
+            "seatsync policy show",
+            "seatsync policy set --auto-approve increases --hold-decrease-over 20",
+            "seatsync policy set --hold-new-lines --hold-increase-over off --plan-expiry-days 3",
+            "seatsync policy set --hold-new-lines=off",
             "seatsync demo",
         ] {
             let args = line.split(' ');

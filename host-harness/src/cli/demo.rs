@@ -12,10 +12,13 @@ use seatsync_fixtures::{
 
 use seatsync_contract::Settings;
 
-use super::args::{MapTarget, SyncArgs};
-use super::{Context, connect_with, lists, mapping, report, test_connection};
+use super::args::{
+    AutoApproveArg, DecideArgs, MapTarget, PolicyCommand, PolicySetArgs, SyncArgs, Threshold,
+};
+use super::{Context, connect_with, lists, mapping, plans, report, test_connection};
+use crate::store::LineDecision;
 
-const STEPS: usize = 9;
+const STEPS: usize = 10;
 
 fn step(n: usize, title: &str, explain: &str) {
     println!("\n[{n}/{STEPS}] {title}");
@@ -131,39 +134,40 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
 
     step(
         6,
-        "Preview: a dry run",
-        "Reads each agreement's additions once and says what it would do; writes nothing.",
+        "Review before billing",
+        "A dry run saved as a plan: per line, what ConnectWise has now, the new count, the change in units, \
+         percent and money (where the addition has a unit price). Nothing is written yet.",
     );
-    report::sync(
-        ctx,
-        &SyncArgs {
-            dry_run: true,
-            orgs: Vec::new(),
-            json: false,
-        },
-    )
-    .await?;
+    plans::review(ctx, &[], false).await?;
 
     step(
         7,
-        "Sync",
-        "Updates quantities that differ and creates missing additions. A CONFLICT (two active additions for one \
-         product) is reported and left alone for a person to resolve; cancelled additions are never touched.",
+        "Approve and apply",
+        "A person approves lines (here all of them; `ORG` or `ORG:PACKAGE` picks some) and applies the plan: \
+         each approved line is written only if ConnectWise still shows what the review saw.",
     );
-    report::sync(
+    let plan = ctx
+        .store()?
+        .plans(&ctx.tenant, 1)?
+        .first()
+        .map(|p| p.id.0)
+        .context("the review saved no plan")?;
+    plans::decide(
         ctx,
-        &SyncArgs {
-            dry_run: false,
-            orgs: Vec::new(),
-            json: false,
+        &DecideArgs {
+            plan,
+            all: true,
+            lines: Vec::new(),
         },
-    )
-    .await?;
+        LineDecision::Approved,
+    )?;
+    plans::apply(ctx, plan, false).await?;
 
     step(
         8,
-        "Sync again",
-        "Nothing changed, so nothing is written: one request per organization, zero writes.",
+        "Sync",
+        "What the daily run does. Nothing changed since the plan was applied, so nothing is written: one request \
+         per organization, zero writes. The CONFLICT (two active additions for one product) is left for a person.",
     );
     report::sync(
         ctx,
@@ -177,8 +181,47 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
 
     step(
         9,
+        "A surprise drop waits for a person",
+        "Approval rules: increases go through, a drop of more than 20% is held. The next usage file says Lamna \
+         Healthcare went from 120 users to 3 (an export gone wrong?): the sync writes everything else and holds \
+         that line in a plan instead of putting it on the invoice.",
+    );
+    plans::policy(
+        ctx,
+        &PolicyCommand::Set(PolicySetArgs {
+            auto_approve: Some(AutoApproveArg::Increases),
+            hold_decrease_over: Some(Threshold(Some(20.0))),
+            hold_increase_over: None,
+            hold_new_lines: None,
+            plan_expiry_days: None,
+        }),
+    )?;
+    println!();
+    std::fs::write(
+        &usage_file,
+        demo::USAGE_CSV.replace(
+            "Lamna Healthcare Company,professional,120",
+            "Lamna Healthcare Company,professional,3",
+        ),
+    )
+    .context("cannot write the demo usage file")?;
+    mapping::import_usage(ctx, &usage_file)?;
+    println!();
+    report::sync(
+        ctx,
+        &SyncArgs {
+            dry_run: false,
+            orgs: Vec::new(),
+            json: false,
+        },
+    )
+    .await?;
+
+    step(
+        10,
         "History",
-        "Every run and every line is kept; `seatsync history --run ID` shows one run's lines.",
+        "Every run and every line is kept, with the plans and who decided what; `seatsync history --run ID` \
+         shows one run's lines.",
     );
     report::history(ctx, None, false)?;
     Ok(())

@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod lists;
 mod mapping;
+mod plans;
 mod report;
 mod resolve;
 pub mod table;
@@ -160,11 +161,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Disable { target } => mapping::toggle(&ctx, target, false)?,
         Command::Sync(args) => return report::sync(&mut ctx, &args).await,
         Command::History { run, json } => report::history(&ctx, run, json.json)?,
+        Command::Review { orgs, json } => plans::review(&mut ctx, &orgs, json.json).await?,
+        Command::Plans(f) => plans::list(&ctx, f.json)?,
+        Command::Plan { plan, json } => plans::show(&ctx, plan, json.json)?,
+        Command::Approve(args) => plans::decide(&ctx, &args, crate::store::LineDecision::Approved)?,
+        Command::Reject(args) => plans::decide(&ctx, &args, crate::store::LineDecision::Rejected)?,
+        Command::Apply { plan, json } => return plans::apply(&mut ctx, plan, json.json).await,
+        Command::Policy { command } => plans::policy(&ctx, &command)?,
         Command::Resolve(args) => resolve::resolve(&mut ctx, &args).await?,
         Command::Run { at } => return daemon::run(&mut ctx, &at).await,
         Command::Demo => return demo::run().await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who runs this command, for plans and decisions: `SEATSYNC_USER`, else
+/// the login name (`USER`, `LOGNAME`), else `unknown`.
+pub fn actor() -> String {
+    ["SEATSYNC_USER", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Reads a secret from standard input (up to 64 KiB, trimmed): never from

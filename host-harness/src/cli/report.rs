@@ -12,8 +12,10 @@ use super::table::{self, or_dash};
 use super::{Context, stderr_is_terminal};
 use crate::clock::Clock as _;
 use crate::resolve::{self, SeatsyncDuplicate};
+use crate::runtime::Runtime;
 use crate::store::{
     JournalEntry, LineKind, RunId, RunLine, RunRecord, RunScope, RunStatus, StoreError, Trigger,
+    Withheld,
 };
 use crate::sync::{
     DEFAULT_RETRY_PAUSE, OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant,
@@ -42,7 +44,7 @@ pub async fn sync(ctx: &mut Context, args: &SyncArgs) -> anyhow::Result<ExitCode
 }
 
 /// The exit status for a run's status.
-fn exit_code(status: RunStatus) -> ExitCode {
+pub(super) fn exit_code(status: RunStatus) -> ExitCode {
     match status {
         RunStatus::Succeeded => ExitCode::SUCCESS,
         RunStatus::Attention => ExitCode::from(EXIT_ATTENTION),
@@ -61,21 +63,11 @@ pub async fn run_sync(
     let options = SyncOptions {
         dry_run: args.dry_run,
         orgs: args.orgs.clone(),
-        concurrency: concurrency(),
-        trigger,
-        effective_date: ctx.clock.now().date_naive(),
-        start_date: None,
-        retry_pause: retry_pause(),
-        settle_window: settle_window_setting(runtime.limits()),
+        ..sync_options(ctx, &runtime, trigger)
     };
-    let mut progress = Bar {
-        shown: stderr_is_terminal() && !args.json,
-        bar: None,
-    };
+    let mut progress = Bar::new(!args.json);
     let summary = sync_tenant(&store, runtime, &ctx.tenant, &options, &mut progress).await;
-    if let Some(bar) = progress.bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     match summary {
         Ok(summary) => Ok(summary),
         Err(SyncError::Store(StoreError::LockBusy(holder))) => Err(anyhow::anyhow!(
@@ -86,11 +78,56 @@ pub async fn run_sync(
     }
 }
 
+/// The options of a run this command starts for `trigger`: the
+/// concurrency, pauses and windows the environment sets, the context's
+/// clock, the tenant's approval rules, and the user running it.
+pub(super) fn sync_options(ctx: &Context, runtime: &Runtime, trigger: Trigger) -> SyncOptions {
+    SyncOptions {
+        concurrency: concurrency(),
+        retry_pause: retry_pause(),
+        settle_window: settle_window_setting(runtime.limits()),
+        actor: super::actor(),
+        ..SyncOptions::new(trigger, ctx.clock.now().date_naive())
+    }
+}
+
+/// Turns a plan command's error into what to tell the user; a busy lock
+/// names the other process.
+pub(super) fn lock_busy_message(
+    tenant: &str,
+) -> impl Fn(crate::plans::PlanError) -> anyhow::Error + '_ {
+    use crate::plans::PlanError;
+    move |error| match error {
+        PlanError::Sync(SyncError::Store(StoreError::LockBusy(holder)))
+        | PlanError::Store(StoreError::LockBusy(holder)) => anyhow::anyhow!(
+            "another seatsync process is syncing tenant '{tenant}', so nothing was done: {holder}"
+        ),
+        other => other.into(),
+    }
+}
+
 /// A progress bar on a terminal, sized once the run knows how many
 /// organizations it syncs.
-struct Bar {
+pub(super) struct Bar {
     shown: bool,
     bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    /// A bar shown only when stderr is a terminal and `wanted`.
+    pub(super) fn new(wanted: bool) -> Bar {
+        Bar {
+            shown: wanted && stderr_is_terminal(),
+            bar: None,
+        }
+    }
+
+    /// Clears the bar, if shown.
+    pub(super) fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl Progress for Bar {
@@ -271,6 +308,23 @@ pub fn print_summary(summary: &SyncSummary) {
             }
             continue;
         }
+        for w in &o.withheld {
+            t.add_row(vec![
+                o.plan.org_id.clone(),
+                agreement.clone(),
+                w.line.package_key.clone(),
+                w.line.new_quantity.to_string(),
+                match w.kind {
+                    Withheld::Held => "HELD".into(),
+                    Withheld::Changed => "CHANGED".into(),
+                },
+                or_dash(w.line.line_id),
+                match w.line.current_quantity {
+                    Some(now) => format!("was {}; {}", crate::plans::quantity_text(now), w.message),
+                    None => w.message.clone(),
+                },
+            ]);
+        }
         match &o.result {
             Ok(report) => {
                 for (index, line) in report.lines.iter().enumerate() {
@@ -330,6 +384,13 @@ pub fn print_summary(summary: &SyncSummary) {
             run.totals.waiting
         );
     }
+    if let (Some(plan), true) = (summary.held_in, run.totals.held > 0) {
+        println!(
+            "{} line(s) held for review by the approval rules in plan {plan}: nothing was written for them. \
+             See them with `seatsync plan {plan}`, then `seatsync approve {plan} ...` and `seatsync apply {plan}`.",
+            run.totals.held
+        );
+    }
 }
 
 fn totals_line(run: &RunRecord) -> String {
@@ -338,10 +399,16 @@ fn totals_line(run: &RunRecord) -> String {
         0 => String::new(),
         n => format!(" ({n} tried again after a transient failure)"),
     };
-    let waiting = match t.waiting {
+    let mut waiting = match t.waiting {
         0 => String::new(),
         n => format!(", {n} waiting"),
     };
+    if t.held > 0 {
+        waiting.push_str(&format!(", {} held for review", t.held));
+    }
+    if t.changed > 0 {
+        waiting.push_str(&format!(", {} changed since review", t.changed));
+    }
     format!(
         "{} {} ({}): {} organizations{retried} ({} failed); {} created, {} updated, {} unchanged, {} conflicts, \
          {} skipped, {} failed{waiting}; {} requests, {} writes",
@@ -378,7 +445,18 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
             "report": o.result.as_ref().ok().map(|r| report_json(r, o, &summary.tenant)),
             "error": if o.waiting.is_some() { None } else { o.result.as_ref().err() },
             "waiting": o.waiting,
+            "withheld": o.withheld.iter().map(|w| json!({
+                "package_key": w.line.package_key,
+                "product_id": w.line.product_id,
+                "quantity": w.line.new_quantity,
+                "current_quantity": w.line.current_quantity,
+                "action": w.line.action.as_str(),
+                "addition_id": w.line.line_id,
+                "kind": match w.kind { Withheld::Held => "held", Withheld::Changed => "changed" },
+                "message": w.message,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "held_in_plan": summary.held_in.map(|p| p.0),
     })
 }
 
@@ -438,7 +516,7 @@ fn run_json(run: &RunRecord) -> Value {
         "totals": {
             "orgs": t.orgs, "orgs_failed": t.orgs_failed, "created": t.created, "updated": t.updated,
             "unchanged": t.unchanged, "conflicts": t.conflicts, "skipped": t.skipped, "failed": t.failed,
-            "waiting": t.waiting,
+            "waiting": t.waiting, "held": t.held, "changed": t.changed,
             "requests": t.requests, "writes": t.writes,
         },
     })
@@ -544,6 +622,23 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
             println!("{t}");
             if runs.is_empty() {
                 println!("No runs yet for tenant '{}'.", ctx.tenant);
+            }
+            // Review before billing: who decided what, when.
+            let events = store.plan_events(&ctx.tenant, 20)?;
+            if !events.is_empty() {
+                println!("\nPlans and decisions (newest first; `seatsync plan ID` shows one):");
+                let mut t = table::new(&["when (UTC)", "plan", "who", "what", "lines"]);
+                for e in &events {
+                    t.add_row(vec![
+                        e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        e.plan.to_string(),
+                        e.actor.clone(),
+                        e.kind.to_string(),
+                        e.detail.clone(),
+                    ]);
+                }
+                table::align_right(&mut t, &[1]);
+                println!("{t}");
             }
         }
         Some(id) => {

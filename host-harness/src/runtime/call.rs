@@ -53,6 +53,19 @@ pub struct Call<T> {
 }
 
 impl<T> Call<T> {
+    /// A call the host answered itself, without the connector: no request,
+    /// no log. (A gated sync with nothing left to send, `crate::sync`.)
+    pub fn without_requests(value: T) -> Call<T> {
+        Call {
+            value,
+            log: Vec::new(),
+            exchanges: Vec::new(),
+            requests: 0,
+            writes: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// The same call with another value.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Call<U> {
         Call {

@@ -421,6 +421,13 @@ impl Store {
             rusqlite::params![tenant, Ts(self.now())],
         )
         .map_err(e)?;
+        // Plans were made from the usage replaced: they expire with it.
+        tx.execute(
+            "UPDATE plans SET superseded_at = ?2
+             WHERE tenant = ?1 AND applied_at IS NULL AND superseded_at IS NULL",
+            rusqlite::params![tenant, Ts(self.now())],
+        )
+        .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(summary)
     }

@@ -72,6 +72,7 @@ mod ends;
 mod journal;
 mod lock;
 mod mappings;
+mod plans;
 mod runs;
 mod schema;
 
@@ -94,9 +95,14 @@ pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
 pub use mappings::{OrgMapping, OrgPlan, OrgView, PackageMapping, PackageView, UsageImportSummary};
+pub use plans::{
+    ApplyResult, ApprovalRules, AutoApprove, DEFAULT_PLAN_EXPIRY_DAYS, LineDecision, NewPlanLine,
+    PlanAction, PlanCounts, PlanEvent, PlanEventKind, PlanId, PlanLine, PlanRecord, PlanSource,
+    PlanStatus, Withheld, WithheldLine,
+};
 pub use runs::{
-    LineKind, LineNote, OrgAttempt, RunId, RunLine, RunRecord, RunScope, RunStatus, RunTotals,
-    Trigger,
+    LineKind, LineNote, OrgAttempt, OrgExtras, RunId, RunLine, RunRecord, RunScope, RunStatus,
+    RunTotals, Trigger,
 };
 
 /// The tenant used when none is named.
@@ -237,6 +243,19 @@ pub enum StoreError {
     /// No run has this id.
     #[error("no sync run with id {0}: run `seatsync history` to list runs")]
     NoSuchRun(i64),
+    /// The tenant has no plan with this id.
+    #[error("no plan with id {0} in this tenant: run `seatsync plans` to list them")]
+    NoSuchPlan(i64),
+    /// The plan can no longer be decided on or applied.
+    #[error("plan {id} is {status}: {why}")]
+    PlanNotPending {
+        /// The plan.
+        id: i64,
+        /// Where it stands.
+        status: PlanStatus,
+        /// Why, and what to do.
+        why: String,
+    },
     /// The run has already ended, so it cannot take more results.
     #[error(
         "sync run {id} is {status}, not running: results can only be recorded while a run is running (this is a seatsync bug)"

@@ -17,6 +17,7 @@ use seatsync_contract::{LineOutcome, RecordId, SyncReport};
 
 use super::journal::WriteResolution;
 use super::mappings::OrgPlan;
+use super::plans::{NewPlanLine, PlanId, Withheld, WithheldLine};
 use super::{LockGuard, Store, StoreError, Ts, check_tenant, sync_lock_name};
 
 /// What started a run.
@@ -85,6 +86,12 @@ pub enum LineKind {
     /// Not attempted yet: an earlier write for the organization got no
     /// answer and may still be applied; see the message for until when.
     Waiting,
+    /// Not written: the tenant's approval rules hold it for a person, in
+    /// the run's plan (`seatsync plan`).
+    Held,
+    /// Not written: applying a plan, the PSA no longer showed what the
+    /// review saw (or the mapping changed); the next review picks it up.
+    Changed,
     /// The whole organization failed (no package, product or quantity).
     OrgFailed,
 }
@@ -96,6 +103,8 @@ text_enum!(LineKind {
     Skipped => "skipped",
     Failed => "failed",
     Waiting => "waiting",
+    Held => "held",
+    Changed => "changed",
     OrgFailed => "org-failed",
 });
 
@@ -135,6 +144,32 @@ pub struct LineNote {
     pub message: String,
 }
 
+/// What is recorded with an organization's attempt besides the
+/// connector's answer ([`Store::record_org_outcome`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OrgExtras<'a> {
+    /// What became of its writes in the journal.
+    pub writes: &'a [WriteResolution],
+    /// The host's own messages for lines of the report.
+    pub notes: &'a [LineNote],
+    /// Lines the host did not send to the connector: held for a person by
+    /// the tenant's rules, or changed since the plan being applied.
+    pub withheld: &'a [WithheldLine],
+    /// Who is running the sync (the held lines' plan is created by them).
+    pub actor: &'a str,
+}
+
+impl Default for OrgExtras<'_> {
+    fn default() -> Self {
+        OrgExtras {
+            writes: &[],
+            notes: &[],
+            withheld: &[],
+            actor: "seatsync",
+        }
+    }
+}
+
 /// A run's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunId(pub i64);
@@ -166,6 +201,10 @@ pub struct RunTotals {
     pub failed: u32,
     /// Lines waiting for an earlier unanswered write to settle.
     pub waiting: u32,
+    /// Lines held for a person by the tenant's approval rules.
+    pub held: u32,
+    /// Lines not written because the PSA changed since the plan's review.
+    pub changed: u32,
     /// HTTP requests sent.
     pub requests: u64,
     /// Writes ConnectWise accepted.
@@ -200,9 +239,10 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Lines that need a person or time: conflicts and waiting lines.
+    /// Lines that need a person or time: conflicts, waiting lines, lines
+    /// held for review and lines changed since review.
     pub fn lines_needing_attention(&self) -> u32 {
-        self.totals.conflicts + self.totals.waiting
+        self.totals.conflicts + self.totals.waiting + self.totals.held + self.totals.changed
     }
 }
 
@@ -238,7 +278,7 @@ pub struct RunLine {
 
 const RUN_COLUMNS: &str = "id, tenant, started_at, finished_at, status, dry_run, trigger,
     orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
-    writes, message, partial, retried, waiting";
+    writes, message, partial, retried, waiting, held, changed";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -259,6 +299,8 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
             skipped: r.get(13)?,
             failed: r.get(14)?,
             waiting: r.get(20)?,
+            held: r.get(21)?,
+            changed: r.get(22)?,
             // Stored as INTEGER (i64); the counters are never negative.
             requests: r.get::<_, i64>(15)?.max(0).unsigned_abs(),
             writes: r.get::<_, i64>(16)?.max(0).unsigned_abs(),
@@ -357,7 +399,8 @@ impl Store {
                 writes: 0,
             },
         };
-        self.record_org(run, plan, attempt, 1, &[], &[])
+        self.record_org(run, plan, attempt, 1, &OrgExtras::default())
+            .map(drop)
     }
 
     /// Records an organization that failed as a whole after sending
@@ -378,7 +421,8 @@ impl Store {
             requests,
             writes,
         };
-        self.record_org(run, plan, attempt, 1, &[], &[])
+        self.record_org(run, plan, attempt, 1, &OrgExtras::default())
+            .map(drop)
     }
 
     /// Records the result of trying an organization again at the end of the
@@ -393,7 +437,8 @@ impl Store {
         plan: &OrgPlan,
         attempt: OrgAttempt<'_>,
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, attempt, 2, &[], &[])
+        self.record_org(run, plan, attempt, 2, &OrgExtras::default())
+            .map(drop)
     }
 
     /// Records one attempt at an organization (`number` 1, or 2 when tried
@@ -410,7 +455,28 @@ impl Store {
         writes: &[WriteResolution],
         notes: &[LineNote],
     ) -> Result<(), StoreError> {
-        self.record_org(run, plan, attempt, number.max(1), writes, notes)
+        let extras = OrgExtras {
+            writes,
+            notes,
+            ..OrgExtras::default()
+        };
+        self.record_org(run, plan, attempt, number.max(1), &extras)
+            .map(drop)
+    }
+
+    /// [`Store::record_org_attempt`] with lines the host withheld from the
+    /// connector ([`OrgExtras::withheld`]): each recorded as a line of the
+    /// run, and those held for a person added to the run's plan (created
+    /// on the first), all in the same transaction. Returns that plan.
+    pub fn record_org_outcome(
+        &self,
+        run: RunId,
+        plan: &OrgPlan,
+        attempt: OrgAttempt<'_>,
+        number: u32,
+        extras: &OrgExtras<'_>,
+    ) -> Result<Option<PlanId>, StoreError> {
+        self.record_org(run, plan, attempt, number.max(1), extras)
     }
 
     fn record_org(
@@ -419,9 +485,14 @@ impl Store {
         plan: &OrgPlan,
         result: OrgAttempt<'_>,
         attempt: u32,
-        writes: &[WriteResolution],
-        notes: &[LineNote],
-    ) -> Result<(), StoreError> {
+        extras: &OrgExtras<'_>,
+    ) -> Result<Option<PlanId>, StoreError> {
+        let OrgExtras {
+            writes,
+            notes,
+            withheld,
+            actor,
+        } = *extras;
         let ctx = "recording an organization's result";
         let e = |e| self.err(ctx, e);
         let tx = self.write_tx(ctx)?;
@@ -434,6 +505,7 @@ impl Store {
         // counted comes off the totals (the organization itself stays
         // counted once).
         let mut earlier = RunTotals::default();
+        let held_plan;
         if attempt > 1 {
             totals.orgs = 0;
             let mut stmt = tx
@@ -457,6 +529,8 @@ impl Store {
                     LineKind::Skipped => earlier.skipped += 1,
                     LineKind::Failed => earlier.failed += 1,
                     LineKind::Waiting => earlier.waiting += 1,
+                    LineKind::Held => earlier.held += 1,
+                    LineKind::Changed => earlier.changed += 1,
                     LineKind::OrgFailed => earlier.orgs_failed += 1,
                 }
             }
@@ -593,6 +667,60 @@ impl Store {
                     }
                 }
             }
+            // The lines the host withheld: those held for a person go into
+            // the run's plan first, so that their message can name it.
+            let held: Vec<NewPlanLine> = withheld
+                .iter()
+                .filter(|w| w.kind == Withheld::Held)
+                .map(|w| w.line.clone())
+                .collect();
+            let held_in = if held.is_empty() {
+                None
+            } else {
+                let tenant: String = tx
+                    .query_row("SELECT tenant FROM runs WHERE id = ?1", [run.0], |r| {
+                        r.get(0)
+                    })
+                    .map_err(e)?;
+                self.hold_lines(&tx, &tenant, run, actor, &held)?
+            };
+            for w in withheld {
+                let (kind, message) = match (w.kind, held_in) {
+                    (Withheld::Held, Some(id)) => {
+                        totals.held += 1;
+                        (
+                            LineKind::Held,
+                            format!("held for review in plan {id}: {}", w.message),
+                        )
+                    }
+                    (Withheld::Held, None) => {
+                        totals.held += 1;
+                        (LineKind::Held, w.message.clone())
+                    }
+                    (Withheld::Changed, _) => {
+                        totals.changed += 1;
+                        (LineKind::Changed, w.message.clone())
+                    }
+                };
+                insert
+                    .execute(rusqlite::params![
+                        run.0,
+                        plan.org_id,
+                        w.line.company_id,
+                        w.line.agreement_id,
+                        w.line.package_key,
+                        w.line.product_id,
+                        w.line.new_quantity,
+                        kind,
+                        w.line.current_quantity,
+                        w.line.line_id,
+                        None::<String>,
+                        message,
+                        attempt,
+                    ])
+                    .map_err(e)?;
+            }
+            held_plan = held_in;
         }
         let delta = |now: u32, before: u32| i64::from(now) - i64::from(before);
         tx.execute(
@@ -600,7 +728,7 @@ impl Store {
                  created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
                  conflicts = conflicts + ?7, skipped = skipped + ?8, failed = failed + ?9,
                  requests = requests + ?10, writes = writes + ?11, retried = retried + ?12,
-                 waiting = waiting + ?13
+                 waiting = waiting + ?13, held = held + ?14, changed = changed + ?15
              WHERE id = ?1",
             rusqlite::params![
                 run.0,
@@ -616,11 +744,14 @@ impl Store {
                 i64::from(u32::try_from(totals.writes).unwrap_or(u32::MAX)),
                 i64::from(attempt > 1),
                 delta(totals.waiting, earlier.waiting),
+                delta(totals.held, earlier.held),
+                delta(totals.changed, earlier.changed),
             ],
         )
         .map_err(e)?;
         self.resolve_writes(&tx, Some(run), writes)?;
-        tx.commit().map_err(e)
+        tx.commit().map_err(e)?;
+        Ok(held_plan)
     }
 
     /// Closes a running run. Its status is `failed` when `error` is given
@@ -636,7 +767,8 @@ impl Store {
             "UPDATE runs SET finished_at = ?2, message = ?3,
                  status = CASE WHEN ?3 IS NOT NULL OR orgs_failed > 0 OR failed > 0
                                    THEN 'failed'
-                               WHEN conflicts > 0 OR waiting > 0 THEN 'attention'
+                               WHEN conflicts > 0 OR waiting > 0 OR held > 0 OR changed > 0
+                                   THEN 'attention'
                                ELSE 'succeeded' END
              WHERE id = ?1",
             rusqlite::params![run.0, Ts(self.now()), error],

@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The first schema.
 ///
@@ -402,6 +402,111 @@ CREATE TABLE line_ends (
     finished_at TEXT
 ) STRICT;
 CREATE INDEX line_ends_by_line ON line_ends (tenant, line_id);
+"#;
+
+/// Review before billing (`store::plans`):
+///
+/// - `approval_rules`: per tenant, what a sync applies by itself; a tenant
+///   without a row applies everything, as before.
+/// - `plans` and `plan_lines`: what a review saw (or a sync held), line by
+///   line, with a person's decision on each and what applying did.
+///   A usage import expires the tenant's pending plans (`superseded_at`);
+///   otherwise pending or expired follows from `expires_at` and
+///   `applied_at`.
+/// - `plan_events`: who created, approved, rejected or applied what, when.
+/// - Two more outcomes of a run's line, both chosen by the host rather than
+///   the connector: `held` (the tenant's rules keep it for a person, in the
+///   run's plan) and `changed` (applying a plan, the PSA no longer showed
+///   what the review saw, so it was not written); `runs.held` and
+///   `runs.changed` count them. `run_lines` is rebuilt for its `CHECK`, as
+///   in V3.
+const V6: &str = r#"
+CREATE TABLE approval_rules (
+    tenant TEXT PRIMARY KEY NOT NULL,
+    auto_approve TEXT NOT NULL CHECK (auto_approve IN ('all', 'increases', 'none')),
+    hold_decrease_over REAL CHECK (hold_decrease_over >= 0),
+    hold_increase_over REAL CHECK (hold_increase_over >= 0),
+    hold_new_lines INTEGER NOT NULL CHECK (hold_new_lines IN (0, 1)),
+    plan_expiry_days INTEGER NOT NULL CHECK (plan_expiry_days >= 1),
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE plans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('review', 'sync')),
+    -- The run that saw the lines: the review's dry run, or the sync that
+    -- held them.
+    run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    expires_at TEXT NOT NULL,
+    -- When newer usage was imported: the plan expired then.
+    superseded_at TEXT,
+    applied_at TEXT,
+    applied_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL
+) STRICT;
+CREATE INDEX plans_by_tenant ON plans (tenant, id);
+CREATE INDEX plans_by_run ON plans (run_id);
+
+CREATE TABLE plan_lines (
+    plan_id INTEGER NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL,
+    org_name TEXT NOT NULL,
+    company_id INTEGER NOT NULL,
+    agreement_id INTEGER NOT NULL,
+    package_key TEXT NOT NULL,
+    product_id INTEGER NOT NULL,
+    current_quantity REAL,
+    new_quantity INTEGER NOT NULL CHECK (new_quantity >= 0),
+    action TEXT NOT NULL CHECK (action IN
+        ('create', 'update', 'unchanged', 'conflict', 'skipped', 'failed')),
+    line_id INTEGER,
+    unit_price REAL,
+    message TEXT,
+    decision TEXT NOT NULL DEFAULT 'pending'
+        CHECK (decision IN ('pending', 'approved', 'rejected')),
+    result TEXT CHECK (result IN
+        ('written', 'changed-since-review', 'unchanged', 'failed', 'not-approved')),
+    result_message TEXT,
+    PRIMARY KEY (plan_id, org_id, package_key)
+) STRICT;
+
+CREATE TABLE plan_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan_id INTEGER NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('created', 'approved', 'rejected', 'applied')),
+    detail TEXT NOT NULL
+) STRICT;
+CREATE INDEX plan_events_by_plan ON plan_events (plan_id);
+
+ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE run_lines_v6 (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    org_id TEXT NOT NULL,
+    company_id INTEGER,
+    agreement_id INTEGER,
+    package_key TEXT,
+    product_id INTEGER,
+    quantity INTEGER,
+    outcome TEXT NOT NULL CHECK (outcome IN ('created', 'updated', 'unchanged', 'conflict',
+        'skipped', 'failed', 'waiting', 'held', 'changed', 'org-failed')),
+    previous_quantity REAL,
+    addition_id INTEGER,
+    conflict_ids TEXT,
+    message TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    CHECK ((outcome = 'org-failed') = (package_key IS NULL))
+) STRICT;
+INSERT INTO run_lines_v6 SELECT * FROM run_lines;
+DROP TABLE run_lines;
+ALTER TABLE run_lines_v6 RENAME TO run_lines;
+CREATE INDEX run_lines_by_run ON run_lines (run_id, id);
 "#;
 
 #[cfg(test)]

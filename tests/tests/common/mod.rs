@@ -84,6 +84,8 @@ impl Env {
             // One pass per sync unless a test asks for the end-of-run
             // retry (with a short pause): most tests count requests.
             .env("SEATSYNC_RETRY_PAUSE", "off")
+            // Plans and decisions record who made them.
+            .env("SEATSYNC_USER", "tester")
             .env_remove("SEATSYNC_LOG")
             .env_remove("SEATSYNC_DB")
             .env_remove("SEATSYNC_TENANT")
