@@ -620,3 +620,54 @@ fn a_version_4_database_gets_a_record_of_ended_lines_and_keeps_its_journal() {
         (502, EndState::Ended, Confirmation::Typed)
     );
 }
+
+/// Version 5 kept run lines whose outcomes could not be `held` or
+/// `changed`. The upgrade rebuilds `run_lines` for its new `CHECK` and keeps
+/// every line, adds the review tables, and leaves the approval rules at
+/// their default (a sync writes everything, as before).
+#[test]
+fn a_version_5_database_keeps_its_history_and_gets_review_tables() {
+    use seatsync_host::store::{ApprovalRules, LineKind, RunId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seatsync.db");
+    Store::create_at_schema_version(&path, 5).expect("a version-5 database");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "INSERT INTO tenants (name) VALUES ('default');
+             INSERT INTO runs (tenant, started_at, finished_at, status, dry_run, trigger,
+                               lock_token, orgs, updated, waiting)
+             VALUES ('default', '2026-01-01T06:00:00.000000000Z',
+                     '2026-01-01T06:00:05.000000000Z', 'attention', 0, 'daemon', 't', 1, 1, 1);
+             INSERT INTO run_lines (run_id, org_id, company_id, agreement_id, package_key,
+                                    product_id, quantity, outcome, previous_quantity,
+                                    addition_id, message, attempt)
+             VALUES (1, 'o1', 254, 1254, 'business', 19, 12, 'updated', 10.0, 15, NULL, 2),
+                    (1, 'o1', 254, 1254, 'advanced', 20, 3, 'waiting', NULL, NULL, 'later', 2);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).expect("migrates");
+    let lines = store.run_lines(RunId(1)).unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.kind, l.previous_quantity, l.attempt))
+            .collect::<Vec<_>>(),
+        [
+            (LineKind::Updated, Some(10.0), 2),
+            (LineKind::Waiting, None, 2)
+        ]
+    );
+    let run = store.run(RunId(1)).unwrap().expect("kept");
+    assert_eq!(
+        (run.totals.held, run.totals.changed, run.totals.waiting),
+        (0, 0, 1)
+    );
+    assert_eq!(
+        store.approval_rules("default").unwrap(),
+        ApprovalRules::default()
+    );
+    assert!(store.plans("default", 10).unwrap().is_empty());
+}
