@@ -77,6 +77,8 @@ pub struct DaemonOptions {
     /// The settle window of the write journal; `None`: from the runtime's
     /// limits ([`crate::sync::settle_window`]).
     pub settle_window: Option<std::time::Duration>,
+    /// How notifications after each run are retried.
+    pub notify: crate::notify::DeliveryOptions,
 }
 
 impl DaemonOptions {
@@ -94,6 +96,7 @@ impl DaemonOptions {
             retry_every: RETRY_EVERY,
             max_retries: MAX_RETRIES,
             settle_window: None,
+            notify: crate::notify::DeliveryOptions::default(),
         }
     }
 }
@@ -261,7 +264,14 @@ async fn run_slot<C: Clock>(
         ..SyncOptions::new(trigger, clock.now().date_naive())
     };
     match sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await {
-        Ok(summary) => SlotResult::Synced(Box::new(summary)),
+        Ok(summary) => {
+            // After the run is recorded; a failing notifier is logged and
+            // recorded, never the slot's failure.
+            if let Some(notice) = crate::notify::notice_for_run(&summary) {
+                crate::notify::deliver(store, &notice, &options.notify).await;
+            }
+            SlotResult::Synced(Box::new(summary))
+        }
         Err(SyncError::Store(StoreError::LockBusy(holder))) => SlotResult::Busy(holder.to_string()),
         Err(e) => SlotResult::Failed(e.to_string()),
     }

@@ -10,6 +10,7 @@
 //! - [`sync`]: one sync run of a tenant, organizations in parallel;
 //! - [`plans`]: review before billing: approval rules, plans a person
 //!   approves, and applying them only where the PSA did not change;
+//! - [`notify`]: webhooks and email when a person is needed;
 //! - [`resolve`]: duplicates seatsync itself created, and ending the newer
 //!   line of one after a person confirmed it;
 //! - [`daemon`]: the daily loop around it;
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod connection;
 pub mod daemon;
 pub mod mapping;
+pub mod notify;
 pub mod plans;
 pub mod resolve;
 pub mod runtime;

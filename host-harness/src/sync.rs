@@ -140,6 +140,9 @@ pub struct OrgOutcome {
     /// approval rules (recorded in the run's plan), or, applying a plan,
     /// changed since its review ([`Gate`]).
     pub withheld: Vec<WithheldLine>,
+    /// Whether the PSA refused the connection's credentials (401 or 403)
+    /// for the organization as a whole.
+    pub auth_failed: bool,
 }
 
 impl OrgOutcome {
@@ -904,6 +907,7 @@ fn waiting_outcome(plan: OrgPlan, wait: &[&JournalEntry]) -> OrgOutcome {
         journal: Vec::new(),
         duplicates: Vec::new(),
         withheld: Vec::new(),
+        auth_failed: false,
     }
 }
 
@@ -970,54 +974,61 @@ fn outcome_of(
     waited: &[i64],
 ) -> OrgOutcome {
     match call {
-        Ok(call) => OrgOutcome {
-            waiting: None,
-            journal: {
-                let report = call.value.as_ref().ok();
-                let mut writes = write_resolutions(&call.exchanges, report);
-                if let Some(report) = report {
-                    // A write of this call left without an answer was
-                    // confirmed by the connector's own read-back when it
-                    // reported every line done (it fails a line whose
-                    // write it could not confirm).
-                    if !report
-                        .lines
-                        .iter()
-                        .any(|l| matches!(l.outcome, LineOutcome::Failed(_)))
-                    {
-                        for w in &mut writes {
-                            if w.state == WriteState::Unanswered {
-                                w.state = WriteState::Settled;
+        Ok(call) => {
+            let auth_failed = matches!(
+                &call.value,
+                Err(ConnectorError::Unauthorized(_) | ConnectorError::Forbidden { .. })
+            );
+            OrgOutcome {
+                waiting: None,
+                journal: {
+                    let report = call.value.as_ref().ok();
+                    let mut writes = write_resolutions(&call.exchanges, report);
+                    if let Some(report) = report {
+                        // A write of this call left without an answer was
+                        // confirmed by the connector's own read-back when it
+                        // reported every line done (it fails a line whose
+                        // write it could not confirm).
+                        if !report
+                            .lines
+                            .iter()
+                            .any(|l| matches!(l.outcome, LineOutcome::Failed(_)))
+                        {
+                            for w in &mut writes {
+                                if w.state == WriteState::Unanswered {
+                                    w.state = WriteState::Settled;
+                                }
                             }
                         }
+                        writes.extend(settled(waited));
                     }
-                    writes.extend(settled(waited));
-                }
-                writes
-            },
-            plan,
-            transient: match &call.value {
-                Ok(report) => report_is_transient(report),
-                Err(error) => is_transient(error),
-            },
-            // What ConnectWise said ends up in reports and history: a key
-            // it echoed back must not. History keeps the host's own counts:
-            // a component cannot be trusted to report what it sent.
-            result: call
-                .value
-                .map(|report| SyncReport {
-                    requests: call.requests,
-                    writes: call.writes,
-                    ..redact_report(report, secrets)
-                })
-                .map_err(|e| secrets.redact(&e.to_string())),
-            requests: call.requests,
-            writes: call.writes,
-            elapsed: call.elapsed,
-            attempt: 1,
-            duplicates: Vec::new(),
-            withheld: Vec::new(),
-        },
+                    writes
+                },
+                plan,
+                transient: match &call.value {
+                    Ok(report) => report_is_transient(report),
+                    Err(error) => is_transient(error),
+                },
+                // What ConnectWise said ends up in reports and history: a key
+                // it echoed back must not. History keeps the host's own counts:
+                // a component cannot be trusted to report what it sent.
+                result: call
+                    .value
+                    .map(|report| SyncReport {
+                        requests: call.requests,
+                        writes: call.writes,
+                        ..redact_report(report, secrets)
+                    })
+                    .map_err(|e| secrets.redact(&e.to_string())),
+                requests: call.requests,
+                writes: call.writes,
+                elapsed: call.elapsed,
+                attempt: 1,
+                duplicates: Vec::new(),
+                withheld: Vec::new(),
+                auth_failed,
+            }
+        }
         // Stopped part-way (a trap, a limit): what it sent still counts. A
         // component that broke a limit once will break it again.
         Err(failed) => OrgOutcome {
@@ -1032,6 +1043,7 @@ fn outcome_of(
             journal: write_resolutions(&failed.exchanges, None),
             duplicates: Vec::new(),
             withheld: Vec::new(),
+            auth_failed: false,
         },
     }
 }
@@ -1119,6 +1131,7 @@ fn failed_before_sending(plan: OrgPlan, message: String) -> OrgOutcome {
         journal: Vec::new(),
         duplicates: Vec::new(),
         withheld: Vec::new(),
+        auth_failed: false,
     }
 }
 

@@ -131,6 +131,18 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Tell people when a run failed, conflicted or held lines, when usage brought unmapped names, or when the connection fails.
+    #[command(
+        after_help = "Events: run-problems, unmapped, connection-failed, change-held (all by \
+        default). Examples:\n  seatsync notify add webhook https://hooks.slack.com/services/... --format slack\n  \
+        seatsync notify smtp --host smtp.example.com --port 587 --starttls --user billing \
+        --password-stdin --from seatsync@example.com\n  seatsync notify add email billing@example.com \
+        --events run-problems,change-held\n  seatsync notify test"
+    )]
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Show past syncs.
     History {
         /// Show the lines of one run.
@@ -394,6 +406,98 @@ fn parse_on_off(text: &str) -> Result<bool, String> {
     }
 }
 
+/// `notify …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Add a webhook or an email address to notify.
+    Add {
+        #[command(subcommand)]
+        target: NotifyTarget,
+    },
+    /// Set the SMTP server email notifications are sent through.
+    Smtp(SmtpArgs),
+    /// List the notifiers (webhook paths, which may hold tokens, are not shown).
+    List(JsonFlag),
+    /// Remove a notifier.
+    Remove {
+        /// The notifier's id, as `notify list` shows it.
+        id: i64,
+    },
+    /// Send a test notification to every notifier (or one).
+    Test {
+        /// Only this notifier.
+        id: Option<i64>,
+    },
+}
+
+/// `notify add …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyTarget {
+    /// An HTTP POST to a URL (https; http only to a loopback address).
+    Webhook {
+        /// The URL.
+        url: String,
+        /// The body's shape.
+        #[arg(long, value_enum, default_value = "json")]
+        format: WebhookFormatArg,
+        /// Only these events (comma-separated; all by default).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+    },
+    /// An email, through the SMTP server `notify smtp` sets.
+    Email {
+        /// The address.
+        address: String,
+        /// Only these events (comma-separated; all by default).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+    },
+}
+
+/// `--format` of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WebhookFormatArg {
+    /// seatsync's JSON object.
+    Json,
+    /// A Slack incoming webhook message.
+    Slack,
+    /// A Microsoft Teams incoming webhook message card.
+    Teams,
+}
+
+/// `notify smtp`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("security").required(true).args(["starttls", "tls", "plain"]))]
+pub struct SmtpArgs {
+    /// The SMTP server's host name.
+    #[arg(long)]
+    pub host: String,
+    /// Its port (587 for STARTTLS, 465 for TLS, usually).
+    #[arg(long)]
+    pub port: u16,
+    /// The user to log in as.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long, requires = "user", conflicts_with = "password_env")]
+    pub password_stdin: bool,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", requires = "user")]
+    pub password_env: Option<String>,
+    /// Upgrade the connection with STARTTLS.
+    #[arg(long)]
+    pub starttls: bool,
+    /// TLS from the first byte.
+    #[arg(long)]
+    pub tls: bool,
+    /// No TLS: only to a loopback relay.
+    #[arg(long)]
+    pub plain: bool,
+    /// The sender address.
+    #[arg(long)]
+    pub from: String,
+}
+
 /// `sync`.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -449,6 +553,13 @@ mod tests {
             "seatsync policy set --auto-approve increases --hold-decrease-over 20",
             "seatsync policy set --hold-new-lines --hold-increase-over off --plan-expiry-days 3",
             "seatsync policy set --hold-new-lines=off",
+            "seatsync notify add webhook https://hooks.example.com/x --format slack --events run-problems,change-held",
+            "seatsync notify add email billing@example.com",
+            "seatsync notify smtp --host smtp.example.com --port 587 --starttls --user u --password-stdin --from a@example.com",
+            "seatsync notify list --json",
+            "seatsync notify remove 2",
+            "seatsync notify test",
+            "seatsync notify test 1",
             "seatsync demo",
         ] {
             let args = line.split(' ');

@@ -13,13 +13,38 @@ use crate::schedule::parse_at;
 pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     let at = parse_at(at)?;
     let store = ctx.store()?;
-    // Fail now, not at 06:00, if there is nothing to connect with.
-    ctx.connected(&store).await?;
+    // Fail now, not at 06:00, if there is nothing to connect with; tell
+    // people if the connection does not work (the daemon still runs: the
+    // PSA may be back by the slot).
+    let connected = ctx.connected(&store).await?;
+    let tested = connected
+        .runtime
+        .test_connection(&connected.policy, &connected.settings)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|call| {
+            connected
+                .value(call, "the connection test failed")
+                .map_err(|e| e.to_string())
+        });
+    if let Err(error) = tested {
+        eprintln!("warning: {error}; the daemon runs all the same and tries at each slot");
+        super::notify::send(
+            &store,
+            Some(crate::notify::notice_for_connection(
+                &ctx.tenant,
+                "when the daemon started",
+                &error,
+            )),
+        )
+        .await;
+    }
     let runtime = ctx.runtime()?;
     let options = DaemonOptions {
         concurrency: concurrency(),
         retry_pause: retry_pause(),
         settle_window: Some(settle_window_setting(runtime.limits())),
+        notify: super::notify::delivery_options(),
         ..DaemonOptions::new(ctx.tenant.clone(), at)
     };
     // Listen for signals before saying we run: a signal sent as soon as

@@ -95,7 +95,7 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
         .map(|d| d.join("usage.csv"))
         .context("the demo database has no directory")?;
     std::fs::write(&usage_file, demo::USAGE_CSV).context("cannot write the demo usage file")?;
-    mapping::import_usage(ctx, &usage_file)?;
+    mapping::import_usage(ctx, &usage_file).await?;
 
     let mappings = demo::mappings();
     step(
@@ -205,7 +205,7 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
         ),
     )
     .context("cannot write the demo usage file")?;
-    mapping::import_usage(ctx, &usage_file)?;
+    mapping::import_usage(ctx, &usage_file).await?;
     println!();
     report::sync(
         ctx,

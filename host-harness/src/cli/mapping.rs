@@ -14,7 +14,7 @@ use crate::store::{DataType, StoreError};
 use crate::usage::{UsageFormat, parse_usage};
 
 /// `usage import FILE`: all or nothing.
-pub fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
+pub async fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| {
         format!(
             "cannot read {}: check the path and its permissions",
@@ -57,6 +57,11 @@ pub fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
             summary.missing_mapped_orgs.join(", ")
         );
     }
+    super::notify::send(
+        &store,
+        crate::notify::notice_for_usage(&ctx.tenant, &summary),
+    )
+    .await;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod lists;
 mod mapping;
+mod notify;
 mod plans;
 mod report;
 mod resolve;
@@ -152,7 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lists::agreements(&mut ctx, company, json.json).await?
         }
         Command::Usage { command } => match command {
-            args::UsageCommand::Import { file } => mapping::import_usage(&ctx, &file)?,
+            args::UsageCommand::Import { file } => mapping::import_usage(&ctx, &file).await?,
         },
         Command::Packages(f) => lists::packages(&ctx, f.json)?,
         Command::Orgs(f) => lists::orgs(&ctx, f.json)?,
@@ -168,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reject(args) => plans::decide(&ctx, &args, crate::store::LineDecision::Rejected)?,
         Command::Apply { plan, json } => return plans::apply(&mut ctx, plan, json.json).await,
         Command::Policy { command } => plans::policy(&ctx, &command)?,
+        Command::Notify { command } => return notify::run(&ctx, &command).await,
         Command::Resolve(args) => resolve::resolve(&mut ctx, &args).await?,
         Command::Run { at } => return daemon::run(&mut ctx, &at).await,
         Command::Demo => return demo::run().await,

@@ -215,6 +215,9 @@ pub async fn apply(ctx: &mut Context, id: i64, as_json: bool) -> anyhow::Result<
     .await;
     progress.finish();
     let applied = applied.map_err(report::lock_busy_message(&ctx.tenant))?;
+    if let Some(summary) = &applied.summary {
+        super::notify::send(&store, crate::notify::notice_for_run(summary)).await;
+    }
     let status = applied
         .summary
         .as_ref()

@@ -40,6 +40,10 @@ pub async fn sync(ctx: &mut Context, args: &SyncArgs) -> anyhow::Result<ExitCode
     } else {
         print_summary(&summary);
     }
+    // After the run is recorded and shown; never its outcome.
+    if !args.dry_run {
+        super::notify::send(&ctx.store()?, crate::notify::notice_for_run(&summary)).await;
+    }
     Ok(exit_code(summary.status()))
 }
 
@@ -638,6 +642,36 @@ pub fn history(ctx: &Context, run: Option<i64>, as_json: bool) -> anyhow::Result
                     ]);
                 }
                 table::align_right(&mut t, &[1]);
+                println!("{t}");
+            }
+            // Notifications, and above all those that could not be sent.
+            let deliveries = store.deliveries(&ctx.tenant, 10)?;
+            if !deliveries.is_empty() {
+                println!("\nNotifications (newest first):");
+                let mut t = table::new(&[
+                    "when (UTC)",
+                    "to",
+                    "events",
+                    "run",
+                    "result",
+                    "attempts",
+                    "error",
+                ]);
+                for d in &deliveries {
+                    t.add_row(vec![
+                        d.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        d.target.clone(),
+                        d.events.join(", "),
+                        or_dash(d.run),
+                        match d.state {
+                            crate::store::DeliveryState::Sent => "sent".into(),
+                            crate::store::DeliveryState::Failed => "FAILED".into(),
+                        },
+                        d.attempts.to_string(),
+                        d.error.clone().unwrap_or_default(),
+                    ]);
+                }
+                table::align_right(&mut t, &[3, 5]);
                 println!("{t}");
             }
         }

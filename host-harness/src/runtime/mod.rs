@@ -61,6 +61,12 @@ pub use limits::{DEFAULT_INSTANCE_POOL, Limits, RuntimeOptions};
 pub use native::{HostRequest, HostResponse, HostSendError, HostTransport};
 pub use pacing::{DEFAULT_REQUESTS_PER_MINUTE, burst_for, parse_requests_per_minute};
 pub use policy::NetworkPolicy;
+
+/// The TLS client configuration the host trusts for its own requests
+/// (webhooks): the public web roots.
+pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, RuntimeError> {
+    http::tls_config(None)
+}
 pub use pool::ConnectionStats;
 pub use sandbox::{LogLevel, LogLine, LogSource};
 pub use secrets::secret_values;

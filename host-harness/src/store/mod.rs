@@ -72,6 +72,7 @@ mod ends;
 mod journal;
 mod lock;
 mod mappings;
+mod notify;
 mod plans;
 mod runs;
 mod schema;
@@ -95,6 +96,9 @@ pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
 pub use mappings::{OrgMapping, OrgPlan, OrgView, PackageMapping, PackageView, UsageImportSummary};
+pub use notify::{
+    Delivery, DeliveryState, Notifier, NotifierKind, SmtpSecurity, SmtpSettings, WebhookFormat,
+};
 pub use plans::{
     ApplyResult, ApprovalRules, AutoApprove, DEFAULT_PLAN_EXPIRY_DAYS, LineDecision, NewPlanLine,
     PlanAction, PlanCounts, PlanEvent, PlanEventKind, PlanId, PlanLine, PlanRecord, PlanSource,

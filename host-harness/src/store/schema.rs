@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The first schema.
 ///
@@ -507,6 +507,52 @@ INSERT INTO run_lines_v6 SELECT * FROM run_lines;
 DROP TABLE run_lines;
 ALTER TABLE run_lines_v6 RENAME TO run_lines;
 CREATE INDEX run_lines_by_run ON run_lines (run_id, id);
+"#;
+
+/// Notifications (`store::notify`): where to send them (`notifiers`: a
+/// webhook URL or an email address, with the events it wants), the
+/// tenant's SMTP server (`smtp_settings`, the password a secret never
+/// shown), and each notification sent or attempted (`notifications`), for
+/// `history`.
+const V7: &str = r#"
+CREATE TABLE notifiers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('webhook', 'email')),
+    target TEXT NOT NULL CHECK (target <> ''),
+    format TEXT NOT NULL CHECK (format IN ('json', 'slack', 'teams', 'email')),
+    -- Event names, comma-separated.
+    events TEXT NOT NULL CHECK (events <> ''),
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX notifiers_by_tenant ON notifiers (tenant, id);
+
+CREATE TABLE smtp_settings (
+    tenant TEXT PRIMARY KEY NOT NULL,
+    host TEXT NOT NULL CHECK (host <> ''),
+    port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    username TEXT,
+    password TEXT,
+    security TEXT NOT NULL CHECK (security IN ('starttls', 'tls', 'plain')),
+    from_address TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    notifier_id INTEGER REFERENCES notifiers (id) ON DELETE SET NULL,
+    -- Where it went, as shown (a webhook's path left out: it may hold a token).
+    target TEXT NOT NULL,
+    events TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sent', 'failed')),
+    attempts INTEGER NOT NULL CHECK (attempts >= 1),
+    error TEXT
+) STRICT;
+CREATE INDEX notifications_by_tenant ON notifications (tenant, id);
 "#;
 
 #[cfg(test)]
