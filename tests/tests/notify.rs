@@ -227,20 +227,11 @@ fn email_to_sink(env: &Env, sink: &SmtpSink, address: &str, events: &str) {
 fn tenant_with_a_held_drop(env: &Env) {
     env.configure();
     assert_eq!(env.run(&["sync"]).status, 2);
-    let usage = seatsync_fixtures::demo::USAGE_CSV.replace(
+    env.import_demo_usage_with(&[(
         "Lamna Healthcare Company,professional,120",
         "Lamna Healthcare Company,professional,3",
-    );
-    let file = env.file("usage.csv", &usage);
-    env.ok(&["usage", "import", file.to_str().expect("a UTF-8 path")]);
-    env.ok(&[
-        "policy",
-        "set",
-        "--auto-approve",
-        "increases",
-        "--hold-decrease-over",
-        "20",
-    ]);
+    )]);
+    env.hold_drops_over_20_percent();
 }
 
 #[test]

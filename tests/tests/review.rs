@@ -184,25 +184,17 @@ fn rules_make_a_sync_hold_a_surprise_drop_until_a_person_approves_it() {
     // product), so its syncs end in `attention` whatever the rules.
     assert_eq!(env.run(&["sync"]).status, 2);
     // Lamna Healthcare drops from 120 users to 3; Contoso grows by 3.
-    let usage = seatsync_fixtures::demo::USAGE_CSV
-        .replace(
+    env.import_demo_usage_with(&[
+        (
             "Lamna Healthcare Company,professional,120",
             "Lamna Healthcare Company,professional,3",
-        )
-        .replace(
+        ),
+        (
             "pe-100482,Contoso,business,42",
             "pe-100482,Contoso,business,45",
-        );
-    let file = env.file("usage.csv", &usage);
-    env.ok(&["usage", "import", file.to_str().expect("a UTF-8 path")]);
-    env.ok(&[
-        "policy",
-        "set",
-        "--auto-approve",
-        "increases",
-        "--hold-decrease-over",
-        "20",
+        ),
     ]);
+    env.hold_drops_over_20_percent();
     let policy = json_of(&env.ok(&["policy", "show", "--json"]));
     assert_eq!(
         policy,

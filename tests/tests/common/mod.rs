@@ -524,6 +524,31 @@ impl Env {
         }
     }
 
+    /// `usage import` of the demo usage with `changes` (`(from, to)` text
+    /// replacements of its rows), through the binary.
+    pub fn import_demo_usage_with(&self, changes: &[(&str, &str)]) {
+        let mut usage = seatsync_fixtures::demo::USAGE_CSV.to_string();
+        for (from, to) in changes {
+            assert!(usage.contains(from), "the demo usage has {from:?}");
+            usage = usage.replace(from, to);
+        }
+        let file = self.file("usage.csv", &usage);
+        self.ok(&["usage", "import", file.to_str().expect("a UTF-8 temp path")]);
+    }
+
+    /// The approval rules the review and notification tests use: increases
+    /// go through, a drop of more than 20% is held.
+    pub fn hold_drops_over_20_percent(&self) {
+        self.ok(&[
+            "policy",
+            "set",
+            "--auto-approve",
+            "increases",
+            "--hold-decrease-over",
+            "20",
+        ]);
+    }
+
     /// `connect`, `usage import` of `usage_csv`, and [`Env::map_demo`], all
     /// through the binary.
     pub fn set_up_through_cli(&self, usage_csv: &str) {
