@@ -15,9 +15,11 @@ use std::sync::Arc;
 use seatsync_contract::{LineOutcome, LineResult};
 
 use crate::runtime::Runtime;
+use chrono::{Datelike, NaiveDate};
+
 use crate::store::{
-    ApplyResult, ApprovalRules, AutoApprove, LineDecision, NewPlanLine, OrgPlan, PlanAction,
-    PlanId, PlanLine, PlanRecord, PlanSource, PlanStatus, Store, StoreError,
+    ApplyResult, ApprovalRules, AutoApprove, EffectiveDate, LineDecision, NewPlanLine, OrgPlan,
+    PlanAction, PlanId, PlanLine, PlanRecord, PlanSource, PlanStatus, Store, StoreError,
 };
 use crate::sync::{OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
@@ -255,6 +257,22 @@ pub fn change_percent(line: &NewPlanLine) -> Option<f64> {
 /// reported one.
 pub fn money_effect(line: &NewPlanLine) -> Option<f64> {
     line.unit_price.map(|price| change_units(line) * price)
+}
+
+/// The day a line created on `today` starts billing under `rule`: today,
+/// or the first of the next month (even on the first of this one: billing
+/// in advance starts with the next invoice).
+pub fn start_date(rule: EffectiveDate, today: NaiveDate) -> NaiveDate {
+    match rule {
+        EffectiveDate::Today => today,
+        EffectiveDate::NextMonth => {
+            let (year, month) = match today.month() {
+                12 => (today.year() + 1, 1),
+                m => (today.year(), m + 1),
+            };
+            NaiveDate::from_ymd_opt(year, month, 1).unwrap_or(today)
+        }
+    }
 }
 
 fn percent_change(from: f64, to: f64) -> Option<f64> {
@@ -650,6 +668,7 @@ mod tests {
             hold_increase_over: None,
             hold_new_lines: false,
             plan_expiry_days: DEFAULT_PLAN_EXPIRY_DAYS,
+            effective_date: EffectiveDate::Today,
         }
     }
 
@@ -760,6 +779,27 @@ mod tests {
             ..reviewed.clone()
         };
         assert!(changed_since_review(&reviewed, &replaced, "addition").is_some());
+    }
+
+    #[test]
+    fn new_lines_start_today_or_on_the_first_of_next_month() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            start_date(EffectiveDate::Today, day("2026-11-27")),
+            day("2026-11-27")
+        );
+        assert_eq!(
+            start_date(EffectiveDate::NextMonth, day("2026-11-27")),
+            day("2026-12-01")
+        );
+        assert_eq!(
+            start_date(EffectiveDate::NextMonth, day("2026-12-31")),
+            day("2027-01-01")
+        );
+        assert_eq!(
+            start_date(EffectiveDate::NextMonth, day("2026-02-01")),
+            day("2026-03-01")
+        );
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub struct SyncOptions {
     pub trigger: Trigger,
     /// Today, for the connector: a line ended on or before it is ended.
     pub effective_date: NaiveDate,
-    /// The day created lines start billing; `None`: today.
+    /// The day created lines start billing; `None`: as the tenant's policy
+    /// says (`effective_date`: today, or the first of next month).
     pub start_date: Option<NaiveDate>,
     /// Organizations that failed for a transient reason (no answer, 5xx,
     /// 429 past the connector's retries) are tried once more this long
@@ -206,6 +207,9 @@ pub struct SyncSummary {
     /// The plan the run's held lines are in, if it held any
     /// (`seatsync plan ID`).
     pub held_in: Option<PlanId>,
+    /// The day lines the run created (or, in a dry run, would create)
+    /// start billing.
+    pub start_date: NaiveDate,
 }
 
 impl SyncSummary {
@@ -343,11 +347,15 @@ pub async fn sync_tenant(
         }
         plans.retain(|p| options.orgs.contains(&p.org_id));
     }
-    // What the run asks before it writes (a dry run writes nothing).
+    // What the run asks before it writes (a dry run writes nothing), and
+    // when the lines it creates start billing.
+    let rules = store.approval_rules(tenant)?;
+    let start_date = options
+        .start_date
+        .unwrap_or_else(|| plans::start_date(rules.effective_date, options.effective_date));
     let gate = match (&options.gate, options.dry_run) {
         (_, true) | (Gate::None, false) => RunGate::None,
         (Gate::Rules, false) => {
-            let rules = store.approval_rules(tenant)?;
             if rules.holds_nothing() {
                 RunGate::None
             } else {
@@ -379,6 +387,7 @@ pub async fn sync_tenant(
             connector: description,
             tenant: tenant.to_string(),
             held_in: None,
+            start_date,
         });
     }
     let data_types = store.data_types(tenant)?;
@@ -463,6 +472,7 @@ pub async fn sync_tenant(
         connector: &description,
         gate,
         pre_withheld,
+        start_date,
     };
     let mut retry = Vec::new();
     pass.run(plans, 1, &mut lock, &mut |outcome| {
@@ -503,6 +513,7 @@ pub async fn sync_tenant(
         check_requests,
         connector: description,
         tenant: tenant.to_string(),
+        start_date,
     })
 }
 
@@ -529,6 +540,8 @@ struct Pass<'a> {
     /// Approved lines of a plan being applied that the mappings no longer
     /// match, by organization: recorded as changed since review.
     pre_withheld: HashMap<String, Vec<WithheldLine>>,
+    /// The day created lines start billing.
+    start_date: NaiveDate,
 }
 
 /// [`Gate`] as a run resolved it.
@@ -804,9 +817,7 @@ impl Pass<'_> {
                     self.data_types,
                     self.options.dry_run,
                     self.options.effective_date,
-                    self.options
-                        .start_date
-                        .unwrap_or(self.options.effective_date),
+                    self.start_date,
                 );
                 let (runtime, policy, settings) = (
                     self.runtime.clone(),

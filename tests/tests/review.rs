@@ -44,6 +44,24 @@ fn quantities(env: &Env, agreement: u32) -> Vec<(u64, f64)> {
     q
 }
 
+/// `text` with the seconds of the tests' day's times left out: each command
+/// starts its clock at the tests' instant, and one that takes over a second
+/// on a busy machine shows the next second.
+fn seconds_left_out(text: &str) -> String {
+    let prefix = "2026-11-27 06:00:";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        let end = at + prefix.len();
+        out.push_str(&rest[..end]);
+        let seconds = rest[end..].chars().take_while(char::is_ascii_digit).count();
+        out.push_str(&"s".repeat(seconds));
+        rest = &rest[end + seconds..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn json_of(run: &Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
 }
@@ -167,7 +185,7 @@ fn review_approve_some_then_apply_writes_only_approved_lines_connectwise_still_s
 
     // The plan keeps every decision: who, when, what.
     let shown = env.ok(&["plan", "1"]);
-    insta::assert_snapshot!("applied_plan", env.redact(&shown.stdout));
+    insta::assert_snapshot!("applied_plan", seconds_left_out(&env.redact(&shown.stdout)));
     let history = env.ok(&["history"]);
     assert!(
         history.stdout.contains("approved") && history.stdout.contains("tester"),
@@ -199,7 +217,8 @@ fn rules_make_a_sync_hold_a_surprise_drop_until_a_person_approves_it() {
     assert_eq!(
         policy,
         json!({"auto_approve": "increases", "hold_decrease_over": 20.0,
-               "hold_increase_over": null, "hold_new_lines": false, "plan_expiry_days": 7})
+               "hold_increase_over": null, "hold_new_lines": false, "plan_expiry_days": 7,
+               "effective_date": "today"})
     );
 
     env.sim.clear_log();
@@ -374,4 +393,41 @@ fn the_demo_reviews_approves_applies_and_holds_a_surprise_drop() {
             demo.stdout
         );
     }
+}
+
+#[test]
+fn new_lines_start_on_the_first_of_next_month_when_the_policy_says_so() {
+    let env = Env::new();
+    env.configure();
+    let effective = |agreement: u32, product: u64| -> Vec<String> {
+        env.sim
+            .additions(agreement)
+            .iter()
+            .filter(|a| a["product"]["id"] == json!(product) && a["cancelledDate"].is_null())
+            .map(|a| a["effectiveDate"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let updated_before = effective(105, 20);
+    env.ok(&["policy", "set", "--effective-date", "next-month"]);
+    assert_eq!(
+        json_of(&env.ok(&["policy", "show", "--json"]))["effective_date"],
+        "next-month"
+    );
+    let preview = env.run(&["sync", "--dry-run"]);
+    assert!(
+        preview
+            .stdout
+            .contains("Created lines would start billing on 2026-12-01."),
+        "{}",
+        preview.stdout
+    );
+    let review = json_of(&env.ok(&["review", "--json"]));
+    assert_eq!(review["new_lines_start"], "2026-12-01");
+
+    env.run(&["sync"]);
+    // Northwind's new addition bills from the first of next month; the
+    // quantity of Fabrikam's existing one changed, its date did not.
+    assert_eq!(effective(108, 19), vec!["2026-12-01T00:00:00Z"]);
+    assert_eq!(effective(105, 20), updated_before);
+    assert!(quantities(&env, 105).contains(&(20, 21.0)));
 }

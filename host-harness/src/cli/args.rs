@@ -367,6 +367,18 @@ pub struct PolicySetArgs {
     /// Days a plan stays applicable (default 7).
     #[arg(long, value_name = "DAYS")]
     pub plan_expiry_days: Option<u32>,
+    /// When lines a sync creates start billing: the day of the sync, or the first of next month.
+    #[arg(long, value_enum)]
+    pub effective_date: Option<EffectiveDateArg>,
+}
+
+/// `--effective-date`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EffectiveDateArg {
+    /// The day of the sync.
+    Today,
+    /// The first day of the next month (billing in advance).
+    NextMonth,
 }
 
 /// `--auto-approve`.
@@ -553,6 +565,7 @@ mod tests {
             "seatsync policy set --auto-approve increases --hold-decrease-over 20",
             "seatsync policy set --hold-new-lines --hold-increase-over off --plan-expiry-days 3",
             "seatsync policy set --hold-new-lines=off",
+            "seatsync policy set --effective-date next-month",
             "seatsync notify add webhook https://hooks.example.com/x --format slack --events run-problems,change-held",
             "seatsync notify add email billing@example.com",
             "seatsync notify smtp --host smtp.example.com --port 587 --starttls --user u --password-stdin --from a@example.com",

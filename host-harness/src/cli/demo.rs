@@ -194,6 +194,7 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
             hold_increase_over: None,
             hold_new_lines: None,
             plan_expiry_days: None,
+            effective_date: None,
         }),
     )?;
     println!();

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use super::args::{AutoApproveArg, DecideArgs, PolicyCommand, PolicySetArgs};
+use super::args::{AutoApproveArg, DecideArgs, EffectiveDateArg, PolicyCommand, PolicySetArgs};
 use super::report::{self, Bar};
 use super::table::{self, or_dash};
 use super::{Context, actor};
 use crate::plans::{self, PlanTotals, quantity_text};
 use crate::store::{
-    ApplyResult, ApprovalRules, AutoApprove, LineDecision, PlanAction, PlanEvent, PlanId, PlanLine,
-    PlanRecord, PlanStatus, RunStatus, Store, Trigger,
+    ApplyResult, ApprovalRules, AutoApprove, EffectiveDate, LineDecision, PlanAction, PlanEvent,
+    PlanId, PlanLine, PlanRecord, PlanStatus, RunStatus, Store, Trigger,
 };
 
 /// `review`: a dry run saved as a plan.
@@ -47,11 +47,18 @@ pub async fn review(ctx: &mut Context, orgs: &[String], as_json: bool) -> anyhow
     if as_json {
         let mut value = plan_json(&review.plan, &review.lines, &[]);
         value["failed_orgs"] = json!(failed);
+        value["new_lines_start"] = json!(review.summary.start_date.to_string());
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     print_lines(&review.lines, false);
     print_totals(&review.plan, &review.lines);
+    if plans::totals(review.lines.iter().map(|l| &l.line)).to_create > 0 {
+        println!(
+            "Lines created today would start billing on {} (`seatsync policy set --effective-date`).",
+            review.summary.start_date
+        );
+    }
     if !failed.is_empty() {
         println!(
             "{} organization(s) could not be read and are not in the plan: {} (see `seatsync history --run {}`).",
@@ -323,6 +330,12 @@ fn changed_rules(mut rules: ApprovalRules, args: &PolicySetArgs) -> ApprovalRule
     if let Some(days) = args.plan_expiry_days {
         rules.plan_expiry_days = days;
     }
+    if let Some(date) = args.effective_date {
+        rules.effective_date = match date {
+            EffectiveDateArg::Today => EffectiveDate::Today,
+            EffectiveDateArg::NextMonth => EffectiveDate::NextMonth,
+        };
+    }
     rules
 }
 
@@ -336,6 +349,13 @@ fn print_rules(rules: &ApprovalRules) {
         if rules.hold_new_lines { "on" } else { "off" }
     );
     println!("plans expire after:  {} day(s)", rules.plan_expiry_days);
+    println!(
+        "new lines start:     {}",
+        match rules.effective_date {
+            EffectiveDate::Today => "the day of the sync (today)",
+            EffectiveDate::NextMonth => "the first of the next month (next-month)",
+        }
+    );
     if rules.holds_nothing() {
         println!("A sync writes every change (nothing is held for review).");
     } else {
@@ -352,6 +372,7 @@ fn rules_json(rules: &ApprovalRules) -> Value {
         "hold_increase_over": rules.hold_increase_over,
         "hold_new_lines": rules.hold_new_lines,
         "plan_expiry_days": rules.plan_expiry_days,
+        "effective_date": rules.effective_date.as_str(),
     })
 }
 

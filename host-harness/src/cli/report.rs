@@ -388,6 +388,13 @@ pub fn print_summary(summary: &SyncSummary) {
             run.totals.waiting
         );
     }
+    if run.totals.created > 0 {
+        println!(
+            "Created lines {} billing on {}.",
+            if run.dry_run { "would start" } else { "start" },
+            summary.start_date
+        );
+    }
     if let (Some(plan), true) = (summary.held_in, run.totals.held > 0) {
         println!(
             "{} line(s) held for review by the approval rules in plan {plan}: nothing was written for them. \
@@ -461,6 +468,7 @@ pub fn summary_json(summary: &SyncSummary) -> Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "held_in_plan": summary.held_in.map(|p| p.0),
+        "new_lines_start": summary.start_date.to_string(),
     })
 }
 

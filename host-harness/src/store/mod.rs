@@ -100,9 +100,9 @@ pub use notify::{
     Delivery, DeliveryState, Notifier, NotifierKind, SmtpSecurity, SmtpSettings, WebhookFormat,
 };
 pub use plans::{
-    ApplyResult, ApprovalRules, AutoApprove, DEFAULT_PLAN_EXPIRY_DAYS, LineDecision, NewPlanLine,
-    PlanAction, PlanCounts, PlanEvent, PlanEventKind, PlanId, PlanLine, PlanRecord, PlanSource,
-    PlanStatus, Withheld, WithheldLine,
+    ApplyResult, ApprovalRules, AutoApprove, DEFAULT_PLAN_EXPIRY_DAYS, EffectiveDate, LineDecision,
+    NewPlanLine, PlanAction, PlanCounts, PlanEvent, PlanEventKind, PlanId, PlanLine, PlanRecord,
+    PlanSource, PlanStatus, Withheld, WithheldLine,
 };
 pub use runs::{
     LineKind, LineNote, OrgAttempt, OrgExtras, RunId, RunLine, RunRecord, RunScope, RunStatus,

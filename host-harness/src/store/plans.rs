@@ -53,8 +53,22 @@ text_enum!(AutoApprove {
     None => "none",
 });
 
+/// When a line a sync creates starts billing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectiveDate {
+    /// The day of the sync.
+    Today,
+    /// The first day of the month after the sync (billing in advance).
+    NextMonth,
+}
+text_enum!(EffectiveDate {
+    Today => "today",
+    NextMonth => "next-month",
+});
+
 /// A tenant's approval rules: what a sync (manual or daily) applies by
-/// itself, and what it holds in a plan for a person.
+/// itself, and what it holds in a plan for a person; and when the lines it
+/// creates start billing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ApprovalRules {
     /// The changes applied without a person, unless a hold below catches
@@ -68,6 +82,8 @@ pub struct ApprovalRules {
     pub hold_new_lines: bool,
     /// Days after which a plan can no longer be applied.
     pub plan_expiry_days: u32,
+    /// When created lines start billing (quantity updates are unaffected).
+    pub effective_date: EffectiveDate,
 }
 
 /// How long a plan stays applicable unless the rules say otherwise.
@@ -83,6 +99,7 @@ impl Default for ApprovalRules {
             hold_increase_over: None,
             hold_new_lines: false,
             plan_expiry_days: DEFAULT_PLAN_EXPIRY_DAYS,
+            effective_date: EffectiveDate::Today,
         }
     }
 }
@@ -445,7 +462,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT auto_approve, hold_decrease_over, hold_increase_over, hold_new_lines,
-                        plan_expiry_days
+                        plan_expiry_days, effective_date
                  FROM approval_rules WHERE tenant = ?1",
                 [tenant],
                 |r| {
@@ -455,6 +472,7 @@ impl Store {
                         hold_increase_over: r.get(2)?,
                         hold_new_lines: r.get(3)?,
                         plan_expiry_days: r.get(4)?,
+                        effective_date: r.get(5)?,
                     })
                 },
             )
@@ -494,11 +512,11 @@ impl Store {
         self.touch_tenant(&tx, tenant)?;
         tx.execute(
             "INSERT INTO approval_rules (tenant, auto_approve, hold_decrease_over,
-                 hold_increase_over, hold_new_lines, plan_expiry_days, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 hold_increase_over, hold_new_lines, plan_expiry_days, updated_at, effective_date)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (tenant) DO UPDATE SET auto_approve = ?2, hold_decrease_over = ?3,
                  hold_increase_over = ?4, hold_new_lines = ?5, plan_expiry_days = ?6,
-                 updated_at = ?7",
+                 updated_at = ?7, effective_date = ?8",
             rusqlite::params![
                 tenant,
                 rules.auto_approve,
@@ -507,6 +525,7 @@ impl Store {
                 rules.hold_new_lines,
                 rules.plan_expiry_days,
                 Ts(self.now()),
+                rules.effective_date,
             ],
         )
         .map_err(e)?;

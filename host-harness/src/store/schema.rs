@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The first schema.
 ///
@@ -553,6 +553,14 @@ CREATE TABLE notifications (
     error TEXT
 ) STRICT;
 CREATE INDEX notifications_by_tenant ON notifications (tenant, id);
+"#;
+
+/// When a created line starts billing, per tenant (`policy set
+/// --effective-date`): the day of the sync, as before, or the first of the
+/// next month.
+const V8: &str = r#"
+ALTER TABLE approval_rules ADD COLUMN effective_date TEXT NOT NULL DEFAULT 'today'
+    CHECK (effective_date IN ('today', 'next-month'));
 "#;
 
 #[cfg(test)]
