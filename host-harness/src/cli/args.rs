@@ -60,13 +60,18 @@ pub enum Command {
         command: UsageCommand,
     },
     /// List vendor packages with their mappings.
-    Packages(JsonFlag),
+    Packages(PackagesArgs),
     /// List vendor organizations with their mappings and counts.
-    Orgs(JsonFlag),
+    Orgs(OrgsArgs),
     /// Map a package to a product, or an organization to a company and agreement.
     Map {
         #[command(subcommand)]
         target: MapTarget,
+    },
+    /// Export or import every package and organization mapping at once (a file to edit in a spreadsheet).
+    Mappings {
+        #[command(subcommand)]
+        command: MappingsCommand,
     },
     /// Switch syncing on for a package, organization or data type.
     Enable {
@@ -176,6 +181,29 @@ pub enum Command {
     Demo,
 }
 
+/// `packages`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct PackagesArgs {
+    /// Only packages not mapped to a product.
+    #[arg(long)]
+    pub unmapped: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+/// `orgs`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct OrgsArgs {
+    /// Only organizations not mapped to a company and agreement.
+    #[arg(long, conflicts_with = "missing")]
+    pub unmapped: bool,
+    /// Only mapped organizations the current usage does not mention (not synced).
+    #[arg(long)]
+    pub missing: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
 /// `--json`.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct JsonFlag {
@@ -269,6 +297,39 @@ pub enum MapTarget {
         #[arg(long, allow_negative_numbers = true)]
         agreement: i64,
     },
+}
+
+/// `mappings …`.
+#[derive(Debug, Subcommand)]
+pub enum MappingsCommand {
+    /// Write every package and organization with its switch and mapping to standard output.
+    #[command(
+        after_help = "CSV columns: kind,id,name,enabled,product_id,options,company_id,agreement_id. \
+        A package row has a product and its options (key=value;key=value); an org row a company and \
+        agreement. Empty ids unmap. Example: seatsync mappings export > mappings.csv"
+    )]
+    Export {
+        /// The file format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: MappingsFormat,
+    },
+    /// Apply a mappings file, all or nothing, each row checked against the PSA like `map`.
+    Import {
+        /// The file (CSV, or JSON as `export --format json` writes it).
+        file: PathBuf,
+        /// Check the file and say what it would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `mappings export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MappingsFormat {
+    /// Comma-separated values, one row per package or organization.
+    Csv,
+    /// A JSON object with `packages` and `organizations`.
+    Json,
 }
 
 /// `enable …` / `disable …`.
@@ -566,6 +627,12 @@ mod tests {
             "seatsync policy set --hold-new-lines --hold-increase-over off --plan-expiry-days 3",
             "seatsync policy set --hold-new-lines=off",
             "seatsync policy set --effective-date next-month",
+            "seatsync mappings export",
+            "seatsync orgs --unmapped --json",
+            "seatsync orgs --missing",
+            "seatsync packages --unmapped",
+            "seatsync mappings export --format json",
+            "seatsync mappings import mappings.csv --dry-run",
             "seatsync notify add webhook https://hooks.example.com/x --format slack --events run-problems,change-held",
             "seatsync notify add email billing@example.com",
             "seatsync notify smtp --host smtp.example.com --port 587 --starttls --user u --password-stdin --from a@example.com",

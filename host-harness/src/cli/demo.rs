@@ -128,9 +128,9 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
         mapping::map(ctx, target).await?;
     }
     println!();
-    lists::packages(ctx, false)?;
+    lists::packages(ctx, false, false)?;
     println!();
-    lists::orgs(ctx, false)?;
+    lists::orgs(ctx, false, false, false)?;
 
     step(
         6,

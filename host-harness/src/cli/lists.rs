@@ -154,8 +154,11 @@ pub async fn agreements(
 }
 
 /// `packages`.
-pub fn packages(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
-    let packages = ctx.store()?.list_packages(&ctx.tenant)?;
+pub fn packages(ctx: &Context, unmapped: bool, as_json: bool) -> anyhow::Result<()> {
+    let mut packages = ctx.store()?.list_packages(&ctx.tenant)?;
+    if unmapped {
+        packages.retain(|p| p.mapping.is_none());
+    }
     if as_json {
         let value: Vec<_> = packages
             .iter()
@@ -215,8 +218,14 @@ pub fn packages(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
 }
 
 /// `orgs`.
-pub fn orgs(ctx: &Context, as_json: bool) -> anyhow::Result<()> {
-    let orgs = ctx.store()?.list_orgs(&ctx.tenant)?;
+pub fn orgs(ctx: &Context, unmapped: bool, missing: bool, as_json: bool) -> anyhow::Result<()> {
+    let mut orgs = ctx.store()?.list_orgs(&ctx.tenant)?;
+    if unmapped {
+        orgs.retain(|o| o.mapping.is_none());
+    }
+    if missing {
+        orgs.retain(|o| o.mapping.is_some() && o.enabled && o.usage.is_empty());
+    }
     if as_json {
         let value: Vec<_> = orgs
             .iter()

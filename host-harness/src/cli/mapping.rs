@@ -8,10 +8,13 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::Context;
-use super::args::{DataTypeArg, MapTarget, ToggleTarget};
+use super::args::{DataTypeArg, MapTarget, MappingsFormat, ToggleTarget};
 use crate::mapping;
 use crate::store::{DataType, StoreError};
 use crate::usage::{UsageFormat, parse_usage};
+
+/// Names a message lists before it gives a count instead.
+const SCREENFUL: usize = 20;
 
 /// `usage import FILE`: all or nothing.
 pub async fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
@@ -39,24 +42,39 @@ pub async fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
         summary.orgs,
         file.display()
     );
-    if !summary.new_packages.is_empty() {
-        println!(
-            "New packages (map them with `seatsync map package KEY --product ID`): {}",
-            summary.new_packages.join(", ")
-        );
-    }
-    if !summary.new_orgs.is_empty() {
-        println!(
-            "New organizations (map them with `seatsync map org ORG --company ID --agreement ID`): {}",
-            summary.new_orgs.join(", ")
-        );
-    }
-    if !summary.missing_mapped_orgs.is_empty() {
-        println!(
-            "Not in this file, so not synced until a file lists them again: {}",
-            summary.missing_mapped_orgs.join(", ")
-        );
-    }
+    // Names up to a screenful; past that, counts and the command that
+    // lists them (a 30,000-row file can bring 17,000 new organizations).
+    let listed = |names: &[String], what: &str, how: &str, list_with: &str| {
+        if names.is_empty() {
+            return;
+        }
+        if names.len() <= SCREENFUL {
+            println!("{what} ({how}): {}", names.join(", "));
+        } else {
+            println!(
+                "{what}: {} ({how}); list them with `{list_with}`",
+                names.len()
+            );
+        }
+    };
+    listed(
+        &summary.new_packages,
+        "New packages",
+        "map them with `seatsync map package KEY --product ID`",
+        "seatsync packages --unmapped",
+    );
+    listed(
+        &summary.new_orgs,
+        "New organizations",
+        "map them with `seatsync map org ORG --company ID --agreement ID`, or many at once with `seatsync mappings import`",
+        "seatsync orgs --unmapped",
+    );
+    listed(
+        &summary.missing_mapped_orgs,
+        "Not in this file, so not synced until a file lists them again",
+        "their mappings are kept",
+        "seatsync orgs --missing",
+    );
     super::notify::send(
         &store,
         crate::notify::notice_for_usage(&ctx.tenant, &summary),
@@ -163,6 +181,53 @@ pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `mappings export`: every package and organization, to stdout.
+pub fn export(ctx: &Context, format: MappingsFormat) -> anyhow::Result<()> {
+    let store = ctx.store()?;
+    let packages = store.list_packages(&ctx.tenant)?;
+    let orgs = store.list_orgs(&ctx.tenant)?;
+    match format {
+        MappingsFormat::Csv => print!(
+            "{}",
+            mapping::file::to_csv(&packages, &orgs).context("cannot write the CSV")?
+        ),
+        MappingsFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&mapping::file::to_json(&packages, &orgs))?
+        ),
+    }
+    Ok(())
+}
+
+/// `mappings import FILE [--dry-run]`.
+pub async fn import(ctx: &mut Context, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| {
+        format!(
+            "cannot read {}: check the path and its permissions",
+            file.display()
+        )
+    })?;
+    let rows = mapping::file::parse(&bytes)
+        .with_context(|| format!("{} was not imported, nothing changed", file.display()))?;
+    let store = ctx.store()?;
+    let connected = ctx.connected(&store).await?;
+    let report = mapping::import_mappings(&store, &ctx.tenant, &connected, &rows, dry_run).await?;
+    println!(
+        "{} {} row(s) from {}: {} change(s); {} mapped, {} unmapped.",
+        if dry_run {
+            "Checked (dry run, nothing changed)"
+        } else {
+            "Imported"
+        },
+        report.rows,
+        file.display(),
+        report.changes,
+        report.mapped,
+        report.unmapped
+    );
     Ok(())
 }
 

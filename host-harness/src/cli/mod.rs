@@ -155,9 +155,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Usage { command } => match command {
             args::UsageCommand::Import { file } => mapping::import_usage(&ctx, &file).await?,
         },
-        Command::Packages(f) => lists::packages(&ctx, f.json)?,
-        Command::Orgs(f) => lists::orgs(&ctx, f.json)?,
+        Command::Packages(a) => lists::packages(&ctx, a.unmapped, a.json.json)?,
+        Command::Orgs(a) => lists::orgs(&ctx, a.unmapped, a.missing, a.json.json)?,
         Command::Map { target } => mapping::map(&mut ctx, target).await?,
+        Command::Mappings { command } => match command {
+            args::MappingsCommand::Export { format } => mapping::export(&ctx, format)?,
+            args::MappingsCommand::Import { file, dry_run } => {
+                mapping::import(&mut ctx, &file, dry_run).await?
+            }
+        },
         Command::Enable { target } => mapping::toggle(&ctx, target, true)?,
         Command::Disable { target } => mapping::toggle(&ctx, target, false)?,
         Command::Sync(args) => return report::sync(&mut ctx, &args).await,

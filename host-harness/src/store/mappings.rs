@@ -38,6 +38,28 @@ pub struct OrgMapping {
     pub agreement_name: Option<String>,
 }
 
+/// A package's switch and mapping as `mappings import` sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageChange {
+    /// The package key.
+    pub key: String,
+    /// Its sync switch.
+    pub enabled: bool,
+    /// Its product, or `None` to unmap it.
+    pub mapping: Option<PackageMapping>,
+}
+
+/// An organization's switch and mapping as `mappings import` sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgChange {
+    /// The organization id.
+    pub org_id: String,
+    /// Its sync switch.
+    pub enabled: bool,
+    /// Its company and contract, or `None` to unmap it.
+    pub mapping: Option<OrgMapping>,
+}
+
 /// A package as listed for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageView {
@@ -337,6 +359,94 @@ impl Store {
             "UPDATE orgs SET enabled = ?3 WHERE tenant = ?1 AND org_id = ?2",
             rusqlite::params![tenant, org_id, enabled],
         )
+    }
+
+    /// Sets the switches and mappings of many packages and organizations at
+    /// once (`seatsync mappings import`), all or nothing: one transaction,
+    /// and an unknown key or id changes nothing. A change without a
+    /// mapping unmaps.
+    pub fn apply_mappings(
+        &self,
+        tenant: &str,
+        packages: &[PackageChange],
+        orgs: &[OrgChange],
+    ) -> Result<(), StoreError> {
+        check_tenant(tenant)?;
+        let ctx = "importing mappings";
+        let e = |e| self.err(ctx, e);
+        let tx = self.write_tx(ctx)?;
+        for change in packages {
+            let changed = match &change.mapping {
+                Some(m) => {
+                    check_id("product id", m.product_id)?;
+                    tx.execute(
+                        "UPDATE packages SET enabled = ?3, product_id = ?4, product_identifier = ?5,
+                             product_description = ?6, options = ?7
+                         WHERE tenant = ?1 AND key = ?2",
+                        rusqlite::params![
+                            tenant,
+                            change.key,
+                            change.enabled,
+                            m.product_id,
+                            display_text(&m.product_identifier),
+                            display_text(&m.product_description),
+                            options_json(&m.options)?,
+                        ],
+                    )
+                }
+                None => tx.execute(
+                    "UPDATE packages SET enabled = ?3, product_id = NULL, product_identifier = NULL,
+                         product_description = NULL, options = '{}'
+                     WHERE tenant = ?1 AND key = ?2",
+                    rusqlite::params![tenant, change.key, change.enabled],
+                ),
+            }
+            .map_err(e)?;
+            if changed == 0 {
+                return Err(StoreError::UnknownPackage {
+                    tenant: tenant.to_owned(),
+                    key: change.key.clone(),
+                    known: self.package_keys(&tx, tenant)?,
+                });
+            }
+        }
+        for change in orgs {
+            let changed = match &change.mapping {
+                Some(m) => {
+                    check_id("company id", m.company_id)?;
+                    check_id("agreement id", m.agreement_id)?;
+                    tx.execute(
+                        "UPDATE orgs SET enabled = ?3, company_id = ?4, agreement_id = ?5,
+                             company_name = ?6, agreement_name = ?7
+                         WHERE tenant = ?1 AND org_id = ?2",
+                        rusqlite::params![
+                            tenant,
+                            change.org_id,
+                            change.enabled,
+                            m.company_id,
+                            m.agreement_id,
+                            display_text(&m.company_name),
+                            display_text(&m.agreement_name),
+                        ],
+                    )
+                }
+                None => tx.execute(
+                    "UPDATE orgs SET enabled = ?3, company_id = NULL, agreement_id = NULL,
+                         company_name = NULL, agreement_name = NULL
+                     WHERE tenant = ?1 AND org_id = ?2",
+                    rusqlite::params![tenant, change.org_id, change.enabled],
+                ),
+            }
+            .map_err(e)?;
+            if changed == 0 {
+                return Err(StoreError::UnknownOrg {
+                    tenant: tenant.to_owned(),
+                    org_id: change.org_id.clone(),
+                    known: self.org_ids(&tx, tenant)?,
+                });
+            }
+        }
+        tx.commit().map_err(e)
     }
 
     /// Replaces the tenant's whole usage with `usage`, in one transaction.

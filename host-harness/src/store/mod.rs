@@ -95,7 +95,10 @@ use thiserror::Error;
 pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
-pub use mappings::{OrgMapping, OrgPlan, OrgView, PackageMapping, PackageView, UsageImportSummary};
+pub use mappings::{
+    OrgChange, OrgMapping, OrgPlan, OrgView, PackageChange, PackageMapping, PackageView,
+    UsageImportSummary,
+};
 pub use notify::{
     Delivery, DeliveryState, Notifier, NotifierKind, SmtpSecurity, SmtpSettings, WebhookFormat,
 };

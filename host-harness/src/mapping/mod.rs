@@ -8,14 +8,23 @@
 //! allowed values. An organization's contract must exist, belong to the
 //! company, not be cancelled, and not be mapped to another organization
 //! (their counts would overwrite each other).
+//!
+//! [`file`] reads and writes the mappings file (`seatsync mappings
+//! export`), and [`import_mappings`] applies one with the same checks, all
+//! or nothing.
+
+pub mod file;
+mod import;
 
 use std::collections::BTreeMap;
 
-use seatsync_contract::{ConnectorDescription, Product, RecordId};
+use seatsync_contract::{Company, ConnectorDescription, Contract, Product, RecordId};
 
 use crate::connection::{Connected, ConnectorFailed};
 use crate::runtime::RuntimeError;
 use crate::store::{OrgMapping, PackageMapping, Store, StoreError};
+
+pub use import::{ImportReport, import_mappings};
 
 /// Why a mapping was refused; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -97,30 +106,9 @@ pub async fn map_package(
     let call = c.runtime.list_products(&c.policy, &c.settings).await?;
     let products = c.value(call, "reading the catalog failed")?;
     let description = c.runtime.describe().await?;
-    let Some(item) = products.into_iter().find(|p| p.id == product) else {
-        return Err(MappingError::Refused(format!(
-            "{} has no catalog product with id {product}: run `seatsync products` to see them",
-            description.psa
-        )));
-    };
-    if item.inactive {
-        return Err(MappingError::Refused(format!(
-            "the product {product} ({}) is inactive in {}: pick an active product",
-            item.identifier, description.psa
-        )));
-    }
-    if !item.billable_as_line {
-        return Err(MappingError::Refused(format!(
-            "the product {product} ({}) cannot be billed as {} {}{}: pick another product",
-            item.identifier,
-            article(&description.line_noun),
-            description.line_noun,
-            item.kind
-                .as_deref()
-                .map(|k| format!(" (it is a {})", k.to_lowercase()))
-                .unwrap_or_default()
-        )));
-    }
+    let item = check_product(&description, &products, product)
+        .map_err(MappingError::Refused)?
+        .clone();
     let mapping = PackageMapping {
         product_id: product,
         product_identifier: Some(item.identifier.clone()),
@@ -129,6 +117,94 @@ pub async fn map_package(
     };
     store.upsert_package_mapping(tenant, key, &mapping)?;
     Ok((item, mapping))
+}
+
+/// The catalog product `product` if a package may be mapped to it: it
+/// exists, is active, and can be billed as a recurring line. Otherwise why
+/// not, and what to do.
+pub fn check_product<'a>(
+    description: &ConnectorDescription,
+    products: &'a [Product],
+    product: RecordId,
+) -> Result<&'a Product, String> {
+    let Some(item) = products.iter().find(|p| p.id == product) else {
+        return Err(format!(
+            "{} has no catalog product with id {product}: run `seatsync products` to see them",
+            description.psa
+        ));
+    };
+    if item.inactive {
+        return Err(format!(
+            "the product {product} ({}) is inactive in {}: pick an active product",
+            item.identifier, description.psa
+        ));
+    }
+    if !item.billable_as_line {
+        return Err(format!(
+            "the product {product} ({}) cannot be billed as {} {}{}: pick another product",
+            item.identifier,
+            article(&description.line_noun),
+            description.line_noun,
+            item.kind
+                .as_deref()
+                .map(|k| format!(" (it is a {})", k.to_lowercase()))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(item)
+}
+
+/// The company and contract an organization may be mapped to: the company
+/// exists, and `agreement` is one of its contracts (`contracts` may hold
+/// other companies' too) and is not cancelled. Otherwise why not, and what
+/// to do. (That no other organization is mapped to the contract is checked
+/// apart: it depends on the other mappings.)
+pub fn check_contract<'a>(
+    description: &ConnectorDescription,
+    companies: &'a [Company],
+    contracts: &'a [Contract],
+    company: RecordId,
+    agreement: RecordId,
+) -> Result<(&'a Company, &'a Contract), String> {
+    let noun = &description.contract_noun;
+    let Some(found) = companies.iter().find(|x| x.id == company) else {
+        return Err(format!(
+            "{} has no (undeleted) company with id {company}: run `seatsync companies` to see them",
+            description.psa
+        ));
+    };
+    let Some(chosen) = contracts
+        .iter()
+        .find(|a| a.id == agreement && a.company_id == company)
+    else {
+        return Err(format!(
+            "company {company} ({}) has no {noun} with id {agreement}: run `seatsync agreements --company {company}` \
+             to see its {noun}s",
+            found.name
+        ));
+    };
+    if chosen.cancelled {
+        return Err(format!(
+            "the {noun} {agreement} ({}) is cancelled: pick an active {noun} of {}",
+            chosen.name, found.name
+        ));
+    }
+    Ok((found, chosen))
+}
+
+/// Why `agreement` cannot go to `org` when `other` already has it: two
+/// organizations on one contract would overwrite each other's counts (and
+/// race to create the same line).
+pub fn contract_taken(
+    description: &ConnectorDescription,
+    agreement: RecordId,
+    other: &str,
+) -> String {
+    let noun = &description.contract_noun;
+    format!(
+        "{noun} {agreement} is already mapped to organization {other}: each organization needs its own \
+         {noun}, or their counts would overwrite each other; pick another {noun}"
+    )
 }
 
 /// "a" or "an".
@@ -165,42 +241,28 @@ pub async fn map_org(
     let noun = &description.contract_noun;
     let call = c.runtime.list_companies(&c.policy, &c.settings).await?;
     let companies = c.value(call, "reading the companies failed")?;
-    let Some(found) = companies.iter().find(|x| x.id == company) else {
-        return Err(MappingError::Refused(format!(
-            "{} has no (undeleted) company with id {company}: run `seatsync companies` to see them",
-            description.psa
-        )));
+    // The company's own contracts only: one request, not the tenant's list.
+    let contracts = if companies.iter().any(|x| x.id == company) {
+        let call = c
+            .runtime
+            .list_contracts(&c.policy, &c.settings, Some(company))
+            .await?;
+        c.value(call, &format!("reading the {noun}s failed"))?
+    } else {
+        Vec::new()
     };
-    let call = c
-        .runtime
-        .list_contracts(&c.policy, &c.settings, Some(company))
-        .await?;
-    let contracts = c.value(call, &format!("reading the {noun}s failed"))?;
-    let Some(chosen) = contracts.iter().find(|a| a.id == agreement) else {
-        return Err(MappingError::Refused(format!(
-            "company {company} ({}) has no {noun} with id {agreement}: run `seatsync agreements --company {company}` \
-             to see its {noun}s",
-            found.name
-        )));
-    };
-    if chosen.cancelled {
-        return Err(MappingError::Refused(format!(
-            "the {noun} {agreement} ({}) is cancelled: pick an active {noun} of {}",
-            chosen.name, found.name
-        )));
-    }
-    // Two organizations on one contract would overwrite each other's
-    // counts (and race to create the same line).
+    let (found, chosen) = check_contract(&description, &companies, &contracts, company, agreement)
+        .map_err(MappingError::Refused)?;
     if let Some(other) = orgs.iter().find(|o| {
         o.org_id != org
             && o.mapping
                 .as_ref()
                 .is_some_and(|m| m.agreement_id == agreement)
     }) {
-        return Err(MappingError::Refused(format!(
-            "{noun} {agreement} is already mapped to organization {}: each organization needs its own \
-             {noun}, or their counts would overwrite each other; pick another {noun}",
-            other.org_id
+        return Err(MappingError::Refused(contract_taken(
+            &description,
+            agreement,
+            &other.org_id,
         )));
     }
     let mapping = OrgMapping {
