@@ -25,6 +25,10 @@
 //! Without a hint, a file whose first non-blank character is `[` or `{` is
 //! JSON and anything else is CSV.
 //!
+//! An optional fifth column (or field) `domain` gives the organization's
+//! e-mail or web domain (`contoso.com`); `seatsync map suggest` compares it
+//! with the companies' websites. It may be empty (or `null`).
+//!
 //! # Rules
 //!
 //! The file is accepted whole or not at all: syncing half a file would bill
@@ -60,6 +64,9 @@ pub const MAX_ACTIVE_USERS: u32 = 10_000_000;
 
 /// The four columns (CSV) or fields (JSON) of a usage file.
 pub const COLUMNS: [&str; 4] = ["org_id", "org_name", "package", "active_users"];
+
+/// The optional column: the organization's domain.
+pub const DOMAIN: &str = "domain";
 
 /// A usage file's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +282,8 @@ pub struct UsageOrg {
     pub name: String,
     /// Active users per package key.
     pub packages: BTreeMap<String, u32>,
+    /// Its e-mail or web domain, when the file gives one.
+    pub domain: Option<String>,
 }
 
 /// A parsed, validated usage file.
@@ -313,6 +322,7 @@ struct Row<'a> {
     org_name: &'a str,
     package: &'a str,
     active_users: u32,
+    domain: Option<&'a str>,
 }
 
 /// Collects rows, enforcing the cross-row rules (duplicates, names).
@@ -360,9 +370,18 @@ impl Builder {
                 id: row.org_id.to_owned(),
                 name: row.org_name.to_owned(),
                 packages: BTreeMap::new(),
-            })
-            .packages
+                domain: None,
+            });
+        let org = self
+            .orgs
+            .get_mut(row.org_id)
+            .expect("the organization was just inserted");
+        org.packages
             .insert(row.package.to_owned(), row.active_users);
+        // The first row that gives a domain gives the organization's.
+        if org.domain.is_none() {
+            org.domain = row.domain.map(str::to_owned);
+        }
         Ok(())
     }
 
@@ -474,10 +493,19 @@ fn parse_csv(text: &str) -> Result<Usage, UsageError> {
         Some(Err(e)) => return Err(syntax(e)),
         None => return Err(UsageError::Empty),
     };
-    // Column index of each expected name.
+    // Column index of each expected name, and of the optional domain.
     let mut index = [usize::MAX; 4];
+    let mut domain_index = None;
     for (i, name) in header.iter().enumerate() {
         let name = name.trim();
+        if name == DOMAIN {
+            if domain_index.replace(i).is_some() {
+                return Err(UsageError::CsvHeader {
+                    problem: format!("column {name:?} appears twice"),
+                });
+            }
+            continue;
+        }
         let Some(which) = COLUMNS.iter().position(|c| *c == name) else {
             let problem = if name.is_empty() {
                 format!("column {} has no name", i + 1)
@@ -503,7 +531,7 @@ fn parse_csv(text: &str) -> Result<Usage, UsageError> {
     for record in records {
         let record = record.map_err(syntax)?;
         let at = Location::Line(record.position().map_or(0, |p| p.line()));
-        if record.len() != 4 {
+        if record.len() != header.len() {
             return Err(UsageError::Row {
                 at,
                 column: String::new(),
@@ -512,14 +540,19 @@ fn parse_csv(text: &str) -> Result<Usage, UsageError> {
                 }),
             });
         }
-        // Four fields and four distinct indices below 4: `get` cannot miss.
+        // As many fields as columns, and distinct indices: `get` cannot miss.
         let field = |w: usize| record.get(index[w]).unwrap_or("");
+        let domain = domain_index
+            .and_then(|i| record.get(i))
+            .map(str::trim)
+            .filter(|d| !d.is_empty());
         builder.push(Row {
             at,
             org_id: text_field(at, "org_id", field(0))?,
             org_name: text_field(at, "org_name", field(1))?,
             package: text_field(at, "package", field(2))?,
             active_users: count_field(at, field(3))?,
+            domain,
         })?;
     }
     builder.finish()
@@ -679,7 +712,27 @@ fn parse_json(text: &str) -> Result<Usage, UsageError> {
             }
         };
         let mut fields: [Option<&serde_json::Value>; 4] = [None; 4];
+        let mut domain: Option<&str> = None;
         for (name, value) in &entry.0 {
+            if name == DOMAIN {
+                match value {
+                    serde_json::Value::String(s) => {
+                        domain = Some(s.trim()).filter(|d| !d.is_empty());
+                    }
+                    serde_json::Value::Null => {}
+                    other => {
+                        return Err(UsageError::Row {
+                            at,
+                            column: name.clone(),
+                            problem: Box::new(RowProblem::WrongType {
+                                expected: "a string or null",
+                                found: json_type(other),
+                            }),
+                        });
+                    }
+                }
+                continue;
+            }
             let problem = match COLUMNS.iter().position(|c| c == name) {
                 None => RowProblem::UnknownField,
                 Some(w) if fields[w].is_some() => RowProblem::DuplicateField,
@@ -720,6 +773,7 @@ fn parse_json(text: &str) -> Result<Usage, UsageError> {
             org_name: text(1)?,
             package: text(2)?,
             active_users: json_count(at, get(3)?)?,
+            domain,
         })?;
     }
     builder.finish()

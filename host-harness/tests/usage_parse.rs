@@ -636,3 +636,34 @@ fn error_messages() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn an_optional_domain_column_gives_each_organization_its_domain() {
+    let csv = "domain,org_id,org_name,package,active_users\n\
+               contoso.com,pe-1,Contoso,business,4\n\
+               ,pe-1,Contoso,advanced,2\n\
+               ,pe-2,Fabrikam,business,3\n";
+    let usage = parse_usage(csv.as_bytes(), None).expect("a domain column is optional");
+    let domains: Vec<(&str, Option<&str>)> = usage
+        .orgs()
+        .iter()
+        .map(|o| (o.id.as_str(), o.domain.as_deref()))
+        .collect();
+    assert_eq!(domains, [("pe-1", Some("contoso.com")), ("pe-2", None)]);
+
+    let json = r#"[{"org_id": "pe-1", "org_name": "Contoso", "package": "business", "active_users": 4, "domain": "contoso.com"},
+                   {"org_id": "pe-2", "org_name": "Fabrikam", "package": "business", "active_users": 3, "domain": null}]"#;
+    let usage = parse_usage(json.as_bytes(), None).expect("JSON with domains");
+    assert_eq!(usage.orgs()[0].domain.as_deref(), Some("contoso.com"));
+    assert_eq!(usage.orgs()[1].domain, None);
+
+    let wrong = r#"[{"org_id": "pe-1", "org_name": "Contoso", "package": "business", "active_users": 4, "domain": 7}]"#;
+    let err = parse_usage(wrong.as_bytes(), None).unwrap_err().to_string();
+    assert!(
+        err.contains("domain") && err.contains("a string or null"),
+        "{err}"
+    );
+    let twice = "domain,org_id,org_name,package,active_users,domain\nx,pe-1,C,b,1,y\n";
+    let err = parse_usage(twice.as_bytes(), None).unwrap_err().to_string();
+    assert!(err.contains("\"domain\" appears twice"), "{err}");
+}

@@ -380,6 +380,8 @@ fn the_demo_reviews_approves_applies_and_holds_a_surprise_drop() {
     let demo = env.run(&["demo"]);
     assert_eq!(demo.status, 0, "{demo:?}");
     for expected in [
+        "Mapped 11 organization(s); 2 left to map by hand (`seatsync orgs --unmapped`):",
+        "pe-100845: no agreement chosen: the company has no active agreement",
         "[6/10] Review before billing",
         "Plan 1 (pending until 2026-12-04 06:00 UTC): 4 to create, 4 to update, 1 conflict(s)",
         "Plan 1 applied by run 2 (`seatsync history --run 2`): 8 written, 0 already right, 0 changed since review",

@@ -286,6 +286,29 @@ pub enum MapTarget {
         #[arg(long = "option", value_name = "KEY=VALUE")]
         options: Vec<String>,
     },
+    /// Suggest a company and agreement for each unmapped organization, by name, identifier and domain.
+    #[command(
+        after_help = "A suggestion is confident only when it is clearly ahead of the runner-up; \
+        --apply maps the confident ones at or above --min-score, with the same checks as `map org`. \
+        Examples:\n  seatsync map suggest\n  seatsync map suggest --agreement-type \"Managed Services\" --apply"
+    )]
+    Suggest {
+        /// Only these organizations (repeatable).
+        #[arg(long = "org", value_name = "ORG")]
+        orgs: Vec<String>,
+        /// Map the confident suggestions at or above --min-score.
+        #[arg(long)]
+        apply: bool,
+        /// The lowest score --apply maps (0 to 1).
+        #[arg(long, default_value_t = 0.9, value_name = "X")]
+        min_score: f64,
+        /// Among a company's active agreements, prefer the one of this type.
+        #[arg(long, value_name = "TYPE")]
+        agreement_type: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Map a vendor organization to a company and one of its agreements (contracts).
     Org {
         /// The organization id, as in the usage file.
@@ -627,6 +650,8 @@ mod tests {
             "seatsync policy set --hold-new-lines --hold-increase-over off --plan-expiry-days 3",
             "seatsync policy set --hold-new-lines=off",
             "seatsync policy set --effective-date next-month",
+            "seatsync map suggest --json",
+            "seatsync map suggest --org a --apply --min-score 0.95 --agreement-type Managed",
             "seatsync mappings export",
             "seatsync orgs --unmapped --json",
             "seatsync orgs --missing",

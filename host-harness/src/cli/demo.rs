@@ -116,10 +116,38 @@ async fn steps(ctx: &mut Context, site: &str) -> anyhow::Result<()> {
 
     step(
         5,
-        "Map the organizations to companies and agreements",
-        "Each agreement must exist, belong to the company and not be cancelled. One trial organization stays unmapped.",
+        "Map the organizations: suggested matches",
+        "seatsync suggests a company and agreement for each organization (by name, identifier and domain, \
+         ignoring case, accents, legal forms and noise like \"(trial)\") and maps the confident ones, here to \
+         their Email Security agreements. What it is not sure of is left to a person: Adventure Works (the \
+         company is \"Adventure Works Cycles\") is mapped by hand below; the trial organization's company has no \
+         active agreement, so it stays unmapped.",
     );
-    for (org, m) in &mappings.organizations {
+    mapping::map(
+        ctx,
+        MapTarget::Suggest {
+            orgs: Vec::new(),
+            apply: true,
+            min_score: 0.9,
+            agreement_type: Some("Email Security".into()),
+            json: false,
+        },
+    )
+    .await?;
+    println!();
+    // The ones suggestions left: mapped by hand, as a person would.
+    let unmapped: Vec<String> = ctx
+        .store()?
+        .list_orgs(&ctx.tenant)?
+        .into_iter()
+        .filter(|o| o.mapping.is_none())
+        .map(|o| o.org_id)
+        .collect();
+    for (org, m) in mappings
+        .organizations
+        .iter()
+        .filter(|(org, _)| unmapped.contains(org))
+    {
         let target = MapTarget::Org {
             org: org.clone(),
             company: i64::from(m.company_id),

@@ -17,7 +17,7 @@ use crate::usage::{UsageFormat, parse_usage};
 const SCREENFUL: usize = 20;
 
 /// `usage import FILE`: all or nothing.
-pub async fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
+pub async fn import_usage(ctx: &mut Context, file: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| {
         format!(
             "cannot read {}: check the path and its permissions",
@@ -75,6 +75,9 @@ pub async fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
         "their mappings are kept",
         "seatsync orgs --missing",
     );
+    if !summary.new_orgs.is_empty() {
+        suggestions_ready(ctx, &store).await;
+    }
     super::notify::send(
         &store,
         crate::notify::notice_for_usage(&ctx.tenant, &summary),
@@ -83,11 +86,56 @@ pub async fn import_usage(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// After an import that brought new organizations: how many confident
+/// suggestions `map suggest` has for the unmapped ones. Best effort: with
+/// no connection, or a PSA that does not answer, it says nothing (the
+/// import itself needs no PSA).
+async fn suggestions_ready(ctx: &mut Context, store: &crate::store::Store) {
+    if store.connection(&ctx.tenant).ok().flatten().is_none() {
+        return;
+    }
+    let Ok(connected) = ctx.connected(store).await else {
+        return;
+    };
+    match mapping::suggest_mappings(store, &ctx.tenant, &connected, &[], None).await {
+        Ok(suggestions) => {
+            let confident = suggestions.iter().filter(|s| s.confident).count();
+            if confident > 0 {
+                println!(
+                    "{confident} of the {} unmapped organization(s) have a confident suggestion: `seatsync map suggest` shows them, `--apply` maps them.",
+                    suggestions.len()
+                );
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, "no suggestions after the usage import");
+        }
+    }
+}
+
 /// `map package …` / `map org …`: checked against the PSA first
 /// ([`crate::mapping`]).
 pub async fn map(ctx: &mut Context, target: MapTarget) -> anyhow::Result<()> {
     let store = ctx.store()?;
     match target {
+        MapTarget::Suggest {
+            orgs,
+            apply,
+            min_score,
+            agreement_type,
+            json,
+        } => {
+            return suggest(
+                ctx,
+                &store,
+                &orgs,
+                apply,
+                min_score,
+                agreement_type.as_deref(),
+                json,
+            )
+            .await;
+        }
         MapTarget::Package {
             key,
             product,
@@ -228,6 +276,121 @@ pub async fn import(ctx: &mut Context, file: &Path, dry_run: bool) -> anyhow::Re
         report.mapped,
         report.unmapped
     );
+    Ok(())
+}
+
+/// `map suggest`: suggestions for the unmapped organizations, and with
+/// `--apply` the confident ones mapped.
+async fn suggest(
+    ctx: &mut Context,
+    store: &crate::store::Store,
+    orgs: &[String],
+    apply: bool,
+    min_score: f64,
+    agreement_type: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&min_score) {
+        anyhow::bail!("--min-score is between 0 and 1, not {min_score}");
+    }
+    let connected = ctx.connected(store).await?;
+    let description = connected.runtime.describe().await?;
+    let suggestions =
+        mapping::suggest_mappings(store, &ctx.tenant, &connected, orgs, agreement_type).await?;
+    let applied = if apply {
+        Some(mapping::apply_suggestions(
+            store,
+            &ctx.tenant,
+            &description,
+            &suggestions,
+            min_score,
+        )?)
+    } else {
+        None
+    };
+    if as_json {
+        let value: Vec<serde_json::Value> = suggestions
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "org_id": s.org_id,
+                    "org_name": s.org_name,
+                    "company_id": s.best.as_ref().map(|b| b.company_id),
+                    "company_name": s.best.as_ref().map(|b| b.company_name.clone()),
+                    "agreement_id": s.agreement.as_ref().map(|a| a.0),
+                    "agreement_name": s.agreement.as_ref().map(|a| a.1.clone()),
+                    "agreement_reason": s.agreement_reason,
+                    "score": s.best.as_ref().map_or(0.0, |b| b.score),
+                    "confident": s.confident,
+                    "reason": s.reason,
+                    "alternatives": s.alternatives.iter().map(|a| serde_json::json!({
+                        "company_id": a.company_id,
+                        "company_name": a.company_name,
+                        "score": a.score,
+                    })).collect::<Vec<_>>(),
+                    "mapped": applied.as_ref().map(|a| a.mapped.contains(&s.org_id)),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    if suggestions.is_empty() {
+        println!("Every organization is mapped: nothing to suggest.");
+        return Ok(());
+    }
+    let mut t = super::table::new(&[
+        "org",
+        "name",
+        "company",
+        &description.contract_noun,
+        "score",
+        "sure",
+        "why",
+    ]);
+    for s in &suggestions {
+        t.add_row(vec![
+            s.org_id.clone(),
+            s.org_name.clone(),
+            s.best.as_ref().map_or("-".into(), |b| {
+                format!("{} {}", b.company_id, b.company_name)
+            }),
+            s.agreement
+                .as_ref()
+                .map_or("-".into(), |a| format!("{} {}", a.0, a.1)),
+            s.best
+                .as_ref()
+                .map_or("-".into(), |b| format!("{:.2}", b.score)),
+            if s.confident { "yes" } else { "no" }.into(),
+            if s.agreement.is_none() && s.best.is_some() {
+                format!("{}; {}", s.reason, s.agreement_reason)
+            } else {
+                s.reason.clone()
+            },
+        ]);
+    }
+    super::table::align_right(&mut t, &[4]);
+    println!("{t}");
+    let confident = suggestions.iter().filter(|s| s.confident).count();
+    match applied {
+        None => println!(
+            "{confident} of {} suggestion(s) are confident; `seatsync map suggest --apply` maps those scoring {min_score} or more.",
+            suggestions.len()
+        ),
+        Some(mapping::Applied { mapped, left }) => {
+            println!(
+                "Mapped {} organization(s); {} left to map by hand (`seatsync orgs --unmapped`):",
+                mapped.len(),
+                left.len()
+            );
+            for (org, why) in left.iter().take(SCREENFUL) {
+                println!("  {org}: {why}");
+            }
+            if left.len() > SCREENFUL {
+                println!("  … and {} more", left.len() - SCREENFUL);
+            }
+        }
+    }
     Ok(())
 }
 

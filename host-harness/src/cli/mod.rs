@@ -153,7 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lists::agreements(&mut ctx, company, json.json).await?
         }
         Command::Usage { command } => match command {
-            args::UsageCommand::Import { file } => mapping::import_usage(&ctx, &file).await?,
+            args::UsageCommand::Import { file } => mapping::import_usage(&mut ctx, &file).await?,
         },
         Command::Packages(a) => lists::packages(&ctx, a.unmapped, a.json.json)?,
         Command::Orgs(a) => lists::orgs(&ctx, a.unmapped, a.missing, a.json.json)?,

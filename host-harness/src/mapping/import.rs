@@ -91,17 +91,7 @@ pub async fn import_mappings(
             }
         )
     }) {
-        let call = c.runtime.list_companies(&c.policy, &c.settings).await?;
-        let companies = c.value(call, "reading the companies failed")?;
-        let call = c
-            .runtime
-            .list_contracts(&c.policy, &c.settings, None)
-            .await?;
-        let noun = &description.contract_noun;
-        (
-            companies,
-            c.value(call, &format!("reading the {noun}s failed"))?,
-        )
+        super::companies_and_contracts(c, &description).await?
     } else {
         (Vec::new(), Vec::new())
     };

@@ -15,8 +15,9 @@
 
 pub mod file;
 mod import;
+pub mod suggest;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use seatsync_contract::{Company, ConnectorDescription, Contract, Product, RecordId};
 
@@ -25,6 +26,154 @@ use crate::runtime::RuntimeError;
 use crate::store::{OrgMapping, PackageMapping, Store, StoreError};
 
 pub use import::{ImportReport, import_mappings};
+
+use self::suggest::{OrgToMatch, Suggestion};
+use crate::store::OrgChange;
+
+/// `map suggest`: suggestions for the tenant's unmapped organizations
+/// (`only`, when given: each must be one), from one read of the companies
+/// and one of the contracts.
+pub async fn suggest_mappings(
+    store: &Store,
+    tenant: &str,
+    connected: &Connected,
+    only: &[String],
+    agreement_type: Option<&str>,
+) -> Result<Vec<Suggestion>, MappingError> {
+    let orgs = store.list_orgs(tenant)?;
+    for wanted in only {
+        match orgs.iter().find(|o| &o.org_id == wanted) {
+            None => {
+                return Err(StoreError::UnknownOrg {
+                    tenant: tenant.into(),
+                    org_id: wanted.clone(),
+                    known: orgs.iter().map(|o| o.org_id.clone()).collect(),
+                }
+                .into());
+            }
+            Some(o) if o.mapping.is_some() => {
+                return Err(MappingError::Refused(format!(
+                    "organization {wanted} is mapped already: `seatsync map org {wanted} --company ID --agreement ID` changes it"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let to_match: Vec<OrgToMatch> = orgs
+        .iter()
+        .filter(|o| o.mapping.is_none() && (only.is_empty() || only.contains(&o.org_id)))
+        .map(|o| OrgToMatch {
+            org_id: o.org_id.clone(),
+            name: o.name.clone(),
+            domain: o.domain.clone(),
+        })
+        .collect();
+    if to_match.is_empty() {
+        return Ok(Vec::new());
+    }
+    let description = connected.runtime.describe().await?;
+    let (companies, contracts) = companies_and_contracts(connected, &description).await?;
+    Ok(suggest::suggest(
+        &to_match,
+        &companies,
+        &contracts,
+        agreement_type,
+        &description.contract_noun,
+    ))
+}
+
+/// Every company and every contract of the PSA: one read of each (paged),
+/// for checks of many organizations at once.
+pub(crate) async fn companies_and_contracts(
+    connected: &Connected,
+    description: &ConnectorDescription,
+) -> Result<(Vec<Company>, Vec<Contract>), MappingError> {
+    let c = connected;
+    let call = c.runtime.list_companies(&c.policy, &c.settings).await?;
+    let companies = c.value(call, "reading the companies failed")?;
+    let call = c
+        .runtime
+        .list_contracts(&c.policy, &c.settings, None)
+        .await?;
+    let noun = &description.contract_noun;
+    let contracts = c.value(call, &format!("reading the {noun}s failed"))?;
+    Ok((companies, contracts))
+}
+
+/// What `map suggest --apply` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The organizations mapped.
+    pub mapped: Vec<String>,
+    /// Those left to map by hand, with why.
+    pub left: Vec<(String, String)>,
+}
+
+/// Maps the confident `suggestions` scoring at least `min_score` that have
+/// a contract, all in one transaction, unless one's contract is mapped to
+/// another organization (then that one is left, with why).
+pub fn apply_suggestions(
+    store: &Store,
+    tenant: &str,
+    description: &ConnectorDescription,
+    suggestions: &[Suggestion],
+    min_score: f64,
+) -> Result<Applied, MappingError> {
+    let orgs = store.list_orgs(tenant)?;
+    let mut taken: HashMap<RecordId, String> = orgs
+        .iter()
+        .filter_map(|o| {
+            o.mapping
+                .as_ref()
+                .map(|m| (m.agreement_id, o.org_id.clone()))
+        })
+        .collect();
+    let mut changes = Vec::new();
+    let mut left = Vec::new();
+    for s in suggestions {
+        let why = match (&s.best, &s.agreement) {
+            (None, _) => Some("no company found".to_string()),
+            (Some(_), _) if !s.confident => Some(format!("not confident: {}", s.reason)),
+            (Some(b), _) if b.score < min_score => Some(format!(
+                "score {} is under --min-score {min_score}",
+                b.score
+            )),
+            (Some(_), None) => Some(format!(
+                "no {} chosen: {}",
+                description.contract_noun, s.agreement_reason
+            )),
+            (Some(b), Some((agreement, agreement_name))) => match taken.get(agreement) {
+                Some(other) => Some(contract_taken(description, *agreement, other)),
+                None => {
+                    taken.insert(*agreement, s.org_id.clone());
+                    let enabled = orgs
+                        .iter()
+                        .find(|o| o.org_id == s.org_id)
+                        .is_none_or(|o| o.enabled);
+                    changes.push(OrgChange {
+                        org_id: s.org_id.clone(),
+                        enabled,
+                        mapping: Some(OrgMapping {
+                            company_id: b.company_id,
+                            agreement_id: *agreement,
+                            company_name: Some(b.company_name.clone()),
+                            agreement_name: Some(agreement_name.clone()),
+                        }),
+                    });
+                    None
+                }
+            },
+        };
+        if let Some(why) = why {
+            left.push((s.org_id.clone(), why));
+        }
+    }
+    store.apply_mappings(tenant, &[], &changes)?;
+    Ok(Applied {
+        mapped: changes.into_iter().map(|c| c.org_id).collect(),
+        left,
+    })
+}
 
 /// Why a mapping was refused; nothing was stored.
 #[derive(Debug, thiserror::Error)]

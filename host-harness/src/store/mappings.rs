@@ -89,6 +89,8 @@ pub struct OrgView {
     /// Active users per package in the current usage (empty when the latest
     /// usage does not mention the organization).
     pub usage: BTreeMap<String, u32>,
+    /// Its e-mail or web domain, from the latest usage that mentioned it.
+    pub domain: Option<String>,
 }
 
 /// What replacing the usage did.
@@ -488,8 +490,9 @@ impl Store {
             }
             let mut upsert_org = tx
                 .prepare(
-                    "INSERT INTO orgs (tenant, org_id, name) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (tenant, org_id) DO UPDATE SET name = excluded.name",
+                    "INSERT INTO orgs (tenant, org_id, name, domain) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tenant, org_id) DO UPDATE SET name = excluded.name,
+                         domain = excluded.domain",
                 )
                 .map_err(e)?;
             let mut add_usage = tx
@@ -500,7 +503,7 @@ impl Store {
                 .map_err(e)?;
             for org in usage.orgs() {
                 upsert_org
-                    .execute([tenant, &org.id, &org.name])
+                    .execute(rusqlite::params![tenant, org.id, org.name, org.domain])
                     .map_err(e)?;
                 if !known_orgs.contains(&org.id) {
                     summary.new_orgs.push(org.id.clone());
@@ -617,7 +620,7 @@ impl Store {
             let mut stmt = tx
                 .prepare(
                     "SELECT org_id, name, enabled, company_id, agreement_id, company_name,
-                            agreement_name
+                            agreement_name, domain
                      FROM orgs WHERE tenant = ?1 ORDER BY org_id",
                 )
                 .map_err(e)?;
@@ -638,6 +641,7 @@ impl Store {
                         _ => None,
                     },
                     usage: BTreeMap::new(),
+                    domain: r.get(7)?,
                 })
             })
             .map_err(e)?

@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The first schema.
 ///
@@ -561,6 +561,12 @@ CREATE INDEX notifications_by_tenant ON notifications (tenant, id);
 const V8: &str = r#"
 ALTER TABLE approval_rules ADD COLUMN effective_date TEXT NOT NULL DEFAULT 'today'
     CHECK (effective_date IN ('today', 'next-month'));
+"#;
+
+/// An organization's e-mail or web domain, from the usage file's optional
+/// `domain` column (`map suggest` compares it with the companies' websites).
+const V9: &str = r#"
+ALTER TABLE orgs ADD COLUMN domain TEXT;
 "#;
 
 #[cfg(test)]
