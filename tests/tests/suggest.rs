@@ -124,3 +124,69 @@ fn suggestions_are_precise_and_cover_most_organizations_and_apply_maps_only_conf
         serde_json::from_str(&env.ok(&["map", "suggest", "--json"]).stdout).expect("JSON");
     assert_eq!(rest.len(), 400 - mapped);
 }
+
+#[test]
+fn the_agreement_already_holding_mapped_products_is_chosen_among_several() {
+    let env = Env::new();
+    env.configure();
+    // Unmap every organization (the packages stay mapped).
+    let exported = env.ok(&["mappings", "export"]).stdout;
+    let unmapped: String = exported
+        .lines()
+        .map(|l| {
+            if l.starts_with("org,") {
+                let mut fields: Vec<&str> = l.rsplitn(3, ',').collect();
+                fields.reverse();
+                format!("{},,", fields[0])
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = env.file("unmapped.csv", &format!("{unmapped}\n"));
+    env.ok(&["mappings", "import", file.to_str().expect("a UTF-8 path")]);
+
+    let suggestions: Vec<Value> =
+        serde_json::from_str(&env.ok(&["map", "suggest", "--json"]).stdout).expect("JSON");
+    let of = |org: &str| {
+        suggestions
+            .iter()
+            .find(|s| s["org_id"] == org)
+            .unwrap_or_else(|| panic!("a suggestion for {org}"))
+    };
+    // Contoso has three active agreements; its email-security lines are on
+    // 102, the one the demo bills.
+    assert_eq!(of("pe-100482")["agreement_id"], 102);
+    assert_eq!(
+        of("pe-100482")["agreement_reason"],
+        "the agreement already holding lines of mapped products"
+    );
+    // Northwind has three and no line yet: a person (or --agreement-type)
+    // chooses.
+    assert_eq!(of("pe-100533")["agreement_id"], Value::Null);
+    assert!(
+        of("pe-100533")["agreement_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 active agreements: pass --agreement-type"),
+        "{:#}",
+        of("pe-100533")
+    );
+    let typed: Vec<Value> = serde_json::from_str(
+        &env.ok(&[
+            "map",
+            "suggest",
+            "--json",
+            "--agreement-type",
+            "email security",
+        ])
+        .stdout,
+    )
+    .expect("JSON");
+    let northwind = typed
+        .iter()
+        .find(|s| s["org_id"] == "pe-100533")
+        .expect("Northwind");
+    assert_eq!(northwind["agreement_id"], 108);
+}

@@ -17,7 +17,7 @@ pub mod file;
 mod import;
 pub mod suggest;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use seatsync_contract::{Company, ConnectorDescription, Contract, Product, RecordId};
 
@@ -72,14 +72,105 @@ pub async fn suggest_mappings(
         return Ok(Vec::new());
     }
     let description = connected.runtime.describe().await?;
+    let noun = &description.contract_noun;
     let (companies, contracts) = companies_and_contracts(connected, &description).await?;
+    let first = suggest::suggest(
+        &to_match,
+        &companies,
+        &contracts,
+        &HashSet::new(),
+        agreement_type,
+        noun,
+    );
+    // Companies the rules left undecided between several active
+    // contracts: which of those already hold lines of mapped products
+    // (a dry-run read of each, only for them).
+    let undecided: BTreeSet<RecordId> = first
+        .iter()
+        .filter(|s| s.agreement.is_none())
+        .filter_map(|s| s.best.as_ref().map(|b| b.company_id))
+        .collect();
+    let holding = holding_contracts(store, tenant, connected, &contracts, &undecided).await?;
+    if holding.is_empty() {
+        return Ok(first);
+    }
     Ok(suggest::suggest(
         &to_match,
         &companies,
         &contracts,
+        &holding,
         agreement_type,
-        &description.contract_noun,
+        noun,
     ))
+}
+
+/// The active contracts of `companies` (those with more than one) that
+/// hold an active line of a mapped product: one dry-run read per contract.
+/// A contract that cannot be read is left out (and logged).
+async fn holding_contracts(
+    store: &Store,
+    tenant: &str,
+    connected: &Connected,
+    contracts: &[Contract],
+    companies: &BTreeSet<RecordId>,
+) -> Result<HashSet<RecordId>, MappingError> {
+    let lines: Vec<seatsync_contract::SyncLine> = store
+        .list_packages(tenant)?
+        .into_iter()
+        .filter_map(|p| {
+            p.mapping.map(|m| seatsync_contract::SyncLine {
+                package_key: p.key,
+                product_id: m.product_id,
+                quantity: 0,
+                options: m.options,
+                description: None,
+            })
+        })
+        .collect();
+    let mut holding = HashSet::new();
+    if lines.is_empty() {
+        return Ok(holding);
+    }
+    let today = store.now().format("%Y-%m-%d").to_string();
+    let c = connected;
+    for contract in contracts
+        .iter()
+        .filter(|k| !k.cancelled && companies.contains(&k.company_id))
+    {
+        let request = seatsync_contract::SyncRequest {
+            company_id: contract.company_id,
+            contract_id: contract.id,
+            lines: lines.clone(),
+            dry_run: true,
+            today: today.clone(),
+            start_date: today.clone(),
+            update_quantities: true,
+            create_missing: true,
+        };
+        let report = match c
+            .runtime
+            .sync_organization(&c.policy, &c.settings, &request)
+            .await
+        {
+            Ok(call) => call.value,
+            Err(error) => {
+                tracing::debug!(%error, contract = contract.id, "cannot read a contract's lines for a suggestion");
+                continue;
+            }
+        };
+        let holds = report.is_ok_and(|r| {
+            r.lines.iter().any(|l| match &l.outcome {
+                seatsync_contract::LineOutcome::Updated { .. }
+                | seatsync_contract::LineOutcome::Unchanged => true,
+                seatsync_contract::LineOutcome::Conflict(ids) => !ids.is_empty(),
+                _ => false,
+            })
+        });
+        if holds {
+            holding.insert(contract.id);
+        }
+    }
+    Ok(holding)
 }
 
 /// Every company and every contract of the PSA: one read of each (paged),

@@ -362,6 +362,7 @@ pub fn suggest(
     orgs: &[OrgToMatch],
     companies: &[Company],
     contracts: &[Contract],
+    holding: &HashSet<RecordId>,
     agreement_type: Option<&str>,
     contract_noun: &str,
 ) -> Vec<Suggestion> {
@@ -445,6 +446,7 @@ pub fn suggest(
                 None => (None, String::new()),
                 Some((_, _, i)) => choose_contract(
                     active.get(&companies[*i].id).map_or(&[][..], Vec::as_slice),
+                    holding,
                     agreement_type,
                     contract_noun,
                 ),
@@ -472,55 +474,60 @@ fn round(score: f64) -> f64 {
     (score * 1000.0).round() / 1000.0
 }
 
-/// The contract among a company's active ones: the only one, else the only
-/// one of `agreement_type`; otherwise none, and why.
+/// The contract among a company's active ones: the only one; else the only
+/// one of `agreement_type`; else the only one already holding lines of
+/// mapped products (`holding`, which `map suggest` reads only for the
+/// companies the first two rules leave undecided); otherwise none, and why.
 fn choose_contract(
     active: &[&Contract],
+    holding: &HashSet<RecordId>,
     agreement_type: Option<&str>,
     noun: &str,
 ) -> (Option<(RecordId, String)>, String) {
-    match active {
-        [] => (None, format!("the company has no active {noun}")),
-        [only] => (
-            Some((only.id, only.name.clone())),
-            format!("its only active {noun}"),
-        ),
-        several => {
-            if let Some(wanted) = agreement_type {
-                let of_type: Vec<&&Contract> = several
-                    .iter()
-                    .filter(|c| {
-                        c.contract_type
-                            .as_deref()
-                            .is_some_and(|t| t.eq_ignore_ascii_case(wanted))
-                    })
-                    .collect();
-                if let [one] = of_type.as_slice() {
-                    return (
-                        Some((one.id, one.name.clone())),
-                        format!("its only active {noun} of type {wanted}"),
-                    );
-                }
-                return (
-                    None,
-                    format!(
-                        "{} active {noun}s, {} of type {wanted}: choose one with `seatsync agreements --company {}`",
-                        several.len(),
-                        of_type.len(),
-                        several[0].company_id
-                    ),
-                );
-            }
-            (
-                None,
-                format!(
-                    "{} active {noun}s: pass --agreement-type, or choose one with `seatsync agreements --company {}`",
-                    several.len(),
-                    several[0].company_id
-                ),
-            )
+    let several = match active {
+        [] => return (None, format!("the company has no active {noun}")),
+        [only] => {
+            return (
+                Some((only.id, only.name.clone())),
+                format!("its only active {noun}"),
+            );
         }
+        several => several,
+    };
+    let company = several[0].company_id;
+    let mut undecided = format!(
+        "{} active {noun}s: pass --agreement-type, or choose one with `seatsync agreements --company {company}`",
+        several.len()
+    );
+    if let Some(wanted) = agreement_type {
+        let of_type: Vec<&&Contract> = several
+            .iter()
+            .filter(|c| {
+                c.contract_type
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(wanted))
+            })
+            .collect();
+        if let [one] = of_type.as_slice() {
+            return (
+                Some((one.id, one.name.clone())),
+                format!("its only active {noun} of type {wanted}"),
+            );
+        }
+        undecided = format!(
+            "{} active {noun}s, {} of type {wanted}: choose one with `seatsync agreements --company {company}`",
+            several.len(),
+            of_type.len()
+        );
     }
+    let holders: Vec<&&Contract> = several.iter().filter(|c| holding.contains(&c.id)).collect();
+    if let [one] = holders.as_slice() {
+        return (
+            Some((one.id, one.name.clone())),
+            format!("the {noun} already holding lines of mapped products"),
+        );
+    }
+    (None, undecided)
 }
 
 #[cfg(test)]
@@ -576,6 +583,7 @@ mod tests {
             ],
             &companies,
             &[],
+            &HashSet::new(),
             None,
             "agreement",
         );
@@ -595,6 +603,7 @@ mod tests {
             &[org("Cedar Accounting Partners")],
             &companies[1..2],
             &[],
+            &HashSet::new(),
             None,
             "agreement",
         );
@@ -615,6 +624,7 @@ mod tests {
             ],
             &companies,
             &[],
+            &HashSet::new(),
             None,
             "agreement",
         );
@@ -640,6 +650,7 @@ mod tests {
             &[org("Contoso")],
             std::slice::from_ref(&contoso),
             &[],
+            &HashSet::new(),
             None,
             "agreement",
         );
@@ -655,6 +666,7 @@ mod tests {
             &[with_domain],
             std::slice::from_ref(&contoso),
             &[],
+            &HashSet::new(),
             None,
             "agreement",
         );
@@ -689,6 +701,7 @@ mod tests {
             &[org("Alpha"), org("Beta")],
             &companies,
             &contracts,
+            &HashSet::new(),
             None,
             "agreement",
         );
@@ -703,9 +716,25 @@ mod tests {
             &[org("Beta")],
             &companies,
             &contracts,
+            &HashSet::new(),
             Some("managed services"),
             "agreement",
         );
         assert_eq!(typed[0].agreement.as_ref().map(|a| a.0), Some(20));
+        // The contract already holding lines of mapped products comes first.
+        let holding = HashSet::from([21]);
+        let held = suggest(
+            &[org("Beta")],
+            &companies,
+            &contracts,
+            &holding,
+            None,
+            "agreement",
+        );
+        assert_eq!(held[0].agreement.as_ref().map(|a| a.0), Some(21));
+        assert_eq!(
+            held[0].agreement_reason,
+            "the agreement already holding lines of mapped products"
+        );
     }
 }
