@@ -19,7 +19,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::store::{
     ApplyResult, ApprovalRules, AutoApprove, EffectiveDate, LineDecision, NewPlanLine, OrgPlan,
-    PlanAction, PlanId, PlanLine, PlanRecord, PlanSource, PlanStatus, Store, StoreError,
+    PlanAction, PlanId, PlanLine, PlanRecord, PlanSource, Store, StoreError,
 };
 use crate::sync::{OrgOutcome, Progress, SyncError, SyncOptions, SyncSummary, sync_tenant};
 
@@ -470,10 +470,9 @@ pub fn decide(
     actor: &str,
 ) -> Result<(PlanRecord, Vec<(String, String)>), PlanError> {
     let plan = store.plan(tenant, id)?;
-    if plan.status != PlanStatus::Pending {
-        // The store refuses too; this says so before a selector error.
-        store.decide_plan_lines(tenant, id, &[], decision, actor)?;
-    }
+    // Refused before a selector error; the store checks again under its
+    // transaction.
+    plan.require_pending()?;
     let lines = store.plan_lines(tenant, id)?;
     let chosen = select(id, &lines, selectors, all)?;
     let plan = store.decide_plan_lines(tenant, id, &chosen, decision, actor)?;
@@ -507,9 +506,8 @@ pub async fn apply(
     progress: &mut impl Progress,
 ) -> Result<Applied, PlanError> {
     let plan = store.plan(tenant, id)?;
-    if plan.status != PlanStatus::Pending {
-        store.decide_plan_lines(tenant, id, &[], LineDecision::Approved, actor)?;
-    }
+    // The run that writes it checks again under its lock (`claim_plan`).
+    plan.require_pending()?;
     let lines = store.plan_lines(tenant, id)?;
     let mut approved: HashMap<String, HashMap<String, NewPlanLine>> = HashMap::new();
     for l in lines

@@ -894,6 +894,13 @@ impl Store {
     }
 }
 
+impl PlanRecord {
+    /// An error naming why, and what to do, unless the plan is pending.
+    pub fn require_pending(&self) -> Result<(), StoreError> {
+        require_pending(self)
+    }
+}
+
 /// An error unless `plan` is pending.
 fn require_pending(plan: &PlanRecord) -> Result<(), StoreError> {
     match plan.status {
