@@ -10,10 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use seatsync_contract::{ConnectorDescription, ConnectorError, Settings};
+use seatsync_contract::{ConnectionInfo, ConnectorDescription, ConnectorError, Settings};
 
-use crate::runtime::{NetworkPolicy, Runtime, RuntimeError, secret_values};
-use crate::store::StoredConnection;
+use crate::runtime::{CallFailed, NetworkPolicy, Runtime, RuntimeError, secret_values};
+use crate::store::{Store, StoreError, StoredConnection};
 
 /// Why a connection cannot be used as given.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,64 @@ pub enum ConnectionError {
     /// The sandbox cannot be set up for them.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// A call to the connector did not complete (a trap, a limit).
+    #[error(transparent)]
+    Call(#[from] CallFailed),
+    /// The connector answered with an error (its text redacted).
+    #[error(transparent)]
+    Failed(#[from] ConnectorFailed),
+    /// The store could not save the connection.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tests `settings` and, only if the test passes, saves them as `tenant`'s
+/// connection, with what the connector learnt (e.g. a looked-up codebase).
+/// `seatsync connect` and the console's connection page both come here.
+pub async fn connect(
+    runtime: &Runtime,
+    store: &Store,
+    tenant: &str,
+    description: &ConnectorDescription,
+    mut settings: Settings,
+    allow_http: bool,
+    ca_file: Option<PathBuf>,
+) -> Result<ConnectionInfo, ConnectionError> {
+    let policy = policy_for(runtime, &settings, allow_http, ca_file.as_deref(), true).await?;
+    let secrets = Secrets::of(&settings, description, &policy);
+    let call = runtime.test_connection(&policy, &settings).await?;
+    let info = call.value.map_err(|e| {
+        ConnectorFailed(secrets.redact(&format!("the connection test failed: {e}")))
+    })?;
+    for (key, value) in info.learned_settings.iter() {
+        settings.set(key, value);
+    }
+    store.save_connection(
+        tenant,
+        &StoredConnection::new(settings, secret_keys(description), allow_http, ca_file),
+    )?;
+    Ok(info)
+}
+
+/// What a connection test found, in a few words: `ConnectWise Manage
+/// v2025.1; deployment: cloud, time zone: …`.
+pub fn summary(psa: &str, info: &ConnectionInfo) -> String {
+    let version = if info.psa_version.is_empty() {
+        "version unknown"
+    } else {
+        &info.psa_version
+    };
+    let facts = info
+        .facts
+        .iter()
+        .map(|(label, value)| format!("{label}: {value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if facts.is_empty() {
+        format!("{psa} {version}")
+    } else {
+        format!("{psa} {version}; {facts}")
+    }
 }
 
 /// Checks `settings` against the connector's `description`: every key is a
@@ -191,6 +249,16 @@ impl Connected {
             secrets,
             runtime,
         })
+    }
+
+    /// Tests the connection: what `test-connection`, the daemon's start and
+    /// the console's Test button do.
+    pub async fn test(&self) -> Result<ConnectionInfo, ConnectionError> {
+        let call = self
+            .runtime
+            .test_connection(&self.policy, &self.settings)
+            .await?;
+        Ok(self.value(call, "the connection test failed")?)
     }
 
     /// A call's value, or its error with the secrets redacted (a PSA may

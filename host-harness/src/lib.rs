@@ -14,11 +14,13 @@
 //! - [`resolve`]: duplicates seatsync itself created, and ending the newer
 //!   line of one after a person confirmed it;
 //! - [`daemon`]: the daily loop around it;
+//! - [`console`]: the web console (`seatsync serve`);
 //! - [`cli`]: the `seatsync` command over all of the above.
 
 pub mod cli;
 pub mod clock;
 pub mod connection;
+pub mod console;
 pub mod daemon;
 pub mod mapping;
 pub mod notify;

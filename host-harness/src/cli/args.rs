@@ -179,6 +179,32 @@ pub enum Command {
     },
     /// Run the whole flow against a built-in simulated ConnectWise.
     Demo,
+    /// Serve the web console and run the daily sync of every connected
+    /// tenant, until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: std::net::SocketAddr,
+    /// Time of day every tenant syncs, HH:MM in UTC.
+    #[arg(long, default_value = "06:00")]
+    pub at: String,
+    /// Served behind a reverse proxy that terminates TLS: cookies are
+    /// marked `Secure`, and listening beyond loopback does not warn.
+    #[arg(long)]
+    pub behind_proxy: bool,
+    /// Let the connection form use plain HTTP (a PSA or simulator on this
+    /// machine, for testing).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Serve over a built-in simulated ConnectWise with a temporary
+    /// database, to click through the whole wizard; nothing is left behind.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// `packages`.

@@ -17,17 +17,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
     // people if the connection does not work (the daemon still runs: the
     // PSA may be back by the slot).
     let connected = ctx.connected(&store).await?;
-    let tested = connected
-        .runtime
-        .test_connection(&connected.policy, &connected.settings)
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|call| {
-            connected
-                .value(call, "the connection test failed")
-                .map_err(|e| e.to_string())
-        });
-    if let Err(error) = tested {
+    if let Err(error) = connected.test().await.map_err(|e| e.to_string()) {
         eprintln!("warning: {error}; the daemon runs all the same and tries at each slot");
         super::notify::send(
             &store,
@@ -90,7 +80,7 @@ fn print_slot(result: &SlotResult) {
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(super) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;

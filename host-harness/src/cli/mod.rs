@@ -13,6 +13,7 @@ mod notify;
 mod plans;
 mod report;
 mod resolve;
+mod serve;
 pub mod table;
 
 use std::io::{IsTerminal, Read};
@@ -21,12 +22,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use seatsync_contract::{ConnectionInfo, ConnectorDescription, ConnectorError, Settings};
+use seatsync_contract::{ConnectionInfo, ConnectorDescription, Settings};
 
 use crate::clock::SystemClock;
-use crate::connection::{self, Connected, ConnectionError, Secrets};
-use crate::runtime::{Call, Runtime, RuntimeOptions};
-use crate::store::{Store, StoredConnection};
+use crate::connection::{self, Connected, ConnectionError};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::store::Store;
 use args::{Cli, Command, ConnectArgs};
 
 /// Where a command runs: the database, tenant and component it was given.
@@ -179,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resolve(args) => resolve::resolve(&mut ctx, &args).await?,
         Command::Run { at } => return daemon::run(&mut ctx, &at).await,
         Command::Demo => return demo::run().await,
+        Command::Serve(args) => return serve::run(ctx, &args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,60 +305,33 @@ pub async fn connect(ctx: &mut Context, args: &ConnectArgs) -> anyhow::Result<Co
 }
 
 /// Tests `settings` and, if the test passes, stores them as the tenant's
-/// connection (with what the connector learnt, e.g. a looked-up codebase).
+/// connection ([`connection::connect`]), and says so.
 pub async fn connect_with(
     ctx: &mut Context,
     store: &Store,
     description: &ConnectorDescription,
-    mut settings: Settings,
+    settings: Settings,
     allow_http: bool,
     ca_file: Option<PathBuf>,
 ) -> anyhow::Result<ConnectionInfo> {
     let runtime = ctx.runtime()?;
-    let policy =
-        connection::policy_for(&runtime, &settings, allow_http, ca_file.as_deref(), true).await?;
-    let secrets = Secrets::of(&settings, description, &policy);
-    let call = runtime.test_connection(&policy, &settings).await?;
-    let info = connector_value(call, "the connection test failed", &secrets)?;
-    for (key, value) in info.learned_settings.iter() {
-        settings.set(key, value);
-    }
-    store.save_connection(
+    let info = connection::connect(
+        &runtime,
+        store,
         &ctx.tenant,
-        &StoredConnection::new(
-            settings,
-            connection::secret_keys(description),
-            allow_http,
-            ca_file,
-        ),
-    )?;
+        description,
+        settings,
+        allow_http,
+        ca_file,
+    )
+    .await?;
     println!(
         "Connected to {} ({}). Saved as the connection of tenant '{}'.",
         info.endpoint,
-        about(&description.psa, &info),
+        connection::summary(&description.psa, &info),
         ctx.tenant
     );
     Ok(info)
-}
-
-/// `ConnectWise Manage v2025.1; deployment: cloud, time zone: …`.
-fn about(psa: &str, info: &ConnectionInfo) -> String {
-    let version = if info.psa_version.is_empty() {
-        "version unknown"
-    } else {
-        &info.psa_version
-    };
-    let facts = info
-        .facts
-        .iter()
-        .map(|(label, value)| format!("{label}: {value}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if facts.is_empty() {
-        format!("{psa} {version}")
-    } else {
-        format!("{psa} {version}; {facts}")
-    }
 }
 
 /// `test-connection` with the stored connection.
@@ -364,30 +339,13 @@ pub async fn test_connection(ctx: &mut Context) -> anyhow::Result<ConnectionInfo
     let store = ctx.store()?;
     let connected = ctx.connected(&store).await?;
     let description = connected.runtime.describe().await?;
-    let call = connected
-        .runtime
-        .test_connection(&connected.policy, &connected.settings)
-        .await?;
-    let info = connected.value(call, "the connection test failed")?;
+    let info = connected.test().await?;
     println!(
         "OK: {} answers ({}).",
         info.endpoint,
-        about(&description.psa, &info)
+        connection::summary(&description.psa, &info)
     );
     Ok(info)
-}
-
-/// A call's value, or an error that says what failed and what to do.
-///
-/// The PSA's own words end up in the message, so the connection's secrets
-/// are redacted from it, in case a server echoes them.
-fn connector_value<T>(
-    call: Call<Result<T, ConnectorError>>,
-    what: &str,
-    secrets: &Secrets,
-) -> anyhow::Result<T> {
-    call.value
-        .map_err(|e| anyhow!(secrets.redact(&format!("{what}: {e}"))))
 }
 
 fn check_readable(path: &Path, what: &str) -> anyhow::Result<()> {

@@ -131,6 +131,12 @@ impl Runtime {
         &self.limits
     }
 
+    /// The PSA's answers to this runtime's requests so far, and how many of
+    /// them were 429 (too many requests), every site together.
+    pub fn http_answers(&self) -> (u64, u64) {
+        self.net.pacer.counts()
+    }
+
     /// Drops the instances kept for reuse (`runtime/warm.rs`): a caller done with a
     /// batch of calls (a sync run) frees their memory and pool slots, and
     /// the connection keys they saw, rather than keep them until the next

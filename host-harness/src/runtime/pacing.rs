@@ -25,6 +25,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -305,6 +306,10 @@ pub(crate) struct Pacer {
     per_minute: Option<NonZeroU32>,
     origin: Instant,
     sites: Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
+    /// Answers received, every site together (for `/metrics`).
+    answers: AtomicU64,
+    /// Of them, 429s.
+    throttled: AtomicU64,
 }
 
 /// A request's place in its site's pacing, for reporting its answer.
@@ -322,7 +327,17 @@ impl Pacer {
             per_minute,
             origin: Instant::now(),
             sites: Mutex::new(HashMap::new()),
+            answers: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
         }
+    }
+
+    /// Answers received and, of them, 429s, since the pacer was made.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.answers.load(Ordering::Relaxed),
+            self.throttled.load(Ordering::Relaxed),
+        )
     }
 
     /// Waits until `site` (a normalized `scheme://authority`) may get one
@@ -373,6 +388,10 @@ impl Pacer {
     /// Reports the answer to a request sent on `turn`: `Some(retry_after)`
     /// for a 429, `None` for any other answer.
     pub(crate) fn answered(&self, site: &str, turn: &Turn, throttled: Option<Duration>) {
+        self.answers.fetch_add(1, Ordering::Relaxed);
+        if throttled.is_some() {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
         let Some(bucket) = &turn.bucket else { return };
         let mut bucket = lock(bucket);
         match throttled {

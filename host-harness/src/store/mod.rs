@@ -68,6 +68,7 @@ macro_rules! text_enum {
     };
 }
 
+mod console;
 mod ends;
 mod journal;
 mod lock;
@@ -92,6 +93,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql};
 use seatsync_contract::Settings;
 use thiserror::Error;
 
+pub use console::{Account, Role, RunStats, Session};
 pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};

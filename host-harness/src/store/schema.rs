@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The first schema.
 ///
@@ -567,6 +567,38 @@ ALTER TABLE approval_rules ADD COLUMN effective_date TEXT NOT NULL DEFAULT 'toda
 /// `domain` column (`map suggest` compares it with the companies' websites).
 const V9: &str = r#"
 ALTER TABLE orgs ADD COLUMN domain TEXT;
+"#;
+
+/// The web console (`seatsync serve`): its accounts, their sessions and the
+/// one-time setup token. Tokens and sessions are stored as SHA-256 hashes,
+/// so a copy of the database does not log anyone in.
+const V10: &str = r#"
+CREATE TABLE console_accounts (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    -- An argon2id PHC string.
+    password_hash TEXT NOT NULL,
+    -- 'owner' (the partner: every tenant) or 'customer' (one tenant).
+    role TEXT NOT NULL CHECK (role IN ('owner', 'customer')),
+    tenant TEXT,
+    created_at TEXT NOT NULL,
+    CHECK ((role = 'owner') = (tenant IS NULL))
+);
+CREATE TABLE console_sessions (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES console_accounts (id) ON DELETE CASCADE,
+    -- The session's CSRF token, sent back with every form.
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE console_setup (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    created_at TEXT NOT NULL
+);
+-- The partner setting: whether the tenant's customer accounts may change
+-- its integration (otherwise they only look).
+ALTER TABLE tenants ADD COLUMN customer_manages INTEGER NOT NULL DEFAULT 0;
 "#;
 
 #[cfg(test)]
