@@ -5,282 +5,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::Child;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::console::{OWNER, OWNER_PASSWORD, Server, demo_connection, hidden, set_up_owner};
 use common::{Env, assert_no_secret, wait_until};
-use seatsync_fixtures::{DEMO_CLIENT_ID, DEMO_COMPANY_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY};
-
-const OWNER: &str = "owner";
-const OWNER_PASSWORD: &str = "correct horse battery";
-
-/// A running `seatsync serve`, stopped (SIGKILL) on drop unless stopped.
-struct Server {
-    child: Child,
-    base: String,
-    setup_link: Option<String>,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// `seatsync serve --listen 127.0.0.1:0 ARGS…` on `env`'s database,
-    /// with the clock at `now`; waits for the address it prints.
-    fn start(env: &Env, args: &[&str], now: Option<&str>) -> Server {
-        let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
-        command.args(args);
-        if let Some(now) = now {
-            command.env(seatsync_host::clock::NOW_VAR, now);
-        }
-        let mut child = command.spawn().expect("seatsync serve starts");
-        // Both streams are read as they come (a full pipe would stall the
-        // server), into one list of lines.
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        for stream in [
-            Box::new(stdout) as Box<dyn std::io::Read + Send>,
-            Box::new(stderr),
-        ] {
-            let lines = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        let mut server = Server {
-            child,
-            base: String::new(),
-            setup_link: None,
-            output,
-        };
-        wait_until("the console's address", Duration::from_secs(120), || {
-            let out = server.output.lock().unwrap();
-            out.iter()
-                .any(|l| l.starts_with("Create the owner") || l.starts_with("Log in at"))
-        });
-        let out = server.output();
-        let url = out
-            .lines()
-            .find_map(|l| l.strip_prefix("seatsync console: "))
-            .and_then(|rest| rest.split('/').nth(2))
-            .expect("the console prints its address");
-        server.base = format!("http://{url}");
-        server.setup_link = out
-            .lines()
-            .filter_map(|l| {
-                l.split_once(": http")
-                    .map(|(_, link)| format!("http{link}"))
-            })
-            .find(|link| link.contains("/setup?token="));
-        server
-    }
-
-    /// Everything it printed so far.
-    fn output(&self) -> String {
-        self.output.lock().unwrap().join("\n")
-    }
-
-    /// A client with no cookie.
-    fn client(&self) -> Client {
-        Client {
-            agent: ureq::Agent::config_builder()
-                .max_redirects(0)
-                .http_status_as_error(false)
-                .build()
-                .new_agent(),
-            base: self.base.clone(),
-            cookies: BTreeMap::new(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Stops it with SIGTERM and returns its exit status.
-    fn stop(mut self) -> (i32, String) {
-        let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let status = self.child.wait().expect("the server exits");
-        wait_until("the last output", Duration::from_secs(5), || {
-            self.output().contains("Stopped")
-        });
-        (status.code().unwrap_or(-1), self.output())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One answer.
-#[derive(Debug)]
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-/// A client that keeps cookies, as a browser does, and every body it saw.
-struct Client {
-    agent: ureq::Agent,
-    base: String,
-    cookies: BTreeMap<String, String>,
-    seen: Vec<String>,
-}
-
-impl Client {
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn page(&mut self, mut response: ureq::http::Response<ureq::Body>) -> Page {
-        let set_cookies: Vec<String> = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect();
-        for cookie in &set_cookies {
-            let pair = cookie.split(';').next().unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                if value.is_empty() || cookie.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_owned(), value.to_owned());
-                }
-            }
-        }
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().unwrap_or_default();
-        self.seen.push(body.clone());
-        Page {
-            status,
-            location,
-            set_cookies,
-            body,
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Page {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        };
-        let response = self
-            .agent
-            .get(&url)
-            .header("cookie", self.cookie_header())
-            .call()
-            .expect("the console answers");
-        self.page(response)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let response = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send_form(form.iter().copied())
-            .expect("the console answers");
-        self.page(response)
-    }
-
-    /// The session's CSRF token, from any page's forms.
-    fn csrf(&mut self) -> String {
-        let page = self.get("/accounts");
-        let page = if page.status == 200 {
-            page
-        } else {
-            self.get("/")
-        };
-        hidden(&page.body, "csrf").unwrap_or_default()
-    }
-
-    /// Logs in; returns the answer to the login form.
-    fn log_in(&mut self, username: &str, password: &str) -> Page {
-        let form = self.get("/login");
-        let token = hidden(&form.body, "form").expect("the login form has a token");
-        self.post(
-            "/login",
-            &[
-                ("form", &token),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-    }
-}
-
-/// A hidden field's value in a page.
-fn hidden(body: &str, name: &str) -> Option<String> {
-    let at = body.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &body[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_owned())
-}
-
-/// Creates the owner through the setup link; the client is logged in.
-fn set_up_owner(server: &Server) -> Client {
-    let mut owner = server.client();
-    let link = server
-        .setup_link
-        .clone()
-        .expect("a first start prints a setup link");
-    let form = owner.get(&link);
-    assert_eq!(form.status, 200, "{}", form.body);
-    let token = hidden(&form.body, "token").expect("the setup token");
-    let form_token = hidden(&form.body, "form").expect("the form token");
-    let created = owner.post(
-        "/setup",
-        &[
-            ("token", &token),
-            ("form", &form_token),
-            ("username", OWNER),
-            ("password", OWNER_PASSWORD),
-            ("confirm", OWNER_PASSWORD),
-        ],
-    );
-    assert_eq!(created.status, 303, "{}", created.body);
-    assert_eq!(created.location.as_deref(), Some("/?done=welcome"));
-    owner
-}
-
-/// The connection form's fields for the demo site, with `private_key`.
-fn demo_connection<'a>(
-    csrf: &'a str,
-    site: &'a str,
-    private_key: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("csrf", csrf),
-        ("setting:site", site),
-        ("setting:company-id", DEMO_COMPANY_ID),
-        ("setting:public-key", DEMO_PUBLIC_KEY),
-        ("setting:private-key", private_key),
-        ("setting:client-id", DEMO_CLIENT_ID),
-        ("setting:codebase", ""),
-        ("allow_http", "on"),
-    ]
-}
+use seatsync_fixtures::{DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY};
 
 #[test]
 fn the_setup_link_creates_the_owner_who_connects_a_tenant_and_schedules_it() {
@@ -552,8 +281,15 @@ fn a_customer_sees_only_its_own_tenant_read_only_unless_allowed() {
     for name in ["acme", "other"] {
         owner.post("/tenants", &[("csrf", &csrf), ("name", name)]);
     }
-    // Each tenant has a run in its history.
+    // An organization whose name is markup.
     let store = env.store();
+    let usage = seatsync_host::usage::parse_usage(
+        b"org_id,org_name,package,active_users\npe-1,<script>alert(1)</script>,business,3\n",
+        None,
+    )
+    .unwrap();
+    store.replace_usage("acme", &usage).unwrap();
+    // Each tenant has a run in its history.
     store
         .set_data_type("other", seatsync_host::store::DataType::Packages, false)
         .unwrap();
@@ -589,6 +325,14 @@ fn a_customer_sees_only_its_own_tenant_read_only_unless_allowed() {
         accounts.body
     );
     assert!(!accounts.body.contains(bob));
+    for page in ["/t/acme/customers", "/t/acme/usage"] {
+        let body = owner.get(page).body;
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || page.ends_with("usage"),
+            "{body}"
+        );
+        assert!(!body.contains("<script>alert(1)"), "{page}: {body}");
+    }
     // Only the owner adds accounts for existing tenants.
     let nowhere = owner.post(
         "/accounts",
@@ -707,11 +451,10 @@ fn serve_runs_the_daily_sync_of_connected_tenants_and_stops_cleanly() {
         &["--at", "06:00", "--behind-proxy"],
         Some("2026-11-27T05:59:58Z"),
     );
-    assert!(
-        server.output().contains("Scheduled tenant 'default'"),
-        "{}",
-        server.output()
-    );
+    // The schedule starts beside the server, so it may print after the link.
+    wait_until("the tenant's schedule", Duration::from_secs(30), || {
+        server.output().contains("Scheduled tenant 'default'")
+    });
     wait_until("the 06:00 run", Duration::from_secs(60), || {
         server
             .output()
@@ -780,4 +523,155 @@ fn the_session_cookie_is_secure_behind_a_proxy_and_http_only_always() {
         assert_eq!(cookie.contains("Secure"), secure, "{cookie}");
         drop(server);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_it_serves_https_only_and_its_cookies_are_secure() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+
+    let env = Env::new();
+    let cert = env.file("cert.pem", seatsync_fixtures::tls::SERVER_CERT_PEM);
+    let key = env.file("key.pem", seatsync_fixtures::tls::SERVER_KEY_PEM);
+    let args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let server = tokio::task::block_in_place(|| Server::start(&env, &args, None));
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let link = server.setup_link.clone().unwrap();
+    assert!(link.starts_with("https://"), "{link}");
+    let addr = server.base.trim_start_matches("https://").to_owned();
+
+    // A client that trusts only the test CA.
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots
+        .add(
+            CertificateDer::from_pem_slice(seatsync_fixtures::tls::TEST_CA_PEM.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("a TLS handshake with the test CA");
+    tls.write_all(
+        format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: seatsync_form=")
+        })
+        .expect("the login form's cookie");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
+    // Plain HTTP to the same port gets no page.
+    let mut plain = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    plain
+        .write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), plain.read_to_end(&mut bytes)).await;
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("seatsync"),
+        "plain HTTP was served"
+    );
+    drop(server);
+}
+
+#[test]
+fn a_certificate_that_cannot_be_used_is_refused_before_anything_starts() {
+    let env = Env::new();
+    let cert = env.file("cert.pem", "not a certificate");
+    let key = env.file("key.pem", seatsync_fixtures::tls::SERVER_KEY_PEM);
+    let run = env.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cert.pem") && run.stderr.contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    let only_cert = env.run(&["serve", "--tls-cert", cert.to_str().unwrap()]);
+    assert_ne!(only_cert.status, 0);
+    assert!(
+        only_cert.stderr.contains("--tls-key"),
+        "{}",
+        only_cert.stderr
+    );
+    assert!(!env.db().exists(), "nothing was stored");
+}
+
+#[test]
+fn serve_demo_is_a_whole_console_over_the_simulator_that_leaves_nothing_behind() {
+    let env = Env::new();
+    let server = Server::start(&env, &["--demo"], None);
+    let output = server.output();
+    let site = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Site: "))
+        .expect("the demo prints the simulator's site")
+        .to_owned();
+    assert!(site.starts_with("http://127.0.0.1:"), "{output}");
+    let mut owner = set_up_owner(&server);
+    let csrf = owner.csrf();
+    // The demo tenant is there with the demo's usage, waiting to connect.
+    let overview = owner.get("/t/demo");
+    assert!(
+        overview.body.contains("13 organizations, 3 packages"),
+        "{}",
+        overview.body
+    );
+    let connected = owner.post(
+        "/t/demo/connection",
+        &demo_connection(&csrf, &site, DEMO_PRIVATE_KEY),
+    );
+    assert_eq!(connected.status, 303, "{}", connected.body);
+    let products = owner.get("/t/demo/products/business");
+    assert!(
+        products.body.contains("active products match"),
+        "{}",
+        products.body
+    );
+    let (status, output) = server.stop();
+    assert_eq!(status, 0, "{output}");
+    assert!(
+        output.contains("the temporary database is removed"),
+        "{output}"
+    );
+    assert!(!env.db().exists(), "the demo never touches --db");
 }

@@ -197,6 +197,12 @@ pub struct ServeArgs {
     /// marked `Secure`, and listening beyond loopback does not warn.
     #[arg(long)]
     pub behind_proxy: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Let the connection form use plain HTTP (a PSA or simulator on this
     /// machine, for testing).
     #[arg(long)]

@@ -4,6 +4,7 @@
 //! With `--demo`, over the built-in ConnectWise simulator and a temporary
 //! database, both gone when it stops.
 
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -16,8 +17,9 @@ use tokio::sync::watch;
 use super::Context;
 use super::args::ServeArgs;
 use super::report::{concurrency, retry_pause, settle_window_setting};
+use crate::clock::Clock as _;
 use crate::console::daemons::{self, Schedule, Wake};
-use crate::console::{Console, ConsoleOptions, auth};
+use crate::console::{Console, ConsoleOptions, auth, tls};
 use crate::daemon::DaemonOptions;
 use crate::schedule::parse_at;
 
@@ -38,6 +40,11 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
         ctx.db = dir.path().join("seatsync-demo.db");
         demo_parts = Some((sim, dir));
     }
+    // A certificate that cannot be used fails now, before anything starts.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
     let store = ctx.store()?;
     let runtime = ctx.runtime()?;
     if let Some((sim, _)) = &demo_parts {
@@ -72,7 +79,7 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
     let addr = listener
         .local_addr()
         .context("cannot read the address the console listens on")?;
-    if let Some(warning) = exposure_warning(addr, args.behind_proxy) {
+    if let Some(warning) = exposure_warning(addr, args.behind_proxy || tls.is_some()) {
         eprintln!("{warning}");
     }
 
@@ -81,9 +88,18 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
         db: ctx.db.clone(),
         clock: ctx.clock,
         runtime: runtime.clone(),
-        secure_cookies: args.behind_proxy,
+        secure_cookies: args.behind_proxy || tls.is_some(),
         allow_http: args.allow_http || args.demo,
         at,
+        sync: crate::sync::SyncOptions {
+            concurrency: concurrency(),
+            retry_pause: retry_pause(),
+            settle_window: settle_window_setting(runtime.limits()),
+            ..crate::sync::SyncOptions::new(
+                crate::store::Trigger::Manual,
+                ctx.clock.now().date_naive(),
+            )
+        },
     };
     let console = Console::new(options, Some(wake.clone())).await?;
     let schedule = Schedule {
@@ -103,7 +119,7 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
     // as soon as it appears stops us cleanly.
     let signal = super::daemon::shutdown_signal()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let url = format!("http://{addr}");
+    let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     println!(
         "seatsync console: {url}/ (daily sync at {} UTC). Stop with Ctrl-C or SIGTERM.",
         at.format("%H:%M")
@@ -116,10 +132,26 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
     }
     let scheduler = tokio::spawn(daemons::run(schedule, wake, stop_rx.clone()));
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, console.router()).with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = server_stop.wait_for(|s| *s).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    };
+    let router = console.router();
+    let server = match tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)
+                .context("cannot serve HTTPS on the console's address")?;
+            tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+        None => tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .into_future(),
+        ),
+    };
     signal.await;
     println!("Stopping: finishing any sync in progress…");
     let _ = stop_tx.send(true);
@@ -153,8 +185,8 @@ fn exposure_warning(addr: SocketAddr, behind_proxy: bool) -> Option<String> {
     (!addr.ip().is_loopback() && !behind_proxy).then(|| {
         format!(
             "warning: the console listens on {addr} over plain HTTP: passwords and session cookies would cross \
-             the network unencrypted. Put a reverse proxy that terminates TLS in front of it and pass \
-             --behind-proxy, or listen on 127.0.0.1."
+             the network unencrypted. Give it --tls-cert and --tls-key, or put a reverse proxy that terminates \
+             TLS in front of it and pass --behind-proxy, or listen on 127.0.0.1."
         )
     })
 }

@@ -295,10 +295,20 @@ where
         let Form(form) = Form::<T>::from_request(req, console)
             .await
             .map_err(|e| ConsoleError::BadRequest(e.body_text()).into_response())?;
-        if !same_secret(form.csrf(), &user.csrf) || form.csrf().is_empty() {
-            return Err(csrf_refused().into_response());
-        }
+        user.check_csrf(form.csrf())
+            .map_err(IntoResponse::into_response)?;
         Ok(Posted { user, form })
+    }
+}
+
+impl User {
+    /// Refuses a form whose CSRF token is not this session's (for forms
+    /// [`Posted`] cannot read: file uploads).
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), ConsoleError> {
+        if submitted.is_empty() || !same_secret(submitted, &self.csrf) {
+            return Err(csrf_refused());
+        }
+        Ok(())
     }
 }
 

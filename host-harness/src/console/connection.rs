@@ -108,16 +108,10 @@ fn render(
 }
 
 async fn view(console: &Console, user: &User, tenant: &str) -> Result<View, ConsoleError> {
-    let (u, t) = (user.clone(), tenant.to_owned());
-    console
-        .with_store(move |s| {
-            u.require_tenant(s, &t)?;
-            Ok(View {
-                stored: s.connection(&t)?,
-                may_manage: u.may_manage(s, &t)?,
-            })
-        })
-        .await
+    let (stored, may_manage) = console
+        .read_tenant(user, tenant, |s, t| Ok(s.connection(t)?))
+        .await?;
+    Ok(View { stored, may_manage })
 }
 
 /// `GET /t/{tenant}/connection`.

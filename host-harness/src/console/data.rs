@@ -27,12 +27,8 @@ pub async fn page(
     Path(tenant): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
-    let (u, t) = (user.clone(), tenant.clone());
     let (types, may_manage) = console
-        .with_store(move |s| {
-            u.require_tenant(s, &t)?;
-            Ok((s.data_types(&t)?, u.may_manage(s, &t)?))
-        })
+        .read_tenant(&user, &tenant, |s, t| Ok(s.data_types(t)?))
         .await?;
     let on = |d: DataType| match d {
         DataType::UserCounts => types.user_counts,
@@ -72,12 +68,10 @@ pub async fn save(
     Path(tenant): Path<String>,
     Posted { user, form }: Posted<DataForm>,
 ) -> Result<Response, ConsoleError> {
-    let t = tenant.clone();
     console
-        .with_store(move |s| {
-            user.require_manage(s, &t)?;
-            s.set_data_type(&t, DataType::UserCounts, form.user_counts.is_some())?;
-            s.set_data_type(&t, DataType::Packages, form.packages.is_some())?;
+        .change_tenant(&user, &tenant, move |s, t| {
+            s.set_data_type(t, DataType::UserCounts, form.user_counts.is_some())?;
+            s.set_data_type(t, DataType::Packages, form.packages.is_some())?;
             Ok(())
         })
         .await?;

@@ -5,6 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::layout;
+use crate::connection::ConnectionError;
+use crate::mapping::MappingError;
+use crate::plans::PlanError;
 use crate::store::StoreError;
 
 /// Why a request did not get what it asked for.
@@ -34,8 +37,43 @@ pub enum ConsoleError {
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::InvalidInput(message) => ConsoleError::BadRequest(message),
+            // Ids come from URLs: one that names nothing is a page that
+            // does not exist.
+            StoreError::UnknownPackage { .. }
+            | StoreError::UnknownOrg { .. }
+            | StoreError::NoSuchRun(_)
+            | StoreError::NoSuchPlan(_) => ConsoleError::NotFound,
+            StoreError::InvalidInput(_)
+            | StoreError::PlanNotPending { .. }
+            | StoreError::LockBusy(_) => ConsoleError::BadRequest(e.to_string()),
             other => ConsoleError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<MappingError> for ConsoleError {
+    fn from(e: MappingError) -> Self {
+        match e {
+            MappingError::Store(e) => e.into(),
+            other => ConsoleError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<PlanError> for ConsoleError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Store(e) => e.into(),
+            other => ConsoleError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<ConnectionError> for ConsoleError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::Store(e) => e.into(),
+            other => ConsoleError::BadRequest(other.to_string()),
         }
     }
 }

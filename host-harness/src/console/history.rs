@@ -7,10 +7,14 @@ use maud::html;
 use super::auth::User;
 use super::tenants::run_status;
 use super::{Console, ConsoleError, layout};
-use crate::store::RunId;
+use crate::notify::shown_url;
+use crate::store::{NotifierKind, RunId};
 
 /// How many runs the history page lists.
 const RUNS_SHOWN: usize = 100;
+
+/// How many notification deliveries it lists.
+const DELIVERIES_SHOWN: usize = 10;
 
 /// `GET /t/{tenant}/history`: the latest runs and the next scheduled one.
 pub async fn runs(
@@ -18,11 +22,13 @@ pub async fn runs(
     user: User,
     Path(tenant): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (u, t) = (user.clone(), tenant.clone());
-    let runs = console
-        .with_store(move |s| {
-            u.require_tenant(s, &t)?;
-            Ok(s.list_runs(&t, RUNS_SHOWN)?)
+    let ((runs, notifiers, deliveries), _) = console
+        .read_tenant(&user, &tenant, |s, t| {
+            Ok((
+                s.list_runs(t, RUNS_SHOWN)?,
+                s.notifiers(t)?,
+                s.deliveries(t, DELIVERIES_SHOWN)?,
+            ))
         })
         .await?;
     let next = crate::schedule::next_fire(console.now(), console.options().at);
@@ -58,6 +64,38 @@ pub async fn runs(
                 }
             }
         }
+        h2 { "Notifications" }
+        @if notifiers.is_empty() {
+            p.muted { "No one is notified. " code { "seatsync --tenant " (tenant) " notify add webhook URL" } " or "
+                code { "notify add email ADDRESS" } " adds a webhook or an email." }
+        } @else {
+            table {
+                thead { tr { th { "Kind" } th { "To" } th { "Events" } } }
+                tbody { @for n in &notifiers {
+                    tr {
+                        td { (n.kind.as_str()) }
+                        // A webhook's path can be its secret: shown cut.
+                        td { @if n.kind == NotifierKind::Webhook { (shown_url(&n.target)) } @else { (n.target) } }
+                        td { (n.events.join(", ")) }
+                    }
+                } }
+            }
+        }
+        @if !deliveries.is_empty() {
+            table {
+                thead { tr { th { "Sent" } th { "To" } th { "Events" } th { "State" } th.num { "Attempts" } th { "Error" } } }
+                tbody { @for d in &deliveries {
+                    tr {
+                        td { (d.at.format("%Y-%m-%d %H:%M UTC")) }
+                        td { (d.target) }
+                        td { (d.events.join(", ")) }
+                        td { (d.state.as_str()) }
+                        td.num { (d.attempts) }
+                        td { (d.error.as_deref().unwrap_or("")) }
+                    }
+                } }
+            }
+        }
     };
     Ok(layout::page(&user, "History", Some((&tenant, "history")), body).into_response())
 }
@@ -69,10 +107,8 @@ pub async fn run(
     user: User,
     Path((tenant, run)): Path<(String, i64)>,
 ) -> Result<Response, ConsoleError> {
-    let (u, t) = (user.clone(), tenant.clone());
-    let (run, lines) = console
-        .with_store(move |s| {
-            u.require_tenant(s, &t)?;
+    let ((run, lines), _) = console
+        .read_tenant(&user, &tenant, move |s, t| {
             let run = s
                 .run(RunId(run))?
                 .filter(|r| r.tenant == t)

@@ -7,13 +7,33 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::auth::User;
 
-/// The console's style sheet, served at `/console.css` (no inline styles:
-/// the content security policy forbids them).
-pub const STYLE: &str = include_str!("console.css");
+/// The console's style sheet, served at `/static/console.css` (no inline
+/// styles: the content security policy forbids them).
+pub const STYLE: &str = include_str!("static/console.css");
 
-/// `/console.css`.
+/// htmx, vendored (`static/README.md`), served at `/static/htmx.min.js`.
+pub const HTMX: &str = include_str!("static/htmx-2.0.11.min.js");
+
+/// `/static/console.css`.
 pub async fn style() -> impl axum::response::IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE,
+    )
+}
+
+/// `/static/htmx.min.js`.
+pub async fn htmx() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        HTMX,
+    )
 }
 
 /// Headers on every answer: no scripts or frames from anywhere, no
@@ -23,8 +43,8 @@ pub async fn security_headers(mut response: Response) -> Response {
     let set = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -45,7 +65,11 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · seatsync" }
-            link rel="stylesheet" href="/console.css";
+            // htmx without its inline indicator styles and without eval:
+            // the content security policy allows neither.
+            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
+            link rel="stylesheet" href="/static/console.css";
+            script src="/static/htmx.min.js" defer {}
         }
     }
 }
@@ -62,11 +86,15 @@ pub fn bare(title: &str, body: Markup) -> Markup {
 }
 
 /// The sections of a tenant's pages, in the wizard's order.
-pub const TENANT_SECTIONS: [(&str, &str); 4] = [
+pub const TENANT_SECTIONS: [(&str, &str); 8] = [
     ("", "Overview"),
-    ("connection", "Connection"),
-    ("data", "Data to sync"),
-    ("history", "History"),
+    ("connection", "1. Connection"),
+    ("data", "2. Data to sync"),
+    ("usage", "3. Usage"),
+    ("products", "4. Products"),
+    ("customers", "5. Customers"),
+    ("review", "6. Review"),
+    ("history", "7. History"),
 ];
 
 /// A page for a logged-in `user`; `tenant` adds the tenant's section bar
@@ -115,7 +143,23 @@ pub fn notice(code: Option<&str>) -> Markup {
         "saved" => "Saved.",
         "added" => "Added.",
         "welcome" => "Welcome: your owner account is ready. Add a tenant to start.",
+        "mapped" => "Mapped.",
+        "refreshed" => "The PSA's lists are read again.",
+        "decided" => "Decision saved.",
         _ => return html! {},
     };
     html! { p.notice role="status" { (text) } }
+}
+
+/// What a URL path segment or query value keeps as is: RFC 3986's
+/// unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as one segment of a URL path (vendor ids can hold anything).
+pub fn seg(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }

@@ -12,6 +12,12 @@
 //! - [`tenants`]: the partner's tenants, each tenant's overview, accounts;
 //! - [`connection`]: the connection form and its test;
 //! - [`data`]: the data types to sync;
+//! - [`usage`]: the vendor's usage file, uploaded;
+//! - [`products`]: packages mapped to catalog products;
+//! - [`customers`]: organizations mapped to companies and contracts, and
+//!   suggested matches;
+//! - [`catalog`]: the PSA's lists the pickers search;
+//! - [`review`]: plans, decisions and applying them;
 //! - [`history`]: runs and their lines;
 //! - [`ops`]: `/healthz` and `/metrics`;
 //! - [`daemons`]: the daily schedule of every connected tenant.
@@ -21,15 +27,21 @@
 //! also calls the connector runs there too ([`Console::with_store_async`]).
 
 pub mod auth;
+pub mod catalog;
 pub mod connection;
+pub mod customers;
 pub mod daemons;
 pub mod data;
 pub mod error;
 pub mod history;
 pub mod layout;
 pub mod ops;
+pub mod products;
+pub mod review;
 pub mod setup;
 pub mod tenants;
+pub mod tls;
+pub mod usage;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -61,6 +73,9 @@ pub struct ConsoleOptions {
     pub allow_http: bool,
     /// The daily sync time (UTC) of every tenant.
     pub at: NaiveTime,
+    /// How the console's own runs (review, apply) go: concurrency, retry
+    /// pause, settle window. Trigger, date and actor are set per run.
+    pub sync: crate::sync::SyncOptions,
 }
 
 /// The console's shared state: cheap to clone, one per server.
@@ -73,6 +88,7 @@ struct Inner {
     options: ConsoleOptions,
     description: ConnectorDescription,
     limiter: auth::LoginLimiter,
+    catalogs: catalog::Catalogs,
     daemons: Option<daemons::Wake>,
 }
 
@@ -90,6 +106,7 @@ impl Console {
                 options,
                 description,
                 limiter: auth::LoginLimiter::default(),
+                catalogs: catalog::Catalogs::default(),
                 daemons,
             }),
         })
@@ -108,6 +125,11 @@ impl Console {
     /// The login rate limit.
     pub(crate) fn limiter(&self) -> &auth::LoginLimiter {
         &self.inner.limiter
+    }
+
+    /// The PSA's lists the pickers search.
+    pub(crate) fn catalogs(&self) -> &catalog::Catalogs {
+        &self.inner.catalogs
     }
 
     /// Now, on the console's clock.
@@ -156,6 +178,72 @@ impl Console {
         .map_err(|e| ConsoleError::Internal(format!("a request's task failed: {e}")))?
     }
 
+    /// What a tenant's page reads: `read`'s answer, once the account is
+    /// known to see `tenant`, and whether it may change it.
+    pub async fn read_tenant<T, F>(
+        &self,
+        user: &auth::User,
+        tenant: &str,
+        read: F,
+    ) -> Result<(T, bool), ConsoleError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &str) -> Result<T, ConsoleError> + Send + 'static,
+    {
+        let (user, tenant) = (user.clone(), tenant.to_owned());
+        self.with_store(move |s| {
+            user.require_tenant(s, &tenant)?;
+            let may_manage = user.may_manage(s, &tenant)?;
+            Ok((read(s, &tenant)?, may_manage))
+        })
+        .await
+    }
+
+    /// Runs `change` once the account is known to be allowed to change
+    /// `tenant` ([`auth::User::require_manage`]).
+    pub async fn change_tenant<T, F>(
+        &self,
+        user: &auth::User,
+        tenant: &str,
+        change: F,
+    ) -> Result<T, ConsoleError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &str) -> Result<T, ConsoleError> + Send + 'static,
+    {
+        let (user, tenant) = (user.clone(), tenant.to_owned());
+        self.with_store(move |s| {
+            user.require_manage(s, &tenant)?;
+            change(s, &tenant)
+        })
+        .await
+    }
+
+    /// The tenant's stored connection, opened for calls a person waits for.
+    pub async fn connected(
+        &self,
+        store: &Store,
+        tenant: &str,
+    ) -> Result<crate::connection::Connected, ConsoleError> {
+        let stored = store.connection(tenant)?.ok_or_else(|| {
+            ConsoleError::BadRequest(
+                "this tenant has no connection yet: connect it first (step 1)".into(),
+            )
+        })?;
+        let runtime = self.options().runtime.clone();
+        Ok(crate::connection::Connected::open(runtime, stored, true).await?)
+    }
+
+    /// The options of a run `user` starts now from the console.
+    pub fn sync_options(&self, user: &auth::User) -> crate::sync::SyncOptions {
+        crate::sync::SyncOptions {
+            trigger: crate::store::Trigger::Manual,
+            effective_date: self.now().date_naive(),
+            actor: user.account.username.clone(),
+            ..self.inner.options.sync.clone()
+        }
+    }
+
     /// Tells the schedule a tenant may have a new connection.
     pub(crate) fn wake_daemons(&self) {
         if let Some(wake) = &self.inner.daemons {
@@ -167,7 +255,8 @@ impl Console {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/healthz", get(ops::healthz))
-            .route("/console.css", get(layout::style))
+            .route("/static/console.css", get(layout::style))
+            .route("/static/htmx.min.js", get(layout::htmx))
             .route("/metrics", get(ops::metrics))
             .route("/setup", get(setup::setup_page).post(setup::setup_post))
             .route("/login", get(setup::login_page).post(setup::login_post))
@@ -186,6 +275,39 @@ impl Console {
             )
             .route("/t/{tenant}/connection/test", post(connection::test))
             .route("/t/{tenant}/data", get(data::page).post(data::save))
+            .route(
+                "/t/{tenant}/usage",
+                get(usage::page)
+                    .post(usage::upload)
+                    .layer(axum::extract::DefaultBodyLimit::max(usage::MAX_UPLOAD)),
+            )
+            .route("/t/{tenant}/products", get(products::page))
+            .route(
+                "/t/{tenant}/products/{key}",
+                get(products::picker).post(products::map),
+            )
+            .route(
+                "/t/{tenant}/products/{key}/switch",
+                post(products::switch_package),
+            )
+            .route("/t/{tenant}/catalog/refresh", post(products::refresh))
+            .route("/t/{tenant}/customers", get(customers::page))
+            .route(
+                "/t/{tenant}/customers/{org}",
+                get(customers::picker).post(customers::map),
+            )
+            .route(
+                "/t/{tenant}/customers/{org}/switch",
+                post(customers::switch_org),
+            )
+            .route("/t/{tenant}/suggestions", get(customers::suggestions))
+            .route(
+                "/t/{tenant}/suggestions/accept",
+                post(customers::accept_confident),
+            )
+            .route("/t/{tenant}/review", get(review::page).post(review::start))
+            .route("/t/{tenant}/plans/{plan}/decide", post(review::decide))
+            .route("/t/{tenant}/plans/{plan}/apply", post(review::apply))
             .route("/t/{tenant}/history", get(history::runs))
             .route("/t/{tenant}/history/{run}", get(history::run))
             .fallback(error::not_found)

@@ -168,7 +168,6 @@ pub async fn overview(
         })
         .await?;
     let on = |b: bool| if b { "on" } else { "off" };
-    let cli = |command: &str| html! { code { "seatsync --tenant " (tenant) " " (command) } };
     let next = crate::schedule::next_fire(console.now(), console.options().at);
     let body = html! {
         h1 { (tenant) }
@@ -187,22 +186,22 @@ pub async fn overview(
             section.step {
                 h2 { "3. Usage" }
                 p { (o.orgs) " organizations, " (o.packages) " packages." }
-                p.help { "Import a usage file with " (cli("usage import FILE")) "." }
+                a href=(format!("/t/{tenant}/usage")) { "Upload usage" }
             }
             section.step {
                 h2 { "4. Products" }
                 p { (o.packages_mapped) " of " (o.packages) " packages mapped." }
-                p.help { "Map with " (cli("map package KEY --product ID")) "." }
+                a href=(format!("/t/{tenant}/products")) { "Map products" }
             }
             section.step {
                 h2 { "5. Customers" }
                 p { (o.orgs_mapped) " of " (o.orgs) " organizations mapped." }
-                p.help { "Map with " (cli("map suggest --apply")) " or " (cli("map org ORG --company ID --agreement ID")) "." }
+                a href=(format!("/t/{tenant}/customers")) { "Map customers" }
             }
             section.step {
                 h2 { "6. Review" }
                 p { (o.pending_plans) " plans waiting for a decision." }
-                p.help { "Review with " (cli("review")) ", " (cli("approve")) " and " (cli("apply")) "." }
+                a href=(format!("/t/{tenant}/review")) { "Review" }
             }
             section.step {
                 h2 { "7. History" }

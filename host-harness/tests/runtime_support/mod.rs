@@ -14,39 +14,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// A test CA (EC P-256, valid until 2126), generated once with openssl.
-pub const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
-MIIBnTCCAUOgAwIBAgIUITWSJ6pgwkE3LhJZKtfwFEiS6W0wCgYIKoZIzj0EAwIw
-GzEZMBcGA1UEAwwQc2VhdHN5bmMgdGVzdCBDQTAgFw0yNjExMjcwNzI0MjRaGA8y
-MTI2MTEwMzA3MjQyNFowGzEZMBcGA1UEAwwQc2VhdHN5bmMgdGVzdCBDQTBZMBMG
-ByqGSM49AgEGCCqGSM49AwEHA0IABCSF+4vAzsj5nDdTIzfLhWtI1Fe6D/qzYc58
-LBxD8TvFVMm850amFethMbaqbTl+tS6wKy+qdu7J7v4pJ2udiPGjYzBhMB0GA1Ud
-DgQWBBQvZuN22/eBNqvE0ZJuiNfWGdfY9TAfBgNVHSMEGDAWgBQvZuN22/eBNqvE
-0ZJuiNfWGdfY9TAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIBBjAKBggq
-hkjOPQQDAgNIADBFAiEAsIDPyncKmTUywAEsK1yTkQagjdASz/SS5QsUSKhKfZwC
-IDTwXUB04QxDJ4O52JI5PKwi/mBbbGByWwrPh11AXeih
------END CERTIFICATE-----\n";
-
-/// A server certificate for `IP:127.0.0.1`, issued by [`TEST_CA_PEM`].
-pub const SERVER_CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
-MIIBvDCCAWGgAwIBAgIUIYMERQoAOMlsYM+1OwQi9sOaqK4wCgYIKoZIzj0EAwIw
-GzEZMBcGA1UEAwwQc2VhdHN5bmMgdGVzdCBDQTAgFw0yNjExMjcwNzI0MjRaGA8y
-MTI2MTEwMzA3MjQyNFowFDESMBAGA1UEAwwJMTI3LjAuMC4xMFkwEwYHKoZIzj0C
-AQYIKoZIzj0DAQcDQgAESl+VX+2klL7DWaGB4J5f8gzkj6xlbtIqLj0UD6KfSBtX
-wZYCOh0Covhm5PK+L3TPI7OqN2QYx1aFjEWK5D0acaOBhzCBhDAMBgNVHRMBAf8E
-AjAAMA4GA1UdDwEB/wQEAwIHgDATBgNVHSUEDDAKBggrBgEFBQcDATAPBgNVHREE
-CDAGhwR/AAABMB0GA1UdDgQWBBTvk9DofPfX68Je5gl6nKNgQHuIHzAfBgNVHSME
-GDAWgBQvZuN22/eBNqvE0ZJuiNfWGdfY9TAKBggqhkjOPQQDAgNJADBGAiEAwAa/
-BvtLX0PFCVwcYse70w5GH1pVcuf2mRB7yacaK2YCIQDb8v9HlI7kl4BZK9Ywv6nb
-6xa3fMNp+YWofeT48hwG6g==
------END CERTIFICATE-----\n";
-
-/// The server certificate's PKCS#8 key. Test-only.
-pub const SERVER_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQge+1naGuz+b3tthDU
-xUBpucurx3pbCyPBN0mfj0qo5yahRANCAARKX5Vf7aSUvsNZoYHgnl/yDOSPrGVu
-0iouPRQPop9IG1fBlgI6HQKi+Gbk8r4vdM8js6o3ZBjHVoWMRYrkPRpx
------END PRIVATE KEY-----\n";
+// Not every test binary that includes this module uses all three.
+#[allow(unused_imports)]
+pub use seatsync_fixtures::tls::{SERVER_CERT_PEM, SERVER_KEY_PEM, TEST_CA_PEM};
 
 /// A request as the server read it.
 #[derive(Debug, Clone)]

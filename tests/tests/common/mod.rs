@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test file uses part of this module.
 
+pub mod console;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
