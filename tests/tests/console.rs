@@ -165,6 +165,58 @@ fn the_setup_link_creates_the_owner_who_connects_a_tenant_and_schedules_it() {
     let types = env.store().data_types("acme").unwrap();
     assert!(types.user_counts && !types.packages);
 
+    // Notifications: checked as `notify add` checks them; a webhook's
+    // secret path is never shown back.
+    let hook = "https://hooks.example.com/services/T000/B000/XYZSECRET";
+    let added = owner.post(
+        "/t/acme/notifiers",
+        &[
+            ("csrf", &csrf),
+            ("kind", "webhook"),
+            ("target", hook),
+            ("format", "slack"),
+            ("events", "run-problems"),
+            ("events", "change-held"),
+        ],
+    );
+    assert_eq!(
+        added.location.as_deref(),
+        Some("/t/acme/history?done=added"),
+        "{}",
+        added.body
+    );
+    let notifiers = env.store().notifiers("acme").unwrap();
+    assert_eq!(notifiers.len(), 1);
+    assert_eq!(notifiers[0].events, ["run-problems", "change-held"]);
+    let history = owner.get("/t/acme/history");
+    assert!(
+        history.body.contains("hooks.example.com") && !history.body.contains("XYZSECRET"),
+        "{}",
+        history.body
+    );
+    for (kind, target, why) in [
+        (
+            "webhook",
+            "http://hooks.example.com/services/SECRETPATH",
+            "cannot be used",
+        ),
+        ("email", "not an address", "is not an email address"),
+    ] {
+        let refused = owner.post(
+            "/t/acme/notifiers",
+            &[("csrf", &csrf), ("kind", kind), ("target", target)],
+        );
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains(why), "{}", refused.body);
+        assert!(!refused.body.contains("SECRETPATH"), "{}", refused.body);
+    }
+    let removed = owner.post(
+        &format!("/t/acme/notifiers/{}/remove", notifiers[0].id),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(removed.status, 303);
+    assert!(env.store().notifiers("acme").unwrap().is_empty());
+
     // The new connection gets its daily schedule, which /metrics shows.
     wait_until("the tenant's schedule", Duration::from_secs(30), || {
         server.output().contains("Scheduled tenant 'acme'")
@@ -297,7 +349,9 @@ fn a_customer_sees_only_its_own_tenant_read_only_unless_allowed() {
     env.configure(); // tenant "default", connected and mapped
     // (It needs attention: the demo has a conflict; a run all the same.)
     env.run(&["sync", "--dry-run"]);
+    env.run(&["review"]);
     let other_run = env.store().list_runs("default", 1).unwrap()[0].id.0;
+    let other_plan = env.store().plans("default", 1).unwrap()[0].id.0;
 
     let bob = "<script>alert(1)</script>";
     let added = owner.post(
@@ -408,9 +462,31 @@ fn a_customer_sees_only_its_own_tenant_read_only_unless_allowed() {
     let saved = customer.post("/t/acme/data", &[("csrf", &ccsrf)]);
     assert_eq!(saved.status, 303, "{}", saved.body);
     assert!(!env.store().data_types("acme").unwrap().user_counts);
-    // Still not another tenant's.
+    // Still not another tenant's, nor its plans under this tenant's URL.
     let page = customer.post("/t/other/data", &[("csrf", &ccsrf), ("packages", "on")]);
     assert_eq!(page.status, 404);
+    assert_eq!(
+        customer
+            .get(&format!("/t/acme/review?plan={other_plan}"))
+            .status,
+        404
+    );
+    assert_eq!(customer.get("/t/default/review").status, 404);
+    for action in ["decide", "apply"] {
+        let page = customer.post(
+            &format!("/t/acme/plans/{other_plan}/{action}"),
+            &[("csrf", &ccsrf), ("decision", "approve"), ("all", "true")],
+        );
+        assert_eq!(page.status, 404, "{action}: {}", page.body);
+    }
+    let plan = env
+        .store()
+        .plan("default", seatsync_host::store::PlanId(other_plan))
+        .unwrap();
+    assert_eq!(
+        plan.counts.approved, 0,
+        "the other tenant's plan is untouched"
+    );
 }
 
 #[test]

@@ -39,39 +39,27 @@ fn add(ctx: &Context, store: &Store, target: &NotifyTarget) -> anyhow::Result<()
             format,
             events,
         } => {
-            notify::check_webhook_url(url)?;
             let format = match format {
                 WebhookFormatArg::Json => WebhookFormat::Json,
                 WebhookFormatArg::Slack => WebhookFormat::Slack,
                 WebhookFormatArg::Teams => WebhookFormat::Teams,
             };
-            (
-                NotifierKind::Webhook,
-                url.trim().to_string(),
-                format,
-                events,
-            )
+            (NotifierKind::Webhook, url, format, events)
         }
         NotifyTarget::Email { address, events } => {
-            check_address(address)?;
-            (
-                NotifierKind::Email,
-                address.trim().to_string(),
-                WebhookFormat::Email,
-                events,
-            )
+            (NotifierKind::Email, address, WebhookFormat::Email, events)
         }
     };
-    let events: Vec<String> = notify::parse_events(events)?
-        .into_iter()
-        .map(|e| e.as_str().to_string())
-        .collect();
-    let id = store.add_notifier(&ctx.tenant, kind, &address, format, &events)?;
+    let (id, events) = notify::add_notifier(store, &ctx.tenant, kind, address, format, events)?;
     println!(
         "Notifier {id} added: {} {} for {}.",
         kind,
-        shown(kind, &address),
-        events.join(", ")
+        shown(kind, address.trim()),
+        events
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if kind == NotifierKind::Email && store.smtp(&ctx.tenant)?.is_none() {
         println!(
@@ -79,14 +67,6 @@ fn add(ctx: &Context, store: &Store, target: &NotifyTarget) -> anyhow::Result<()
         );
     }
     Ok(())
-}
-
-fn check_address(address: &str) -> Result<(), NotifyError> {
-    address
-        .trim()
-        .parse::<lettre::Address>()
-        .map(drop)
-        .map_err(|_| NotifyError::BadAddress(address.into()))
 }
 
 fn smtp(ctx: &Context, store: &Store, args: &SmtpArgs) -> anyhow::Result<()> {
@@ -116,7 +96,7 @@ fn smtp(ctx: &Context, store: &Store, args: &SmtpArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    check_address(&args.from)?;
+    notify::check_address(&args.from)?;
     let password = if args.password_stdin {
         Some(super::read_stdin_secret("SMTP password")?)
     } else if let Some(var) = &args.password_env {

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{Form, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -292,6 +293,8 @@ where
             return Err(csrf_refused().into_response());
         }
         let req = Request::from_parts(parts, body);
+        // axum-extra's form reads a repeated field into a list (ticked
+        // boxes of one name).
         let Form(form) = Form::<T>::from_request(req, console)
             .await
             .map_err(|e| ConsoleError::BadRequest(e.body_text()).into_response())?;

@@ -1,14 +1,15 @@
 //! The tenant's history: its runs, and each run's lines.
 
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
-use super::auth::User;
+use super::auth::{self, Posted, User};
+use super::tenants::Done;
 use super::tenants::run_status;
 use super::{Console, ConsoleError, layout};
-use crate::notify::shown_url;
-use crate::store::{NotifierKind, RunId};
+use crate::notify::{Event, shown_url};
+use crate::store::{NotifierKind, RunId, WebhookFormat};
 
 /// How many runs the history page lists.
 const RUNS_SHOWN: usize = 100;
@@ -21,8 +22,9 @@ pub async fn runs(
     State(console): State<Console>,
     user: User,
     Path(tenant): Path<String>,
+    Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
-    let ((runs, notifiers, deliveries), _) = console
+    let ((runs, notifiers, deliveries), may_manage) = console
         .read_tenant(&user, &tenant, |s, t| {
             Ok((
                 s.list_runs(t, RUNS_SHOWN)?,
@@ -65,20 +67,48 @@ pub async fn runs(
             }
         }
         h2 { "Notifications" }
+        (layout::notice(done.done.as_deref()))
         @if notifiers.is_empty() {
-            p.muted { "No one is notified. " code { "seatsync --tenant " (tenant) " notify add webhook URL" } " or "
-                code { "notify add email ADDRESS" } " adds a webhook or an email." }
+            p.muted { "No one is notified yet." }
         } @else {
             table {
-                thead { tr { th { "Kind" } th { "To" } th { "Events" } } }
+                thead { tr { th { "Kind" } th { "To" } th { "Format" } th { "Events" } th {} } }
                 tbody { @for n in &notifiers {
                     tr {
                         td { (n.kind.as_str()) }
                         // A webhook's path can be its secret: shown cut.
                         td { @if n.kind == NotifierKind::Webhook { (shown_url(&n.target)) } @else { (n.target) } }
+                        td { (n.format.as_str()) }
                         td { (n.events.join(", ")) }
+                        td { @if may_manage {
+                            form.inline method="post" action=(format!("/t/{tenant}/notifiers/{}/remove", n.id)) {
+                                input type="hidden" name="csrf" value=(user.csrf);
+                                button.secondary type="submit" { "Remove" }
+                            }
+                        } }
                     }
                 } }
+            }
+        }
+        @if may_manage {
+            form.stack method="post" action=(format!("/t/{tenant}/notifiers")) {
+                input type="hidden" name="csrf" value=(user.csrf);
+                label { "Notify" select name="kind" {
+                    option value="webhook" { "a webhook (HTTPS POST)" }
+                    option value="email" { "an email address" }
+                } }
+                label { "URL or address" input type="text" name="target" required placeholder="https://hooks.example.com/… or billing@example.com"; }
+                label { "Webhook format" select name="format" {
+                    option value="json" { "JSON" } option value="slack" { "Slack" } option value="teams" { "Microsoft Teams" }
+                } }
+                fieldset {
+                    legend { "Events (none ticked: all)" }
+                    @for e in Event::ALL {
+                        label.check { input type="checkbox" name="events" value=(e.as_str()); (e.as_str()) }
+                    }
+                }
+                button type="submit" { "Add" }
+                p.help { "Email goes through the tenant's SMTP server: " code { "seatsync --tenant " (tenant) " notify smtp …" } " sets it (its password is read from standard input, never from a form)." }
             }
         }
         @if !deliveries.is_empty() {
@@ -149,3 +179,80 @@ pub async fn run(
     };
     Ok(layout::page(&user, "Run", Some((&tenant, "history")), body).into_response())
 }
+
+/// The add-a-notifier form; `events` is repeated, once per ticked box.
+#[derive(serde::Deserialize)]
+pub struct NotifierForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    events: Vec<String>,
+}
+
+/// `POST /t/{tenant}/notifiers`: checked as `notify add` checks it
+/// ([`crate::notify::add_notifier`]).
+pub async fn add_notifier(
+    State(console): State<Console>,
+    Path(tenant): Path<String>,
+    Posted { user, form }: Posted<NotifierForm>,
+) -> Result<Response, ConsoleError> {
+    let kind = match form.kind.as_str() {
+        "webhook" => NotifierKind::Webhook,
+        "email" => NotifierKind::Email,
+        other => {
+            return Err(ConsoleError::BadRequest(format!(
+                "'{other}' is not a kind of notifier: webhook or email"
+            )));
+        }
+    };
+    let format = match form.format.as_str() {
+        "slack" => WebhookFormat::Slack,
+        "teams" => WebhookFormat::Teams,
+        _ => WebhookFormat::Json,
+    };
+    console
+        .change_tenant(&user, &tenant, move |s, t| {
+            crate::notify::add_notifier(s, t, kind, &form.target, format, &form.events).map_err(
+                |e| match e {
+                    crate::notify::AddNotifierError::Store(e) => e.into(),
+                    // Not echoed: a webhook URL's path can be its secret.
+                    crate::notify::AddNotifierError::Invalid(
+                        crate::notify::NotifyError::BadUrl { reason, .. },
+                    ) => ConsoleError::BadRequest(format!(
+                        "the webhook URL cannot be used: {reason}"
+                    )),
+                    other => ConsoleError::BadRequest(other.to_string()),
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/history?done=added")).into_response())
+}
+
+/// The remove button's form.
+#[derive(serde::Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /t/{tenant}/notifiers/{id}/remove`.
+pub async fn remove_notifier(
+    State(console): State<Console>,
+    Path((tenant, id)): Path<(String, i64)>,
+    Posted { user, form: _ }: Posted<RemoveForm>,
+) -> Result<Response, ConsoleError> {
+    console
+        .change_tenant(&user, &tenant, move |s, t| Ok(s.remove_notifier(t, id)?))
+        .await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/history?done=saved")).into_response())
+}
+
+auth::csrf_forms!(NotifierForm, RemoveForm);

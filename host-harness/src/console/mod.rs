@@ -310,6 +310,11 @@ impl Console {
             .route("/t/{tenant}/plans/{plan}/apply", post(review::apply))
             .route("/t/{tenant}/history", get(history::runs))
             .route("/t/{tenant}/history/{run}", get(history::run))
+            .route("/t/{tenant}/notifiers", post(history::add_notifier))
+            .route(
+                "/t/{tenant}/notifiers/{id}/remove",
+                post(history::remove_notifier),
+            )
             .fallback(error::not_found)
             .layer(axum::middleware::map_response(layout::security_headers))
             .with_state(self.clone())

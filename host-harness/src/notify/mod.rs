@@ -25,7 +25,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::store::{
-    Delivery, DeliveryState, NotifierKind, RunId, RunStatus, Store, UsageImportSummary, Withheld,
+    Delivery, DeliveryState, NotifierKind, RunId, RunStatus, Store, UsageImportSummary,
+    WebhookFormat, Withheld,
 };
 use crate::sync::SyncSummary;
 
@@ -91,6 +92,55 @@ pub enum NotifyError {
     /// SMTP settings that cannot be used.
     #[error("{0}")]
     BadSmtp(String),
+}
+
+/// Adds a notifier to `tenant` after checking it: a webhook URL the host
+/// can post to, or an email address; known event names (all when none).
+/// The CLI's `notify add` and the console's form both come here. Returns
+/// its id and the events it gets.
+pub fn add_notifier(
+    store: &Store,
+    tenant: &str,
+    kind: NotifierKind,
+    target: &str,
+    format: WebhookFormat,
+    events: &[String],
+) -> Result<(i64, Vec<Event>), AddNotifierError> {
+    let target = target.trim();
+    let format = match kind {
+        NotifierKind::Webhook => {
+            check_webhook_url(target)?;
+            format
+        }
+        NotifierKind::Email => {
+            check_address(target)?;
+            WebhookFormat::Email
+        }
+    };
+    let events = parse_events(events)?;
+    let names: Vec<String> = events.iter().map(|e| e.as_str().to_string()).collect();
+    let id = store.add_notifier(tenant, kind, target, format, &names)?;
+    Ok((id, events))
+}
+
+/// Checks an email address.
+pub fn check_address(address: &str) -> Result<(), NotifyError> {
+    address
+        .trim()
+        .parse::<lettre::Address>()
+        .map(drop)
+        .map_err(|_| NotifyError::BadAddress(address.into()))
+}
+
+/// Why a notifier was not added; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AddNotifierError {
+    /// Its target or events are wrong.
+    #[error(transparent)]
+    Invalid(#[from] NotifyError),
+    /// The store refused it.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The events `names` list (comma-separated or repeated); all of them when
