@@ -13,6 +13,8 @@
 //!
 //! Pacing is off (unlimited): this measures the host, not ConnectWise's
 //! throttle. Concurrency: `SEATSYNC_CONCURRENCY` (default 8). The pooling
+//! A compile cache kept between runs (so that a profiler sees the syncs,
+//! not the compiler): `SEATSYNC_BENCH_CACHE_DIR`. The pooling
 //! allocator's slots: `SEATSYNC_BENCH_POOLING` (default 16, `off`). The
 //! SQLite file's directory: `SEATSYNC_BENCH_DB_DIR` (default a temp dir).
 //!
@@ -733,9 +735,13 @@ impl Resyncs {
             .and_then(|c| c.parse().ok())
             .unwrap_or(8);
         let work = tempfile::tempdir().expect("temp dir");
-        let runtime = Arc::new(
-            Runtime::new(&component_bytes(), options(work.path(), &pooling)).expect("loads"),
-        );
+        // `SEATSYNC_BENCH_CACHE_DIR`: a compile cache kept between runs, so
+        // that a profiler sees the re-syncs, not the compiler, and the
+        // component's code is mapped from a file it can name symbols in.
+        let cache = std::env::var_os("SEATSYNC_BENCH_CACHE_DIR")
+            .map_or_else(|| work.path().to_path_buf(), std::path::PathBuf::from);
+        let runtime =
+            Arc::new(Runtime::new(&component_bytes(), options(&cache, &pooling)).expect("loads"));
         let sim = SimProcess::start(orgs);
         let site = format!("http://127.0.0.1:{}", sim.port);
         let conn = support::connection(&site);

@@ -36,7 +36,7 @@ pub mod keys {
 pub fn from_settings(settings: &Settings) -> Result<Connection, ConnectorError> {
     let required = |key: &str| -> Result<String, ConnectorError> {
         settings.get(key).map(str::to_string).ok_or_else(|| {
-            let description = crate::describe();
+            let description = crate::description();
             let help = description
                 .setting(key)
                 .map(|s| format!(" ({}): {}", s.label, s.help))

@@ -61,6 +61,19 @@ use seatsync_contract::{
 
 /// What the connector is and needs (`describe`): the same for every call.
 pub fn describe() -> ConnectorDescription {
+    description().clone()
+}
+
+/// [`describe`]'s answer, built once per instance: the sync path checks
+/// every line's options against it, and building it (help texts and all)
+/// for each line was a good part of a re-sync's cost in the component
+/// (docs/performance.md, the 0.2 regression).
+pub fn description() -> &'static ConnectorDescription {
+    static DESCRIPTION: std::sync::OnceLock<ConnectorDescription> = std::sync::OnceLock::new();
+    DESCRIPTION.get_or_init(build_description)
+}
+
+fn build_description() -> ConnectorDescription {
     let setting =
         |key: &str, label: &str, help: &str, secret: bool, required: bool| SettingDescription {
             key: key.into(),

@@ -271,7 +271,7 @@ pub fn line_options(
     package_key: &str,
     values: &BTreeMap<String, String>,
 ) -> Result<(BillCustomer, bool), ConnectorError> {
-    let description = crate::describe();
+    let description = crate::description();
     let invalid = |message: String| {
         ConnectorError::InvalidConfig(format!("the package {package_key:?}: {message}"))
     };

@@ -192,6 +192,8 @@ pub async fn save(
         .await?;
     match outcome {
         (Ok(_), _) => {
+            // Another site, or other keys, may list other things.
+            console.catalogs().forget(&tenant);
             console.wake_daemons();
             Ok(Redirect::to(&format!("/t/{tenant}/connection?done=connected")).into_response())
         }
