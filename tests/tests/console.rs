@@ -217,6 +217,52 @@ fn the_setup_link_creates_the_owner_who_connects_a_tenant_and_schedules_it() {
     assert_eq!(removed.status, 303);
     assert!(env.store().notifiers("acme").unwrap().is_empty());
 
+    // The email server: checked as `notify smtp` checks it; its password
+    // is write-only.
+    let plain = owner.post(
+        "/t/acme/smtp",
+        &[
+            ("csrf", &csrf),
+            ("host", "smtp.example.com"),
+            ("port", "25"),
+            ("security", "plain"),
+            ("from", "billing@msp.example"),
+        ],
+    );
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert!(
+        plain.body.contains("only allowed to a loopback relay"),
+        "{}",
+        plain.body
+    );
+    assert!(env.store().smtp("acme").unwrap().is_none());
+    let smtp = [
+        ("csrf", csrf.as_str()),
+        ("host", "smtp.example.com"),
+        ("port", "587"),
+        ("security", "starttls"),
+        ("from", "billing@msp.example"),
+        ("username", "billing"),
+        ("password", "smtp-secret-pw"),
+    ];
+    assert_eq!(owner.post("/t/acme/smtp", &smtp).status, 303);
+    let mut again = smtp;
+    again[6] = ("password", "");
+    again[2] = ("port", "2525");
+    assert_eq!(owner.post("/t/acme/smtp", &again).status, 303);
+    let saved = env.store().smtp("acme").unwrap().expect("saved");
+    assert_eq!(
+        (saved.port, saved.password.as_deref()),
+        (2525, Some("smtp-secret-pw")),
+        "an empty password keeps the saved one"
+    );
+    let history = owner.get("/t/acme/history");
+    assert!(
+        history.body.contains("a password is saved") && !history.body.contains("smtp-secret-pw"),
+        "{}",
+        history.body
+    );
+
     // The new connection gets its daily schedule, which /metrics shows.
     wait_until("the tenant's schedule", Duration::from_secs(30), || {
         server.output().contains("Scheduled tenant 'acme'")

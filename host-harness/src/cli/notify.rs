@@ -11,10 +11,8 @@ use serde_json::json;
 use super::Context;
 use super::args::{NotifyCommand, NotifyTarget, SmtpArgs, WebhookFormatArg};
 use super::table;
-use crate::notify::{self, DeliveryOptions, Event, Notice, NotifyError};
-use crate::store::{
-    Delivery, DeliveryState, NotifierKind, SmtpSecurity, SmtpSettings, Store, WebhookFormat,
-};
+use crate::notify::{self, DeliveryOptions, Event, Notice};
+use crate::store::{Delivery, DeliveryState, NotifierKind, SmtpSecurity, Store, WebhookFormat};
 
 /// `notify …`.
 pub async fn run(ctx: &Context, command: &NotifyCommand) -> anyhow::Result<ExitCode> {
@@ -77,26 +75,6 @@ fn smtp(ctx: &Context, store: &Store, args: &SmtpArgs) -> anyhow::Result<()> {
     } else {
         SmtpSecurity::Plain
     };
-    let host = args.host.trim();
-    if host.is_empty() {
-        return Err(NotifyError::BadSmtp(
-            "--host is empty: give the SMTP server's host name".into(),
-        )
-        .into());
-    }
-    if security == SmtpSecurity::Plain && !notify::is_loopback(host) {
-        return Err(NotifyError::BadSmtp(format!(
-            "--plain sends the password and the mail unencrypted, so it is only allowed to a loopback relay, not {host}: use --starttls or --tls"
-        ))
-        .into());
-    }
-    if args.port == 0 {
-        return Err(NotifyError::BadSmtp(
-            "--port cannot be 0: usually 587 (--starttls) or 465 (--tls)".into(),
-        )
-        .into());
-    }
-    notify::check_address(&args.from)?;
     let password = if args.password_stdin {
         Some(super::read_stdin_secret("SMTP password")?)
     } else if let Some(var) = &args.password_env {
@@ -104,17 +82,16 @@ fn smtp(ctx: &Context, store: &Store, args: &SmtpArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    store.set_smtp(
-        &ctx.tenant,
-        &SmtpSettings {
-            host: host.to_string(),
-            port: args.port,
-            username: args.user.clone(),
-            password,
-            security,
-            from: args.from.trim().to_string(),
-        },
+    let settings = notify::smtp_settings(
+        &args.host,
+        args.port,
+        security,
+        &args.from,
+        args.user.clone(),
+        password,
     )?;
+    store.set_smtp(&ctx.tenant, &settings)?;
+    let host = &settings.host;
     println!(
         "SMTP server saved: {host}:{} ({security}){}, from {}.",
         args.port,

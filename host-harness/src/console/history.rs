@@ -9,7 +9,7 @@ use super::tenants::Done;
 use super::tenants::run_status;
 use super::{Console, ConsoleError, layout};
 use crate::notify::{Event, shown_url};
-use crate::store::{NotifierKind, RunId, WebhookFormat};
+use crate::store::{NotifierKind, RunId, SmtpSecurity, WebhookFormat};
 
 /// How many runs the history page lists.
 const RUNS_SHOWN: usize = 100;
@@ -24,12 +24,13 @@ pub async fn runs(
     Path(tenant): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
-    let ((runs, notifiers, deliveries), may_manage) = console
+    let ((runs, notifiers, deliveries, smtp), may_manage) = console
         .read_tenant(&user, &tenant, |s, t| {
             Ok((
                 s.list_runs(t, RUNS_SHOWN)?,
                 s.notifiers(t)?,
                 s.deliveries(t, DELIVERIES_SHOWN)?,
+                s.smtp(t)?,
             ))
         })
         .await?;
@@ -108,7 +109,31 @@ pub async fn runs(
                     }
                 }
                 button type="submit" { "Add" }
-                p.help { "Email goes through the tenant's SMTP server: " code { "seatsync --tenant " (tenant) " notify smtp …" } " sets it (its password is read from standard input, never from a form)." }
+            }
+        }
+        h2 { "Email server (SMTP)" }
+        @match &smtp {
+            Some(m) => p { (m.host) ":" (m.port) " (" (m.security.as_str()) "), from " (m.from)
+                @if let Some(u) = &m.username { ", as " (u) } @if m.password.is_some() { "; a password is saved" } "." },
+            None => p.muted { "No SMTP server yet: email notifiers need one." },
+        }
+        @if may_manage {
+            form.stack method="post" action=(format!("/t/{tenant}/smtp")) {
+                input type="hidden" name="csrf" value=(user.csrf);
+                label { "Host" input type="text" name="host" required value=(smtp.as_ref().map(|m| m.host.as_str()).unwrap_or_default()); }
+                label { "Port" input type="text" name="port" required inputmode="numeric"
+                    value=(smtp.as_ref().map_or("587".to_string(), |m| m.port.to_string())); }
+                label { "Security" select name="security" {
+                    @for (value, label) in [("starttls", "STARTTLS (587)"), ("tls", "TLS (465)"), ("plain", "none (a relay on this machine only)")] {
+                        option value=(value) selected[smtp.as_ref().is_some_and(|m| m.security.as_str() == value)] { (label) }
+                    }
+                } }
+                label { "From" input type="text" name="from" required value=(smtp.as_ref().map(|m| m.from.as_str()).unwrap_or_default()); }
+                label { "User name" span.help { "Empty if the server needs no login." }
+                    input type="text" name="username" autocomplete="off" value=(smtp.as_ref().and_then(|m| m.username.as_deref()).unwrap_or_default()); }
+                label { "Password" span.help { "Write-only: leave it empty to keep the saved one." }
+                    input type="password" name="password" autocomplete="new-password" value=""; }
+                button type="submit" { "Save the email server" }
             }
         }
         @if !deliveries.is_empty() {
@@ -255,4 +280,59 @@ pub async fn remove_notifier(
     Ok(Redirect::to(&format!("/t/{tenant}/history?done=saved")).into_response())
 }
 
-auth::csrf_forms!(NotifierForm, RemoveForm);
+/// The SMTP form; an empty password keeps the saved one.
+#[derive(serde::Deserialize)]
+pub struct SmtpForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    port: String,
+    #[serde(default)]
+    security: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /t/{tenant}/smtp`: checked as `notify smtp` checks it
+/// ([`crate::notify::smtp_settings`]).
+pub async fn save_smtp(
+    State(console): State<Console>,
+    Path(tenant): Path<String>,
+    Posted { user, form }: Posted<SmtpForm>,
+) -> Result<Response, ConsoleError> {
+    let port: u16 = form.port.trim().parse().map_err(|_| {
+        ConsoleError::BadRequest(format!(
+            "the SMTP port {:?} is not a port number: usually 587 (STARTTLS) or 465 (TLS)",
+            form.port.trim()
+        ))
+    })?;
+    let security = match form.security.as_str() {
+        "tls" => SmtpSecurity::Tls,
+        "plain" => SmtpSecurity::Plain,
+        _ => SmtpSecurity::StartTls,
+    };
+    console
+        .change_tenant(&user, &tenant, move |s, t| {
+            let password = match form.password.is_empty() {
+                false => Some(form.password),
+                // Write-only: an empty field keeps what is saved.
+                true => s.smtp(t)?.and_then(|m| m.password),
+            };
+            let username = Some(form.username.trim().to_owned());
+            let settings = crate::notify::smtp_settings(
+                &form.host, port, security, &form.from, username, password,
+            )
+            .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
+            Ok(s.set_smtp(t, &settings)?)
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/history?done=saved")).into_response())
+}
+
+auth::csrf_forms!(NotifierForm, RemoveForm, SmtpForm);

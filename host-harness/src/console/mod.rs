@@ -311,6 +311,7 @@ impl Console {
             .route("/t/{tenant}/history", get(history::runs))
             .route("/t/{tenant}/history/{run}", get(history::run))
             .route("/t/{tenant}/notifiers", post(history::add_notifier))
+            .route("/t/{tenant}/smtp", post(history::save_smtp))
             .route(
                 "/t/{tenant}/notifiers/{id}/remove",
                 post(history::remove_notifier),

@@ -25,8 +25,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::store::{
-    Delivery, DeliveryState, NotifierKind, RunId, RunStatus, Store, UsageImportSummary,
-    WebhookFormat, Withheld,
+    Delivery, DeliveryState, NotifierKind, RunId, RunStatus, SmtpSecurity, SmtpSettings, Store,
+    UsageImportSummary, WebhookFormat, Withheld,
 };
 use crate::sync::SyncSummary;
 
@@ -121,6 +121,45 @@ pub fn add_notifier(
     let names: Vec<String> = events.iter().map(|e| e.as_str().to_string()).collect();
     let id = store.add_notifier(tenant, kind, target, format, &names)?;
     Ok((id, events))
+}
+
+/// An SMTP server's settings as a person gives them, checked: a host, a
+/// port that is not 0, TLS unless the server is on this machine, a valid
+/// sender address. The CLI's `notify smtp` and the console's form both
+/// come here; the caller stores the result (`Store::set_smtp`).
+pub fn smtp_settings(
+    host: &str,
+    port: u16,
+    security: SmtpSecurity,
+    from: &str,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<SmtpSettings, NotifyError> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(NotifyError::BadSmtp(
+            "the SMTP host is empty: give the SMTP server's host name".into(),
+        ));
+    }
+    if security == SmtpSecurity::Plain && !is_loopback(host) {
+        return Err(NotifyError::BadSmtp(format!(
+            "plain SMTP sends the password and the mail unencrypted, so it is only allowed to a loopback relay, not {host}: use STARTTLS or TLS"
+        )));
+    }
+    if port == 0 {
+        return Err(NotifyError::BadSmtp(
+            "the SMTP port cannot be 0: usually 587 (STARTTLS) or 465 (TLS)".into(),
+        ));
+    }
+    check_address(from)?;
+    Ok(SmtpSettings {
+        host: host.to_string(),
+        port,
+        username: username.filter(|u| !u.trim().is_empty()),
+        password,
+        security,
+        from: from.trim().to_string(),
+    })
 }
 
 /// Checks an email address.
