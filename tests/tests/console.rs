@@ -300,12 +300,20 @@ fn every_page_and_action_refuses_anonymous_and_cross_site_requests() {
     let before = env.store().tenants().unwrap();
 
     let mut anonymous = server.client();
+    // Every page (the router's GET routes)…
     for path in [
         "/",
         "/accounts",
         "/t/acme",
         "/t/acme/connection",
         "/t/acme/data",
+        "/t/acme/usage",
+        "/t/acme/products",
+        "/t/acme/products/business",
+        "/t/acme/customers",
+        "/t/acme/customers/pe-100482",
+        "/t/acme/suggestions",
+        "/t/acme/review",
         "/t/acme/history",
         "/t/acme/history/1",
     ] {
@@ -321,6 +329,7 @@ fn every_page_and_action_refuses_anonymous_and_cross_site_requests() {
             page.body
         );
     }
+    // …and every action (its POST routes).
     for path in [
         "/tenants",
         "/accounts",
@@ -329,6 +338,19 @@ fn every_page_and_action_refuses_anonymous_and_cross_site_requests() {
         "/t/acme/connection",
         "/t/acme/connection/test",
         "/t/acme/data",
+        "/t/acme/usage",
+        "/t/acme/products/business",
+        "/t/acme/products/business/switch",
+        "/t/acme/catalog/refresh",
+        "/t/acme/customers/pe-100482",
+        "/t/acme/customers/pe-100482/switch",
+        "/t/acme/suggestions/accept",
+        "/t/acme/review",
+        "/t/acme/plans/1/decide",
+        "/t/acme/plans/1/apply",
+        "/t/acme/notifiers",
+        "/t/acme/notifiers/1/remove",
+        "/t/acme/smtp",
     ] {
         let page = anonymous.post(path, &[("csrf", &csrf), ("name", "intruder")]);
         assert_eq!(page.status, 401, "POST {path}: {}", page.body);
