@@ -189,7 +189,25 @@ impl Runtime {
         let call = tokio::time::timeout(limits.wall_clock, async {
             let plugin = match plugin {
                 Some(plugin) => plugin,
-                None => self.pre.instantiate(&mut store).await?,
+                None => match self.pre.instantiate(&mut store).await {
+                    Ok(plugin) => plugin,
+                    // The room made above is sized from the permits in
+                    // use, read apart from the idle list: a call finishing
+                    // on another thread in between can leave one instance
+                    // too many (seen once under CI load). Drop every idle
+                    // instance and try once more; a pool really full of
+                    // running calls fails the same way again.
+                    Err(e)
+                        if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                            .is_some() =>
+                    {
+                        tracing::debug!(error = %e, "the instance pool was full: dropping idle instances");
+                        drop(self.idle.clear());
+                        tokio::task::yield_now().await;
+                        self.pre.instantiate(&mut store).await?
+                    }
+                    Err(e) => return Err(e),
+                },
             };
             let output = contract::invoke(&plugin, &mut store, settings, &op).await?;
             wasmtime::Result::<_>::Ok((plugin, output))
