@@ -30,13 +30,7 @@ pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
         .await;
     }
     let runtime = ctx.runtime()?;
-    let options = DaemonOptions {
-        concurrency: concurrency(),
-        retry_pause: retry_pause(),
-        settle_window: Some(settle_window_setting(runtime.limits())),
-        notify: super::notify::delivery_options(),
-        ..DaemonOptions::new(ctx.tenant.clone(), at)
-    };
+    let options = daemon_options(&runtime, ctx.tenant.clone(), at);
     // Listen for signals before saying we run: a signal sent as soon as
     // the first line appears must stop us cleanly, not kill us.
     let stop = shutdown_signal()?;
@@ -76,6 +70,23 @@ fn print_slot(result: &SlotResult) {
             );
             print_slot(result);
         }
+    }
+}
+
+/// The daemon of `tenant` at `at`, with the concurrency, pauses, settle
+/// window and notification retries the environment sets (`run` and
+/// `serve` alike).
+pub(super) fn daemon_options(
+    runtime: &crate::runtime::Runtime,
+    tenant: String,
+    at: chrono::NaiveTime,
+) -> DaemonOptions {
+    DaemonOptions {
+        concurrency: concurrency(),
+        retry_pause: retry_pause(),
+        settle_window: Some(settle_window_setting(runtime.limits())),
+        notify: super::notify::delivery_options(),
+        ..DaemonOptions::new(tenant, at)
     }
 }
 

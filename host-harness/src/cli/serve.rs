@@ -16,11 +16,9 @@ use tokio::sync::watch;
 
 use super::Context;
 use super::args::ServeArgs;
-use super::report::{concurrency, retry_pause, settle_window_setting};
-use crate::clock::Clock as _;
+use super::report;
 use crate::console::daemons::{self, Schedule, Wake};
 use crate::console::{Console, ConsoleOptions, auth, tls};
-use crate::daemon::DaemonOptions;
 use crate::schedule::parse_at;
 
 /// The tenant `serve --demo` prepares.
@@ -91,28 +89,15 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
         secure_cookies: args.behind_proxy || tls.is_some(),
         allow_http: args.allow_http || args.demo,
         at,
-        sync: crate::sync::SyncOptions {
-            concurrency: concurrency(),
-            retry_pause: retry_pause(),
-            settle_window: settle_window_setting(runtime.limits()),
-            ..crate::sync::SyncOptions::new(
-                crate::store::Trigger::Manual,
-                ctx.clock.now().date_naive(),
-            )
-        },
+        // The console sets each run's actor and day itself.
+        sync: report::sync_options(&ctx, &runtime, crate::store::Trigger::Manual),
     };
     let console = Console::new(options, Some(wake.clone())).await?;
     let schedule = Schedule {
         db: ctx.db.clone(),
         clock: ctx.clock,
         runtime: runtime.clone(),
-        template: DaemonOptions {
-            concurrency: concurrency(),
-            retry_pause: retry_pause(),
-            settle_window: Some(settle_window_setting(runtime.limits())),
-            notify: super::notify::delivery_options(),
-            ..DaemonOptions::new(String::new(), at)
-        },
+        template: super::daemon::daemon_options(&runtime, String::new(), at),
     };
 
     // Signals are listened for before the link is printed: a signal sent

@@ -64,21 +64,15 @@ impl Console {
             .with_store_async(move |store, console| async move {
                 let c = console.connected(&store, &t).await?;
                 let noun = console.description().contract_noun.clone();
-                let call = c.runtime.list_products(&c.policy, &c.settings).await;
-                let products = c
-                    .value(call.map_err(call_failed)?, "reading the catalog failed")
-                    .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
-                let call = c.runtime.list_companies(&c.policy, &c.settings).await;
-                let companies = c
-                    .value(call.map_err(call_failed)?, "reading the companies failed")
-                    .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
-                let call = c.runtime.list_contracts(&c.policy, &c.settings, None).await;
-                let contracts = c
-                    .value(
-                        call.map_err(call_failed)?,
-                        &format!("reading the {noun}s failed"),
-                    )
-                    .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
+                let call = c.runtime.list_products(&c.policy, &c.settings).await?;
+                let products = c.value(call, "reading the catalog failed")?;
+                let call = c.runtime.list_companies(&c.policy, &c.settings).await?;
+                let companies = c.value(call, "reading the companies failed")?;
+                let call = c
+                    .runtime
+                    .list_contracts(&c.policy, &c.settings, None)
+                    .await?;
+                let contracts = c.value(call, &format!("reading the {noun}s failed"))?;
                 Ok(Catalog {
                     products,
                     companies,
@@ -96,10 +90,6 @@ impl Console {
         map.insert(tenant.to_owned(), catalog.clone());
         Ok(catalog)
     }
-}
-
-fn call_failed(e: crate::runtime::RuntimeError) -> ConsoleError {
-    ConsoleError::BadRequest(e.to_string())
 }
 
 /// Whether `text` contains every word of `query`, ignoring case.

@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::layout;
-use crate::connection::ConnectionError;
+use crate::connection::{ConnectionError, ConnectorFailed};
 use crate::mapping::MappingError;
 use crate::plans::PlanError;
+use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 
 /// Why a request did not get what it asked for.
@@ -66,6 +67,19 @@ impl From<PlanError> for ConsoleError {
             PlanError::Store(e) => e.into(),
             other => ConsoleError::BadRequest(other.to_string()),
         }
+    }
+}
+
+impl From<ConnectorFailed> for ConsoleError {
+    // The PSA's answer, its secrets already redacted.
+    fn from(e: ConnectorFailed) -> Self {
+        ConsoleError::BadRequest(e.to_string())
+    }
+}
+
+impl From<RuntimeError> for ConsoleError {
+    fn from(e: RuntimeError) -> Self {
+        ConsoleError::BadRequest(e.to_string())
     }
 }
 
