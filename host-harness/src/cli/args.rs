@@ -28,6 +28,16 @@ pub struct Cli {
     /// A connector component to use instead of the built-in one.
     #[arg(long, global = true, value_name = "PATH")]
     pub plugin: Option<PathBuf>,
+    /// The key file that seals the secrets in the database (default: the
+    /// database's path with `.key` added, created on first use). Or give
+    /// the key itself in SEATSYNC_SECRET_KEY.
+    #[arg(
+        long,
+        global = true,
+        env = "SEATSYNC_SECRET_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub secret_key_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -179,9 +189,44 @@ pub enum Command {
     },
     /// Run the whole flow against a built-in simulated ConnectWise.
     Demo,
+    /// The key sealing the secrets stored in the database (private keys,
+    /// the SMTP password, webhook URLs).
+    #[command(
+        after_help = "Examples:\n  seatsync secrets status\n  seatsync secrets rotate\n  \
+        seatsync secrets new-key /etc/seatsync/new.key\n  \
+        seatsync secrets rotate --new-key-file /etc/seatsync/new.key"
+    )]
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Serve the web console and run the daily sync of every connected
     /// tenant, until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+}
+
+/// `secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Where the key comes from, its id, and how many secrets it sealed.
+    Status(JsonFlag),
+    /// Write a new key file (mode 0600), for --secret-key-file or
+    /// `rotate --new-key-file`. An existing file is never replaced.
+    NewKey {
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Seal every secret again under a new key. Without --new-key-file,
+    /// the key file is rotated in place (a new key is generated; the old
+    /// one stops opening anything).
+    Rotate {
+        /// Seal under this key file's key instead (made by `secrets
+        /// new-key`); then give seatsync this file with --secret-key-file.
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 /// `serve`.

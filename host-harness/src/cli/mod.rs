@@ -13,6 +13,7 @@ mod notify;
 mod plans;
 mod report;
 mod resolve;
+mod secrets;
 mod serve;
 pub mod table;
 
@@ -27,13 +28,15 @@ use seatsync_contract::{ConnectionInfo, ConnectorDescription, Settings};
 use crate::clock::SystemClock;
 use crate::connection::{self, Connected, ConnectionError};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::store::Store;
+use crate::store::{KeySource, Store};
 use args::{Cli, Command, ConnectArgs};
 
 /// Where a command runs: the database, tenant and component it was given.
 pub struct Context {
     /// The database path.
     pub db: PathBuf,
+    /// Where the key sealing the database's secrets comes from.
+    pub keys: KeySource,
     /// The tenant name.
     pub tenant: String,
     /// A component to load instead of the built-in one.
@@ -50,6 +53,7 @@ impl Context {
     pub fn new(db: PathBuf, tenant: String, plugin: Option<PathBuf>) -> Self {
         Context {
             db,
+            keys: KeySource::from_env(),
             tenant,
             plugin,
             cache_dir: default_cache_dir(),
@@ -61,7 +65,7 @@ impl Context {
     /// Opens the database (creating it, mode 0600, on first use), on this
     /// context's clock.
     pub fn store(&self) -> anyhow::Result<Store> {
-        let mut store = Store::open(&self.db)?;
+        let mut store = Store::open_with_key(&self.db, self.keys.clone())?;
         store.set_clock(self.clock.as_fn());
         Ok(store)
     }
@@ -141,6 +145,7 @@ fn log_filter(setting: Option<&str>) -> tracing_subscriber::EnvFilter {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut ctx = Context::new(cli.db, cli.tenant, cli.plugin);
     ctx.clock = SystemClock::from_env()?;
+    ctx.keys = secrets::key_source(cli.secret_key_file)?;
     match cli.command {
         Command::Connect(args) => {
             connect(&mut ctx, &args).await?;
@@ -180,6 +185,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resolve(args) => resolve::resolve(&mut ctx, &args).await?,
         Command::Run { at } => return daemon::run(&mut ctx, &at).await,
         Command::Demo => return demo::run().await,
+        Command::Secrets { command } => secrets::run(&ctx, &command)?,
         Command::Serve(args) => return serve::run(ctx, &args).await,
     }
     Ok(ExitCode::SUCCESS)

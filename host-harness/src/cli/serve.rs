@@ -84,6 +84,7 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
     let wake = Wake::default();
     let options = ConsoleOptions {
         db: ctx.db.clone(),
+        keys: ctx.keys.clone(),
         clock: ctx.clock,
         runtime: runtime.clone(),
         secure_cookies: args.behind_proxy || tls.is_some(),
@@ -95,6 +96,7 @@ pub async fn run(mut ctx: Context, args: &ServeArgs) -> anyhow::Result<ExitCode>
     let console = Console::new(options, Some(wake.clone())).await?;
     let schedule = Schedule {
         db: ctx.db.clone(),
+        keys: ctx.keys.clone(),
         clock: ctx.clock,
         runtime: runtime.clone(),
         template: super::daemon::daemon_options(&runtime, String::new(), at),

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, watch};
 use crate::clock::SystemClock;
 use crate::daemon::{self, DaemonOptions, SlotResult};
 use crate::runtime::Runtime;
-use crate::store::Store;
+use crate::store::{KeySource, Store};
 
 /// How often the schedule looks for tenants connected from elsewhere (the
 /// CLI); the console wakes it at once.
@@ -38,6 +38,8 @@ impl Wake {
 pub struct Schedule {
     /// The database.
     pub db: PathBuf,
+    /// Where the key sealing the database's secrets comes from.
+    pub keys: KeySource,
     /// The clock.
     pub clock: SystemClock,
     /// The connector.
@@ -86,9 +88,9 @@ pub async fn run(schedule: Schedule, wake: Wake, mut stop: watch::Receiver<bool>
 }
 
 async fn connected_tenants(schedule: &Schedule) -> Result<Vec<String>, crate::store::StoreError> {
-    let db = schedule.db.clone();
+    let (db, keys) = (schedule.db.clone(), schedule.keys.clone());
     tokio::task::spawn_blocking(move || {
-        let store = Store::open(&db)?;
+        let store = Store::open_with_key(&db, keys)?;
         let mut out = Vec::new();
         for tenant in store.tenants()? {
             if store.connection(&tenant)?.is_some() {
@@ -107,8 +109,9 @@ fn start(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let handle = tokio::runtime::Handle::current();
-    let (db, clock, runtime) = (
+    let (db, keys, clock, runtime) = (
         schedule.db.clone(),
+        schedule.keys.clone(),
         schedule.clock,
         schedule.runtime.clone(),
     );
@@ -125,7 +128,7 @@ fn start(
         .name(format!("daemon {tenant}"))
         .spawn(move || {
             handle.block_on(async move {
-                let mut store = match Store::open(&db) {
+                let mut store = match Store::open_with_key(&db, keys) {
                     Ok(store) => store,
                     Err(e) => {
                         tracing::error!(tenant = %options.tenant, error = %e, "the daemon cannot open the database");

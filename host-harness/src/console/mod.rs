@@ -54,13 +54,15 @@ use seatsync_contract::ConnectorDescription;
 
 use crate::clock::{Clock as _, SystemClock};
 use crate::runtime::Runtime;
-use crate::store::Store;
+use crate::store::{KeySource, Store};
 pub use error::ConsoleError;
 
 /// How the console runs: what a `seatsync serve` command line gave.
 pub struct ConsoleOptions {
     /// The database.
     pub db: PathBuf,
+    /// Where the key sealing the database's secrets comes from.
+    pub keys: KeySource,
     /// The time: the system's, or the one `SEATSYNC_NOW` starts.
     pub clock: SystemClock,
     /// The connector.
@@ -139,7 +141,8 @@ impl Console {
 
     /// Opens the store on the console's clock.
     pub fn open_store(&self) -> Result<Store, ConsoleError> {
-        let mut store = Store::open(&self.inner.options.db)?;
+        let options = &self.inner.options;
+        let mut store = Store::open_with_key(&options.db, options.keys.clone())?;
         store.set_clock(self.inner.options.clock.as_fn());
         Ok(store)
     }

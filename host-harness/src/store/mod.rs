@@ -77,6 +77,8 @@ mod notify;
 mod plans;
 mod runs;
 mod schema;
+mod sealing;
+mod secrets;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -113,6 +115,8 @@ pub use runs::{
     LineKind, LineNote, OrgAttempt, OrgExtras, RunId, RunLine, RunRecord, RunScope, RunStatus,
     RunTotals, Trigger,
 };
+pub use sealing::KeySource;
+pub use secrets::{Rotation, SealedCount, SecretStatus, new_key_file};
 
 /// The tenant used when none is named.
 pub const DEFAULT_TENANT: &str = "default";
@@ -223,6 +227,10 @@ pub enum StoreError {
     /// A value given to the store is unusable; nothing was changed.
     #[error("{0}")]
     InvalidInput(String),
+    /// The key that seals secrets is missing, wrong or unreadable (the
+    /// message says which and what to do).
+    #[error("{0}")]
+    SecretKey(String),
     /// A package key that the tenant does not have.
     #[error(
         "no package named '{key}' in tenant '{tenant}'{}",
@@ -439,6 +447,10 @@ pub struct Store {
     conn: Connection,
     clock: Clock,
     lock_stale_after: Duration,
+    /// Where the key sealing secrets comes from ([`sealing`]).
+    keys: KeySource,
+    /// The keys, loaded the first time a secret is sealed or opened.
+    keyring: std::cell::OnceCell<sealing::Keyring>,
 }
 
 impl fmt::Debug for Store {
@@ -516,6 +528,11 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         );
     }
     conn.pragma_update(None, "foreign_keys", true)
+        .map_err(|source| open_error(path, source))?;
+    // Deleted and overwritten content is zeroed, not left in free space:
+    // a secret sealed or re-keyed (`store::secrets`) leaves no old copy in
+    // the file.
+    conn.pragma_update(None, "secure_delete", true)
         .map_err(|source| open_error(path, source))?;
     Ok(conn)
 }
@@ -715,18 +732,30 @@ fn required(what: &str, value: &str) -> Result<(), StoreError> {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its
-    /// schema up to date.
+    /// schema up to date, sealing secrets with the key
+    /// [`KeySource::from_env`] names.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with_key(path, KeySource::from_env())
+    }
+
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date, sealing secrets with the key `keys` names.
+    /// Secrets an older seatsync stored in clear are sealed now.
+    pub fn open_with_key(path: impl AsRef<Path>, keys: KeySource) -> Result<Store, StoreError> {
         let path = path.as_ref().to_owned();
         prepare_file(&path)?;
         let conn = connect(&path)?;
         migrate(&path, &conn)?;
-        Ok(Store {
+        let store = Store {
             path,
             conn,
             clock: Arc::new(Utc::now),
             lock_stale_after: DEFAULT_LOCK_STALE_AFTER,
-        })
+            keys,
+            keyring: std::cell::OnceCell::new(),
+        };
+        store.seal_clear_secrets()?;
+        Ok(store)
     }
 
     /// Creates a database at `path` with only the first `version`
@@ -777,7 +806,7 @@ impl Store {
     /// settings: for a thread that writes alongside this one (the write
     /// journal).
     pub fn reopen(&self) -> Result<Store, StoreError> {
-        let mut store = Store::open(&self.path)?;
+        let mut store = Store::open_with_key(&self.path, self.keys.clone())?;
         store.clock = self.clock.clone();
         store.lock_stale_after = self.lock_stale_after;
         Ok(store)
@@ -857,14 +886,18 @@ impl Store {
                 .map_err(e)?;
         }
         for (key, value) in conn.settings.iter() {
-            let table = if conn.secret_keys.contains(key) {
-                "connection_secrets"
+            let (table, value) = if conn.secret_keys.contains(key) {
+                let context = secrets::connection_context(tenant, key);
+                (
+                    "connection_secrets",
+                    self.seal_secret(&context, value.trim())?,
+                )
             } else {
-                "connection_settings"
+                ("connection_settings", value.trim().to_string())
             };
             tx.execute(
                 &format!("INSERT INTO {table} (tenant, key, value) VALUES (?1, ?2, ?3)"),
-                rusqlite::params![tenant, key, value.trim()],
+                rusqlite::params![tenant, key, value],
             )
             .map_err(e)?;
         }
@@ -901,9 +934,12 @@ impl Store {
                 .map_err(e)?;
             for row in rows {
                 let (key, value) = row.map_err(e)?;
-                if secret {
+                let value = if secret {
                     secret_keys.insert(key.clone());
-                }
+                    self.open_secret(&secrets::connection_context(tenant, &key), &value)?
+                } else {
+                    value
+                };
                 settings.set(key, value);
             }
         }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, ToSql};
 
-use super::{RunId, Store, StoreError, Ts, check_tenant};
+use super::{RunId, Store, StoreError, Ts, check_tenant, secrets};
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +154,12 @@ impl Store {
         check_tenant(tenant)?;
         let ctx = "saving a notifier";
         let e = |e| self.err(ctx, e);
+        // A webhook's URL is its credential (Slack's and Teams' carry the
+        // token in the path): sealed like a password.
+        let target = match kind {
+            NotifierKind::Webhook => self.seal_secret(&secrets::webhook_context(tenant), target)?,
+            NotifierKind::Email => target.to_string(),
+        };
         let tx = self.write_tx(ctx)?;
         self.touch_tenant(&tx, tenant)?;
         tx.execute(
@@ -201,7 +207,14 @@ impl Store {
                 })
             })
             .map_err(e)?;
-        rows.collect::<Result<_, _>>().map_err(e)
+        let mut notifiers: Vec<Notifier> = rows.collect::<Result<_, _>>().map_err(e)?;
+        for notifier in &mut notifiers {
+            if notifier.kind == NotifierKind::Webhook {
+                notifier.target =
+                    self.open_secret(&secrets::webhook_context(tenant), &notifier.target)?;
+            }
+        }
+        Ok(notifiers)
     }
 
     /// Removes notifier `id` of `tenant`; an error if it has none such.
@@ -229,6 +242,11 @@ impl Store {
         check_tenant(tenant)?;
         let ctx = "saving the SMTP settings";
         let e = |e| self.err(ctx, e);
+        let password = smtp
+            .password
+            .as_deref()
+            .map(|p| self.seal_secret(&secrets::smtp_context(tenant), p))
+            .transpose()?;
         let tx = self.write_tx(ctx)?;
         self.touch_tenant(&tx, tenant)?;
         tx.execute(
@@ -242,7 +260,7 @@ impl Store {
                 smtp.host,
                 smtp.port,
                 smtp.username,
-                smtp.password,
+                password,
                 smtp.security,
                 smtp.from,
                 Ts(self.now())
@@ -255,7 +273,8 @@ impl Store {
     /// The tenant's SMTP server, if set.
     pub fn smtp(&self, tenant: &str) -> Result<Option<SmtpSettings>, StoreError> {
         check_tenant(tenant)?;
-        self.conn
+        let smtp = self
+            .conn
             .query_row(
                 "SELECT host, port, username, password, security, from_address
                  FROM smtp_settings WHERE tenant = ?1",
@@ -272,7 +291,14 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|e| self.err("reading the SMTP settings", e))
+            .map_err(|e| self.err("reading the SMTP settings", e))?;
+        let Some(mut smtp) = smtp else {
+            return Ok(None);
+        };
+        if let Some(stored) = &smtp.password {
+            smtp.password = Some(self.open_secret(&secrets::smtp_context(tenant), stored)?);
+        }
+        Ok(Some(smtp))
     }
 
     /// Records a notification's outcome.

@@ -91,6 +91,10 @@ impl Env {
             .env_remove("SEATSYNC_LOG")
             .env_remove("SEATSYNC_DB")
             .env_remove("SEATSYNC_TENANT")
+            // The key sealing secrets: the file beside the database unless
+            // a test gives one.
+            .env_remove("SEATSYNC_SECRET_KEY")
+            .env_remove("SEATSYNC_SECRET_KEY_FILE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
