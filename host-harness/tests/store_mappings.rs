@@ -106,7 +106,8 @@ fn connection_round_trips_and_debug_redacts_the_key() {
     let debug = format!("{got:?}");
     assert!(!debug.contains("s3cr3t"), "{debug}");
     assert!(debug.contains("private-key"), "{debug}");
-    // The secret is kept apart from the plain settings.
+    // The secret is kept apart from the plain settings, sealed
+    // (`tests/sealed_secrets.rs` has the rest).
     let raw = rusqlite::Connection::open(d.path().join("seatsync.db")).unwrap();
     let secrets: Vec<(String, String)> = raw
         .prepare("SELECT key, value FROM connection_secrets WHERE tenant = ?1")
@@ -115,10 +116,10 @@ fn connection_round_trips_and_debug_redacts_the_key() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(
-        secrets,
-        [("private-key".to_string(), "s3cr3t-private".to_string())]
-    );
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].0, "private-key");
+    assert!(secrets[0].1.starts_with("sealed:v1:"), "{secrets:?}");
+    assert!(!secrets[0].1.contains("s3cr3t"), "{secrets:?}");
     let plain: i64 = raw
         .query_row(
             "SELECT count(*) FROM connection_settings

@@ -502,7 +502,8 @@ fn a_version_3_database_gets_settings_and_options_and_keeps_its_mappings() {
         )
         .expect("a negative or 64-bit id is accepted after the upgrade");
 
-    // The private key is only in `connection_secrets`.
+    // The private key is only in `connection_secrets`, sealed on open
+    // (an older database's secrets are in clear: `tests/sealed_secrets.rs`).
     let raw = rusqlite::Connection::open(&path).unwrap();
     let secrets: Vec<(String, String, String)> = raw
         .prepare("SELECT tenant, key, value FROM connection_secrets ORDER BY tenant, key")
@@ -511,21 +512,18 @@ fn a_version_3_database_gets_settings_and_options_and_keeps_its_mappings() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(
-        secrets,
-        [
-            (
-                "default".to_string(),
-                "private-key".to_string(),
-                "s3cr3t-private".to_string()
-            ),
-            (
-                "lab".to_string(),
-                "private-key".to_string(),
-                "lab-secret".to_string()
-            ),
-        ]
-    );
+    let rows: Vec<(&str, &str)> = secrets
+        .iter()
+        .map(|(t, k, _)| (t.as_str(), k.as_str()))
+        .collect();
+    assert_eq!(rows, [("default", "private-key"), ("lab", "private-key")]);
+    for (_, _, value) in &secrets {
+        assert!(value.starts_with("sealed:v1:"), "{value}");
+    }
+    for (tenant, key) in [("default", "s3cr3t-private"), ("lab", "lab-secret")] {
+        let conn = store.connection(tenant).unwrap().expect("a connection");
+        assert_eq!(conn.settings.get("private-key"), Some(key));
+    }
     let plain: Vec<(String, String)> = raw
         .prepare("SELECT key, value FROM connection_settings WHERE tenant = 'default' ORDER BY key")
         .unwrap()

@@ -112,8 +112,8 @@ pub use plans::{
     PlanSource, PlanStatus, Withheld, WithheldLine,
 };
 pub use runs::{
-    LineKind, LineNote, OrgAttempt, OrgExtras, RunId, RunLine, RunRecord, RunScope, RunStatus,
-    RunTotals, Trigger,
+    LineKind, LineNote, OrgAttempt, OrgExtras, OrgRecord, RunId, RunLine, RunRecord, RunScope,
+    RunStatus, RunTotals, Trigger,
 };
 pub use sealing::KeySource;
 pub use secrets::{Rotation, SealedCount, SecretStatus, new_key_file};

@@ -159,6 +159,20 @@ pub struct OrgExtras<'a> {
     pub actor: &'a str,
 }
 
+/// One organization's result, for [`Store::record_org_outcomes`].
+#[derive(Debug, Clone, Copy)]
+pub struct OrgRecord<'a> {
+    /// The organization as planned.
+    pub plan: &'a OrgPlan,
+    /// What the attempt gave.
+    pub attempt: OrgAttempt<'a>,
+    /// Which attempt it was (1 for the first; a later one replaces the
+    /// earlier's lines).
+    pub number: u32,
+    /// What is recorded besides the connector's answer.
+    pub extras: OrgExtras<'a>,
+}
+
 impl Default for OrgExtras<'_> {
     fn default() -> Self {
         OrgExtras {
@@ -479,8 +493,59 @@ impl Store {
         self.record_org(run, plan, attempt, number.max(1), extras)
     }
 
+    /// Records several organizations' results of `run` in one transaction
+    /// (the sync's history is written in batches: one commit, one disk
+    /// sync, for many organizations). Either all are recorded or none.
+    /// Returns, for each, the plan its held lines went into.
+    pub fn record_org_outcomes(
+        &self,
+        run: RunId,
+        records: &[OrgRecord<'_>],
+    ) -> Result<Vec<Option<PlanId>>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = "recording organizations' results";
+        let tx = self.write_tx(ctx)?;
+        self.require_running(&tx, run)?;
+        let mut plans = Vec::with_capacity(records.len());
+        for record in records {
+            plans.push(self.record_org_in(
+                &tx,
+                run,
+                record.plan,
+                record.attempt,
+                record.number.max(1),
+                &record.extras,
+            )?);
+        }
+        tx.commit().map_err(|e| self.err(ctx, e))?;
+        Ok(plans)
+    }
+
     fn record_org(
         &self,
+        run: RunId,
+        plan: &OrgPlan,
+        result: OrgAttempt<'_>,
+        attempt: u32,
+        extras: &OrgExtras<'_>,
+    ) -> Result<Option<PlanId>, StoreError> {
+        let record = OrgRecord {
+            plan,
+            attempt: result,
+            number: attempt,
+            extras: *extras,
+        };
+        let mut plans = self.record_org_outcomes(run, std::slice::from_ref(&record))?;
+        Ok(plans.pop().flatten())
+    }
+
+    /// One organization's result, inside `tx` (a write transaction in
+    /// which `run` was checked to be running).
+    fn record_org_in(
+        &self,
+        tx: &Connection,
         run: RunId,
         plan: &OrgPlan,
         result: OrgAttempt<'_>,
@@ -495,8 +560,6 @@ impl Store {
         } = *extras;
         let ctx = "recording an organization's result";
         let e = |e| self.err(ctx, e);
-        let tx = self.write_tx(ctx)?;
-        self.require_running(&tx, run)?;
         let mut totals = RunTotals {
             orgs: 1,
             ..Default::default()
@@ -536,8 +599,9 @@ impl Store {
             }
         }
         {
+            // Cached: a batch inserts many organizations' lines.
             let mut insert = tx
-                .prepare(
+                .prepare_cached(
                     "INSERT INTO run_lines (run_id, org_id, company_id, agreement_id,
                          package_key, product_id, quantity, outcome, previous_quantity,
                          addition_id, conflict_ids, message, attempt)
@@ -682,7 +746,7 @@ impl Store {
                         r.get(0)
                     })
                     .map_err(e)?;
-                self.hold_lines(&tx, &tenant, run, actor, &held)?
+                self.hold_lines(tx, &tenant, run, actor, &held)?
             };
             for w in withheld {
                 let (kind, message) = match (w.kind, held_in) {
@@ -749,8 +813,7 @@ impl Store {
             ],
         )
         .map_err(e)?;
-        self.resolve_writes(&tx, Some(run), writes)?;
-        tx.commit().map_err(e)?;
+        self.resolve_writes(tx, Some(run), writes)?;
         Ok(held_plan)
     }
 

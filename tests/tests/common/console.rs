@@ -89,6 +89,11 @@ impl Server {
             agent: ureq::Agent::config_builder()
                 .max_redirects(0)
                 .http_status_as_error(false)
+                // A new connection per request: the server may close one
+                // after refusing a form without reading its body, and a
+                // POST on a pooled connection it closed fails ("peer
+                // disconnected") instead of reaching it.
+                .max_idle_connections(0)
                 .build()
                 .new_agent(),
             base: self.base.clone(),

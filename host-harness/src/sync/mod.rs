@@ -6,9 +6,12 @@
 //! The order of steps is what makes a run safe to interrupt: the tenant's
 //! sync lock is taken first (no second process can run), runs a crash left
 //! behind are marked interrupted, the run record is committed before the
-//! first request, and each organization's result is committed on its own.
+//! first request, each write is journaled before it is sent, and
+//! organizations' results are committed in small batches ([`history`]).
 //! A killed run therefore leaves a trace, and the next run simply reads
-//! ConnectWise again: the connector reads before it writes.
+//! the PSA again: the connector reads before it writes.
+
+mod history;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,9 +32,9 @@ use crate::runtime::{
     Call, CallFailed, Exchange, JournalWrite, NetworkPolicy, Runtime, RuntimeError, WriteJournal,
 };
 use crate::store::{
-    ApprovalRules, DataTypes, JournalEntry, LineNote, LockGuard, NewPlanLine, NewWrite, OrgAttempt,
-    OrgExtras, OrgPlan, PlanId, RunId, RunRecord, RunScope, RunStatus, Store, StoreError, Trigger,
-    Withheld, WithheldLine, WriteResolution, WriteState, sync_lock_name,
+    ApprovalRules, DataTypes, JournalEntry, LockGuard, NewPlanLine, NewWrite, OrgPlan, PlanId,
+    RunId, RunRecord, RunScope, RunStatus, Store, StoreError, Trigger, Withheld, WithheldLine,
+    WriteResolution, WriteState, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -431,8 +434,8 @@ pub async fn sync_tenant(
         check_agreements(&runtime, &policy, &settings, &secrets, &description, plans).await;
     lock.heartbeat()?;
     refused.extend(checked);
+    history::record(store, run, &refused, &options.actor)?;
     for outcome in refused {
-        record_outcome(store, run, &outcome, &options.actor)?;
         progress.finished(&outcome);
         outcomes.push(outcome);
     }
@@ -781,9 +784,9 @@ impl Pass<'_> {
 }
 
 impl Pass<'_> {
-    /// Syncs `plans`, several at once, committing each outcome as it
-    /// arrives (as attempt `attempt`) and then handing it to `finished`;
-    /// renews the lock meanwhile.
+    /// Syncs `plans`, several at once, committing the outcomes in batches
+    /// as they arrive (as attempt `attempt`, [`history::Batch`]) and then
+    /// handing each to `finished`; renews the lock meanwhile.
     async fn run(
         &self,
         plans: Vec<OrgPlan>,
@@ -801,6 +804,10 @@ impl Pass<'_> {
         );
         let mut in_flight = JoinSet::new();
         let mut pending = plans.into_iter();
+        // Outcomes not yet committed: every way out of the loop commits
+        // them first, since their writes happened.
+        let mut batch = history::Batch::default();
+        let actor = self.options.actor.as_str();
         loop {
             while in_flight.len() < self.options.concurrency.max(1) {
                 let Some(plan) = pending.next() else { break };
@@ -808,8 +815,7 @@ impl Pass<'_> {
                 if !wait.is_empty() {
                     let mut outcome = waiting_outcome(plan, &wait);
                     outcome.attempt = attempt;
-                    record_outcome(self.store, self.run, &outcome, &self.options.actor)?;
-                    finished(outcome);
+                    batch.push(outcome);
                     continue;
                 }
                 let settled: Vec<i64> = settle.iter().map(|e| e.id).collect();
@@ -840,16 +846,28 @@ impl Pass<'_> {
                     (plan, call, settled, withheld)
                 });
             }
+            if batch.is_due() {
+                batch.commit(self.store, self.run, actor, finished)?;
+            }
+            let deadline = batch.deadline();
             let joined = tokio::select! {
                 joined = in_flight.join_next() => joined,
                 _ = heartbeat.tick() => {
+                    batch.commit(self.store, self.run, actor, finished)?;
                     // Losing the lock (an error here) stops the run rather
                     // than race another process.
                     lock.heartbeat()?;
                     continue;
                 }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() =>
+                {
+                    batch.commit(self.store, self.run, actor, finished)?;
+                    continue;
+                }
             };
             let Some(joined) = joined else {
+                batch.commit(self.store, self.run, actor, finished)?;
                 return Ok(());
             };
             let mut outcome = match joined {
@@ -865,6 +883,7 @@ impl Pass<'_> {
                 // blame, so the run fails as a whole (history keeps what
                 // finished).
                 Err(join_error) => {
+                    batch.commit(self.store, self.run, actor, finished)?;
                     let message = format!("a sync task failed: {join_error}");
                     self.store.finish_run(self.run, Some(&message))?;
                     return Err(SyncError::Store(StoreError::InvalidInput(message)));
@@ -872,10 +891,7 @@ impl Pass<'_> {
             };
             outcome.attempt = attempt;
             outcome.duplicates = self.duplicates_in(&outcome);
-            // Record first: the writes happened, whatever became of the
-            // lock.
-            record_outcome(self.store, self.run, &outcome, &self.options.actor)?;
-            finished(outcome);
+            batch.push(outcome);
         }
     }
 }
@@ -1070,47 +1086,6 @@ async fn wait_holding(lock: &mut LockGuard, pause: Duration) -> Result<(), Store
         tokio::time::sleep((until - now).min(HEARTBEAT_EVERY)).await;
         lock.heartbeat()?;
     }
-}
-
-/// Commits one organization's outcome to the run's history, with what it
-/// sent even if it failed; a second attempt replaces the first's lines.
-fn record_outcome(
-    store: &Store,
-    run: RunId,
-    outcome: &OrgOutcome,
-    actor: &str,
-) -> Result<(), StoreError> {
-    let attempt = match (&outcome.waiting, &outcome.result) {
-        (Some(message), _) => OrgAttempt::Waiting { message },
-        (None, Ok(report)) => OrgAttempt::Report(report),
-        (None, Err(message)) => OrgAttempt::Failed {
-            message,
-            requests: outcome.requests,
-            writes: outcome.writes,
-        },
-    };
-    let notes: Vec<LineNote> = outcome
-        .duplicates
-        .iter()
-        .map(|d| LineNote {
-            line: d.line,
-            message: d.message.clone(),
-        })
-        .collect();
-    store
-        .record_org_outcome(
-            run,
-            &outcome.plan,
-            attempt,
-            outcome.attempt,
-            &OrgExtras {
-                writes: &outcome.journal,
-                notes: &notes,
-                withheld: &outcome.withheld,
-                actor,
-            },
-        )
-        .map(drop)
 }
 
 /// Agreements that more than one enabled, mapped organization points at,
