@@ -1,6 +1,9 @@
 //! The start-up catch-up decision as the daemon makes it: the store's last
 //! completed run (or the daemon's first start) fed to `missed_slot`.
 
+mod common;
+
+use common::TestDb;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -15,22 +18,22 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 struct Daemon {
-    _dir: tempfile::TempDir,
+    _db: TestDb,
     now: Arc<AtomicI64>,
     store: Store,
 }
 
 impl Daemon {
     fn new(start: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path().join("seatsync.db")).unwrap();
+        let db = TestDb::new();
+        let mut store = db.open();
         let now = Arc::new(AtomicI64::new(t(start).timestamp()));
         let n = now.clone();
         store.set_clock(Arc::new(move || {
             DateTime::from_timestamp(n.load(Ordering::SeqCst), 0).unwrap()
         }));
         Daemon {
-            _dir: dir,
+            _db: db,
             now,
             store,
         }

@@ -334,3 +334,65 @@ fn the_key_can_come_from_the_environment_variable_value() {
     let message = secret_key_error(store.rotate_secret_key(None));
     assert!(message.contains("--new-key-file"), "{message}");
 }
+
+/// `pg_dump` (on the PATH, or Debian's server packages).
+fn pg_dump() -> PathBuf {
+    let on_path = std::process::Command::new("pg_dump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if on_path {
+        return PathBuf::from("pg_dump");
+    }
+    let mut found: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/pg_dump"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().expect("pg_dump is installed with the server")
+}
+
+#[test]
+fn a_postgresql_dump_shows_no_secret() {
+    let Some(schema) = seatsync_host::store::testing::PostgresSchema::new() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    new_key_file(&key).unwrap();
+    let store = Store::open_with_key(schema.url(), KeySource::File(key.clone())).unwrap();
+    store_secrets(&store);
+    assert_secrets_open(&store);
+    let dump = std::process::Command::new(pg_dump())
+        .arg("--data-only")
+        .arg("--schema")
+        .arg(schema.name())
+        .arg(schema.server())
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        text.contains("sealed:v1:"),
+        "the dump has the sealed values"
+    );
+    assert!(text.contains("cw.example.com"), "and the plain settings");
+    for secret in [PRIVATE_KEY, SMTP_PASSWORD, "token-91be47"] {
+        assert!(!text.contains(secret), "{secret} is in the dump");
+    }
+    // A wrong key is named as such on PostgreSQL too, and the key file
+    // beside the database (there is none) is refused up front.
+    let wrong = dir.path().join("wrong.key");
+    new_key_file(&wrong).unwrap();
+    let other = Store::open_with_key(schema.url(), KeySource::File(wrong)).unwrap();
+    assert!(secret_key_error(other.connection("default")).contains("sealed with key"));
+    let beside = Store::open_with_key(schema.url(), KeySource::BesideDatabase);
+    assert!(secret_key_error(beside).contains("--secret-key-file"));
+}

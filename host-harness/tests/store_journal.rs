@@ -2,6 +2,9 @@
 //! goes out; its answer (or the lack of one) recorded with the
 //! organization's result; what an unanswered write leaves for the next run.
 
+mod common;
+
+use common::TestDb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -24,9 +27,9 @@ fn at(secs: i64) -> DateTime<Utc> {
 }
 
 /// A store with o1 mapped (business, one line) on a clock the test moves.
-fn fixture() -> (tempfile::TempDir, Store, Arc<AtomicI64>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("seatsync.db")).unwrap();
+fn fixture() -> (TestDb, Store, Arc<AtomicI64>) {
+    let dir = TestDb::new();
+    let mut store = dir.open();
     let clock = Arc::new(AtomicI64::new(0));
     let c = clock.clone();
     store.set_clock(Arc::new(move || at(c.load(Ordering::SeqCst))));

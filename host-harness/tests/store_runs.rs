@@ -1,5 +1,8 @@
 //! Sync runs: recording, totals, status, crash recovery and history.
 
+mod common;
+
+use common::TestDb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,8 +18,7 @@ use seatsync_host::usage::parse_usage;
 const T: &str = "default";
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
+    db: TestDb,
     clock: Arc<AtomicI64>,
     store: Store,
 }
@@ -32,10 +34,9 @@ fn install_clock(store: &mut Store, clock: &Arc<AtomicI64>) {
 
 /// o1 (2 packages) and o2 (1 package), all mapped.
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seatsync.db");
+    let db = TestDb::new();
     let clock = Arc::new(AtomicI64::new(0));
-    let mut store = Store::open(&path).unwrap();
+    let mut store = db.open();
     install_clock(&mut store, &clock);
     let usage = parse_usage(
         b"org_id,org_name,package,active_users\no1,One,business,10\no1,One,advanced,2\no2,Two,business,5\n",
@@ -74,12 +75,7 @@ fn fixture() -> Fixture {
             )
             .unwrap();
     }
-    Fixture {
-        _dir: dir,
-        path,
-        clock,
-        store,
-    }
+    Fixture { db, clock, store }
 }
 
 fn result(plan: &OrgPlan, outcomes: Vec<(LineOutcome, Option<i64>)>) -> SyncReport {
@@ -432,7 +428,7 @@ fn begin_run_needs_the_tenants_live_sync_lock() {
     assert!(matches!(err, StoreError::WrongLock { .. }), "{err:?}");
 
     // A lock taken over by another handle is no longer good for a run.
-    let mut taker = Store::open(&f.path).unwrap();
+    let mut taker = f.db.open();
     install_clock(&mut taker, &f.clock);
     let lock = f.store.lock(&sync_lock_name(T)).unwrap();
     f.clock.store(3600, Ordering::SeqCst);
@@ -454,7 +450,7 @@ fn crash_leaves_a_running_run_that_the_next_holder_marks_interrupted() {
     let plan = f.store.sync_plan(T).unwrap();
     // "Process A": takes the lock, starts a run, records one org, crashes.
     let crashed = {
-        let mut a = Store::open(&f.path).unwrap();
+        let mut a = f.db.open();
         install_clock(&mut a, &f.clock);
         let lock = a.lock(&sync_lock_name(T)).unwrap();
         let run = a

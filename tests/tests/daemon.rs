@@ -95,7 +95,7 @@ fn describe(result: &SlotResult) -> String {
 async fn a_slot_fires_once_and_a_missed_slot_is_caught_up_once() {
     let env = configured();
     let clock = FakeClock::at("2026-11-27T05:59:00Z");
-    let mut store = Store::open(env.db()).unwrap();
+    let mut store = Store::open_with_key(env.db(), env.keys()).unwrap();
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));
 
@@ -159,7 +159,7 @@ async fn a_slot_another_process_is_syncing_is_skipped() {
 async fn a_busy_slot_is_tried_again_a_little_later() {
     let env = configured();
     let clock = FakeClock::at("2026-11-27T05:59:00Z");
-    let mut store = Store::open(env.db()).unwrap();
+    let mut store = Store::open_with_key(env.db(), env.keys()).unwrap();
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));
     let other = env.store();
@@ -273,7 +273,7 @@ async fn failed_organizations_are_tried_again_later_the_same_day() {
         ..Faults::default()
     });
     let clock = FakeClock::at("2026-11-27T05:59:00Z");
-    let mut store = Store::open(env.db()).unwrap();
+    let mut store = Store::open_with_key(env.db(), env.keys()).unwrap();
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));
     let results = slots(&store, &clock, 3, |_| {}).await;

@@ -599,7 +599,7 @@ async fn a_call_that_never_returns_is_stopped_by_the_wall_clock() {
 async fn the_daemon_keeps_running_past_a_hostile_component() {
     let env = configured(code(SPIN, 0));
     let clock = FakeClock::at("2026-11-27T05:59:00Z");
-    let mut store = Store::open(env.db()).unwrap();
+    let mut store = Store::open_with_key(env.db(), env.keys()).unwrap();
     let store_clock = clock.clone();
     store.set_clock(Arc::new(move || store_clock.now()));
     let options = DaemonOptions {

@@ -6,8 +6,8 @@
 //! (`crate::console::auth` makes them), so a copy of the database logs no
 //! one in.
 
+use super::db::{DbError, OptionalExtension, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::OptionalExtension;
 
 use super::{Store, StoreError, Ts, check_tenant};
 
@@ -59,7 +59,7 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+fn account_from_row(r: &Row) -> Result<Account, DbError> {
     let role: String = r.get(3)?;
     let tenant: Option<String> = r.get(4)?;
     Ok(Account {
@@ -81,7 +81,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM console_accounts WHERE role = 'owner')",
-                [],
+                (),
                 |r| r.get(0),
             )
             .map_err(|e| self.err("looking for the console's owner", e))
@@ -93,10 +93,10 @@ impl Store {
         let ctx = "saving the console's setup token";
         let e = |e| self.err(ctx, e);
         let tx = self.write_tx(ctx)?;
-        tx.execute("DELETE FROM console_setup", []).map_err(e)?;
+        tx.execute("DELETE FROM console_setup", ()).map_err(e)?;
         tx.execute(
             "INSERT INTO console_setup (token_hash, created_at) VALUES (?1, ?2)",
-            rusqlite::params![token_hash, Ts(self.now())],
+            params![token_hash, Ts(self.now())],
         )
         .map_err(e)?;
         tx.commit().map_err(e)
@@ -139,14 +139,15 @@ impl Store {
         if !valid {
             return Ok(None);
         }
-        tx.execute(
-            "INSERT INTO console_accounts (username, password_hash, role, tenant, created_at)
-             VALUES (?1, ?2, 'owner', NULL, ?3)",
-            rusqlite::params![username.trim(), password_hash, Ts(self.now())],
-        )
-        .map_err(e)?;
-        let id = tx.last_insert_rowid();
-        tx.execute("DELETE FROM console_setup", []).map_err(e)?;
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO console_accounts (username, password_hash, role, tenant, created_at)
+             VALUES (?1, ?2, 'owner', NULL, ?3) RETURNING id",
+                params![username.trim(), password_hash, Ts(self.now())],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        tx.execute("DELETE FROM console_setup", ()).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(Some(id))
     }
@@ -165,7 +166,7 @@ impl Store {
         let tx = self.write_tx(ctx)?;
         let taken: bool = tx
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM console_accounts WHERE username = ?1)",
+                "SELECT EXISTS (SELECT 1 FROM console_accounts WHERE lower(username) = lower(?1))",
                 [username.trim()],
                 |r| r.get(0),
             )
@@ -177,13 +178,14 @@ impl Store {
             )));
         }
         self.touch_tenant(&tx, tenant)?;
-        tx.execute(
-            "INSERT INTO console_accounts (username, password_hash, role, tenant, created_at)
-             VALUES (?1, ?2, 'customer', ?3, ?4)",
-            rusqlite::params![username.trim(), password_hash, tenant, Ts(self.now())],
-        )
-        .map_err(e)?;
-        let id = tx.last_insert_rowid();
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO console_accounts (username, password_hash, role, tenant, created_at)
+             VALUES (?1, ?2, 'customer', ?3, ?4) RETURNING id",
+                params![username.trim(), password_hash, tenant, Ts(self.now())],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(id)
     }
@@ -192,7 +194,9 @@ impl Store {
     pub fn console_account(&self, username: &str) -> Result<Option<Account>, StoreError> {
         self.conn
             .query_row(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM console_accounts a WHERE a.username = ?1"),
+                &format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM console_accounts a WHERE lower(a.username) = lower(?1)"
+                ),
                 [username.trim()],
                 account_from_row,
             )
@@ -211,7 +215,7 @@ impl Store {
             ))
             .map_err(|e| self.err(ctx, e))?;
         let rows = stmt
-            .query_map([], account_from_row)
+            .query_map((), account_from_row)
             .map_err(|e| self.err(ctx, e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(ctx, e))
     }
@@ -235,7 +239,7 @@ impl Store {
         tx.execute(
             "INSERT INTO console_sessions (token_hash, account_id, csrf, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![token_hash, account_id, csrf, Ts(self.now()), Ts(expires_at)],
+            params![token_hash, account_id, csrf, Ts(self.now()), Ts(expires_at)],
         )
         .map_err(e)?;
         tx.commit().map_err(e)
@@ -250,7 +254,7 @@ impl Store {
                      FROM console_sessions s JOIN console_accounts a ON a.id = s.account_id
                      WHERE s.token_hash = ?1 AND s.expires_at > ?2"
                 ),
-                rusqlite::params![token_hash, Ts(self.now())],
+                params![token_hash, Ts(self.now())],
                 |r| {
                     let expires_at: Ts = r.get(6)?;
                     Ok(Session {
@@ -285,7 +289,7 @@ impl Store {
         self.touch_tenant(&tx, tenant)?;
         tx.execute(
             "UPDATE tenants SET customer_manages = ?2 WHERE name = ?1",
-            rusqlite::params![tenant, manages],
+            params![tenant, manages],
         )
         .map_err(e)?;
         tx.commit().map_err(e)
@@ -341,14 +345,17 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT tenant, status, COUNT(*), SUM(requests), SUM(created), SUM(updated),
-                        SUM(unchanged), SUM(conflicts), SUM(skipped), SUM(failed), SUM(held),
-                        MAX(started_at)
+                // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+                "SELECT tenant, status, COUNT(*), CAST(SUM(requests) AS BIGINT),
+                        CAST(SUM(created) AS BIGINT), CAST(SUM(updated) AS BIGINT),
+                        CAST(SUM(unchanged) AS BIGINT), CAST(SUM(conflicts) AS BIGINT),
+                        CAST(SUM(skipped) AS BIGINT), CAST(SUM(failed) AS BIGINT),
+                        CAST(SUM(held) AS BIGINT), MAX(started_at)
                  FROM runs WHERE dry_run = 0 GROUP BY tenant, status ORDER BY tenant, status",
             )
             .map_err(|e| self.err(ctx, e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map((), |r| {
                 let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
                 let last: Ts = r.get(11)?;
                 Ok(RunStats {

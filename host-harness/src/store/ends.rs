@@ -9,9 +9,8 @@
 
 use std::fmt;
 
+use super::db::{DbError, OptionalExtension, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, ToSql};
 use seatsync_contract::RecordId;
 
 use super::journal::WriteResolution;
@@ -133,7 +132,7 @@ pub struct LineEnd {
 const END_COLUMNS: &str = "id, tenant, org_id, contract_id, product_id, line_id, kept_line_id,
     end_day, confirmed, conflict_run_id, requested_at, state, message, finished_at";
 
-fn end_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LineEnd> {
+fn end_from_row(r: &Row) -> Result<LineEnd, DbError> {
     Ok(LineEnd {
         id: r.get(0)?,
         tenant: r.get(1)?,
@@ -191,12 +190,9 @@ impl Store {
         let rows = stmt
             .query_map([tenant], |r| {
                 let ids: String = r.get(8)?;
-                let line_ids = serde_json::from_str(&ids).map_err(|err| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        8,
-                        rusqlite::types::Type::Text,
-                        Box::new(err),
-                    )
+                let line_ids = serde_json::from_str(&ids).map_err(|err| DbError::Conversion {
+                    column: 8,
+                    message: format!("not a JSON list of ids: {err}"),
                 })?;
                 Ok(LatestConflict {
                     run: RunId(r.get(0)?),
@@ -222,11 +218,12 @@ impl Store {
         let ctx = "recording a line to end";
         let tx = self.write_tx(ctx)?;
         self.touch_tenant(&tx, end.tenant)?;
-        tx.execute(
+        let id: i64 = tx
+            .query_row(
             "INSERT INTO line_ends (tenant, org_id, contract_id, product_id, line_id, kept_line_id,
                  end_day, confirmed, conflict_run_id, requested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            rusqlite::params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+            params![
                 end.tenant,
                 end.org_id,
                 end.contract_id,
@@ -238,9 +235,9 @@ impl Store {
                 end.conflict_run.map(|r| r.0),
                 Ts(self.now()),
             ],
-        )
-        .map_err(|e| self.err(ctx, e))?;
-        let id = tx.last_insert_rowid();
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(ctx, e))?;
         tx.commit().map_err(|e| self.err(ctx, e))?;
         Ok(id)
     }
@@ -259,7 +256,7 @@ impl Store {
         tx.execute(
             "UPDATE line_ends SET state = ?2, message = ?3, finished_at = ?4
              WHERE id = ?1 AND state = 'requested'",
-            rusqlite::params![id, state, message, Ts(self.now())],
+            params![id, state, message, Ts(self.now())],
         )
         .map_err(|e| self.err(ctx, e))?;
         self.resolve_writes(&tx, None, writes)?;

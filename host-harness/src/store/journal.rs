@@ -12,9 +12,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::db::{Conn, DbError, FromValue, Params, Row, ToValue, Value, params};
 use chrono::{DateTime, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ToSql};
 
 use seatsync_contract::RecordId;
 
@@ -59,22 +58,22 @@ impl fmt::Display for WriteState {
     }
 }
 
-impl ToSql for WriteState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
+impl ToValue for WriteState {
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_str().to_owned())
     }
 }
 
-impl FromSql for WriteState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value.as_str()? {
+impl FromValue for WriteState {
+    fn from_value(value: &Value) -> Result<Self, DbError> {
+        match String::from_value(value)?.as_str() {
             "sent" => Ok(WriteState::Sent),
             "answered" => Ok(WriteState::Answered),
             "unanswered" => Ok(WriteState::Unanswered),
             "settled" => Ok(WriteState::Settled),
-            other => Err(FromSqlError::Other(
-                format!("unknown write state {other:?}").into(),
-            )),
+            other => Err(DbError::conversion(format!(
+                "unknown write state {other:?}"
+            ))),
         }
     }
 }
@@ -156,7 +155,7 @@ pub struct WriteResolution {
 const COLUMNS: &str = "id, tenant, site, run_id, org_id, method, url, body_sha256, recorded_at,
     settle_until, state, status, error, created_id, resolved_at";
 
-fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
+fn entry_from_row(r: &Row) -> Result<JournalEntry, DbError> {
     Ok(JournalEntry {
         id: r.get(0)?,
         tenant: r.get(1)?,
@@ -190,24 +189,25 @@ impl Store {
             ))
         })?;
         let tx = self.write_tx(ctx)?;
-        tx.execute(
-            "INSERT INTO write_journal (tenant, site, run_id, org_id, method, url, body_sha256,
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO write_journal (tenant, site, run_id, org_id, method, url, body_sha256,
                  recorded_at, settle_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            rusqlite::params![
-                write.tenant,
-                write.site,
-                write.run.map(|r| r.0),
-                write.org_id,
-                write.method,
-                write.url,
-                write.body_sha256,
-                Ts(now),
-                Ts(now + window),
-            ],
-        )
-        .map_err(|e| self.err(ctx, e))?;
-        let id = tx.last_insert_rowid();
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                params![
+                    write.tenant,
+                    write.site,
+                    write.run.map(|r| r.0),
+                    write.org_id,
+                    write.method,
+                    write.url,
+                    write.body_sha256,
+                    Ts(now),
+                    Ts(now + window),
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(ctx, e))?;
         tx.commit().map_err(|e| self.err(ctx, e))?;
         Ok(id)
     }
@@ -221,7 +221,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM write_journal
                  WHERE tenant = ?1 AND state IN ('sent', 'unanswered') ORDER BY id"
             ),
-            rusqlite::params![tenant],
+            params![tenant],
         )
     }
 
@@ -229,7 +229,7 @@ impl Store {
     pub fn run_writes(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError> {
         self.query_entries(
             &format!("SELECT {COLUMNS} FROM write_journal WHERE run_id = ?1 ORDER BY id"),
-            rusqlite::params![run.0],
+            params![run.0],
         )
     }
 
@@ -250,14 +250,14 @@ impl Store {
                 "SELECT {COLUMNS} FROM write_journal
                  WHERE tenant = ?1 AND created_id IN ({list}) ORDER BY id"
             ),
-            rusqlite::params![tenant],
+            params![tenant],
         )
     }
 
     fn query_entries(
         &self,
         sql: &str,
-        params: impl rusqlite::Params,
+        params: impl Params,
     ) -> Result<Vec<JournalEntry>, StoreError> {
         let ctx = "reading the write journal";
         let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(ctx, e))?;
@@ -272,7 +272,7 @@ impl Store {
     /// entry: an entry already answered or settled stays so.
     pub(super) fn resolve_writes(
         &self,
-        tx: &Connection,
+        tx: &Conn,
         run: Option<RunId>,
         resolutions: &[WriteResolution],
     ) -> Result<(), StoreError> {
@@ -283,13 +283,14 @@ impl Store {
                 "UPDATE write_journal
                  SET state = ?2, status = coalesce(?3, status), error = ?4,
                      created_id = coalesce(?5, created_id),
-                     resolved_at = CASE WHEN ?2 = 'unanswered' THEN NULL ELSE ?6 END,
-                     resolved_by_run = CASE WHEN ?2 = 'unanswered' THEN NULL ELSE ?7 END
+                     resolved_at = CASE WHEN ?2 = 'unanswered' THEN NULL ELSE CAST(?6 AS TEXT) END,
+                     resolved_by_run = CASE WHEN ?2 = 'unanswered' THEN NULL
+                                            ELSE CAST(?7 AS BIGINT) END
                  WHERE id = ?1 AND state IN ('sent', 'unanswered')",
             )
             .map_err(|e| self.err(ctx, e))?;
         for r in resolutions {
-            stmt.execute(rusqlite::params![
+            stmt.execute(params![
                 r.entry,
                 r.state,
                 r.status,

@@ -18,10 +18,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::db::{Conn, OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
 
-use super::{Clock, Store, StoreError, Ts, connect, db_error};
+use super::{Clock, Store, StoreError, Ts, db_error};
 
 /// How long a lock may go without a heartbeat before it is stale.
 pub const DEFAULT_LOCK_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
@@ -71,7 +71,7 @@ impl fmt::Display for LockInfo {
 /// It has its own database connection, so it can outlive borrows of the
 /// [`Store`] it came from and release itself on drop.
 pub struct LockGuard {
-    conn: Connection,
+    conn: Conn,
     path: PathBuf,
     clock: Clock,
     token: String,
@@ -111,7 +111,7 @@ impl LockGuard {
             .conn
             .execute(
                 "UPDATE locks SET heartbeat_at = ?3 WHERE name = ?1 AND token = ?2",
-                rusqlite::params![self.info.name, self.token, Ts(now)],
+                params![self.info.name, self.token, Ts(now)],
             )
             .map_err(|e| db_error(&self.path, "refreshing the lock", e))?;
         if changed == 0 {
@@ -284,7 +284,7 @@ struct Holder {
 }
 
 impl Store {
-    fn read_holder(&self, conn: &Connection, name: &str) -> Result<Option<Holder>, StoreError> {
+    fn read_holder(&self, conn: &Conn, name: &str) -> Result<Option<Holder>, StoreError> {
         conn.query_row(
             "SELECT pid, hostname, process, acquired_at, heartbeat_at FROM locks WHERE name = ?1",
             [name],
@@ -322,7 +322,7 @@ impl Store {
         }
         // Open the guard's connection first: once the row is committed,
         // nothing may fail before the guard exists to delete it.
-        let conn = connect(&self.path)?;
+        let conn = self.connect_again()?;
         let ctx = "taking a lock";
         let tx = self.write_tx(ctx)?;
         let now = self.now();
@@ -358,7 +358,7 @@ impl Store {
         tx.execute(
             "INSERT INTO locks (name, pid, hostname, process, token, acquired_at, heartbeat_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            rusqlite::params![
+            params![
                 name,
                 info.pid,
                 info.hostname,
@@ -403,11 +403,11 @@ impl Store {
 
     /// Within a write transaction: checks that `lock` is still held by its
     /// guard and refreshes its heartbeat.
-    pub(super) fn confirm_lock(&self, tx: &Connection, lock: &LockGuard) -> Result<(), StoreError> {
+    pub(super) fn confirm_lock(&self, tx: &Conn, lock: &LockGuard) -> Result<(), StoreError> {
         let changed = tx
             .execute(
                 "UPDATE locks SET heartbeat_at = ?3 WHERE name = ?1 AND token = ?2",
-                rusqlite::params![lock.name(), lock.token(), Ts(self.now())],
+                params![lock.name(), lock.token(), Ts(self.now())],
             )
             .map_err(|e| self.err("checking the lock", e))?;
         if changed == 0 {

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::db::{Conn, OptionalExtension, ToValue, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension};
 use seatsync_contract::{RecordId, SyncLine, SyncRequest};
 
 use super::{DataTypes, Store, StoreError, Ts, check_tenant};
@@ -184,7 +184,7 @@ fn display_text(s: &Option<String>) -> Option<&str> {
 }
 
 impl Store {
-    fn package_keys(&self, tx: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
+    fn package_keys(&self, tx: &Conn, tenant: &str) -> Result<Vec<String>, StoreError> {
         let ctx = "listing package keys";
         let mut stmt = tx
             .prepare("SELECT key FROM packages WHERE tenant = ?1 ORDER BY key")
@@ -195,7 +195,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(ctx, e))
     }
 
-    fn org_ids(&self, tx: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
+    fn org_ids(&self, tx: &Conn, tenant: &str) -> Result<Vec<String>, StoreError> {
         let ctx = "listing organization ids";
         let mut stmt = tx
             .prepare("SELECT org_id FROM orgs WHERE tenant = ?1 ORDER BY org_id")
@@ -214,7 +214,7 @@ impl Store {
         key: &str,
         ctx: &'static str,
         sql: &str,
-        params: &[&dyn rusqlite::ToSql],
+        params: &[&dyn ToValue],
     ) -> Result<(), StoreError> {
         check_tenant(tenant)?;
         let tx = self.write_tx(ctx)?;
@@ -235,7 +235,7 @@ impl Store {
         org_id: &str,
         ctx: &'static str,
         sql: &str,
-        params: &[&dyn rusqlite::ToSql],
+        params: &[&dyn ToValue],
     ) -> Result<(), StoreError> {
         check_tenant(tenant)?;
         let tx = self.write_tx(ctx)?;
@@ -266,7 +266,7 @@ impl Store {
             "UPDATE packages SET product_id = ?3, product_identifier = ?4,
                  product_description = ?5, options = ?6
              WHERE tenant = ?1 AND key = ?2",
-            rusqlite::params![
+            params![
                 tenant,
                 key,
                 mapping.product_id,
@@ -286,7 +286,7 @@ impl Store {
             "UPDATE packages SET product_id = NULL, product_identifier = NULL,
                  product_description = NULL, options = '{}'
              WHERE tenant = ?1 AND key = ?2",
-            rusqlite::params![tenant, key],
+            params![tenant, key],
         )
     }
 
@@ -302,7 +302,7 @@ impl Store {
             key,
             "switching a package",
             "UPDATE packages SET enabled = ?3 WHERE tenant = ?1 AND key = ?2",
-            rusqlite::params![tenant, key, enabled],
+            params![tenant, key, enabled],
         )
     }
 
@@ -323,7 +323,7 @@ impl Store {
             "UPDATE orgs SET company_id = ?3, agreement_id = ?4, company_name = ?5,
                  agreement_name = ?6
              WHERE tenant = ?1 AND org_id = ?2",
-            rusqlite::params![
+            params![
                 tenant,
                 org_id,
                 mapping.company_id,
@@ -343,7 +343,7 @@ impl Store {
             "UPDATE orgs SET company_id = NULL, agreement_id = NULL, company_name = NULL,
                  agreement_name = NULL
              WHERE tenant = ?1 AND org_id = ?2",
-            rusqlite::params![tenant, org_id],
+            params![tenant, org_id],
         )
     }
 
@@ -359,7 +359,7 @@ impl Store {
             org_id,
             "switching an organization",
             "UPDATE orgs SET enabled = ?3 WHERE tenant = ?1 AND org_id = ?2",
-            rusqlite::params![tenant, org_id, enabled],
+            params![tenant, org_id, enabled],
         )
     }
 
@@ -385,7 +385,7 @@ impl Store {
                         "UPDATE packages SET enabled = ?3, product_id = ?4, product_identifier = ?5,
                              product_description = ?6, options = ?7
                          WHERE tenant = ?1 AND key = ?2",
-                        rusqlite::params![
+                        params![
                             tenant,
                             change.key,
                             change.enabled,
@@ -400,7 +400,7 @@ impl Store {
                     "UPDATE packages SET enabled = ?3, product_id = NULL, product_identifier = NULL,
                          product_description = NULL, options = '{}'
                      WHERE tenant = ?1 AND key = ?2",
-                    rusqlite::params![tenant, change.key, change.enabled],
+                    params![tenant, change.key, change.enabled],
                 ),
             }
             .map_err(e)?;
@@ -421,7 +421,7 @@ impl Store {
                         "UPDATE orgs SET enabled = ?3, company_id = ?4, agreement_id = ?5,
                              company_name = ?6, agreement_name = ?7
                          WHERE tenant = ?1 AND org_id = ?2",
-                        rusqlite::params![
+                        params![
                             tenant,
                             change.org_id,
                             change.enabled,
@@ -436,7 +436,7 @@ impl Store {
                     "UPDATE orgs SET enabled = ?3, company_id = NULL, agreement_id = NULL,
                          company_name = NULL, agreement_name = NULL
                      WHERE tenant = ?1 AND org_id = ?2",
-                    rusqlite::params![tenant, change.org_id, change.enabled],
+                    params![tenant, change.org_id, change.enabled],
                 ),
             }
             .map_err(e)?;
@@ -503,14 +503,14 @@ impl Store {
                 .map_err(e)?;
             for org in usage.orgs() {
                 upsert_org
-                    .execute(rusqlite::params![tenant, org.id, org.name, org.domain])
+                    .execute(params![tenant, org.id, org.name, org.domain])
                     .map_err(e)?;
                 if !known_orgs.contains(&org.id) {
                     summary.new_orgs.push(org.id.clone());
                 }
                 for (package, count) in &org.packages {
                     add_usage
-                        .execute(rusqlite::params![tenant, org.id, package, count])
+                        .execute(params![tenant, org.id, package, count])
                         .map_err(e)?;
                 }
             }
@@ -531,14 +531,14 @@ impl Store {
         }
         tx.execute(
             "UPDATE tenants SET usage_imported_at = ?2 WHERE name = ?1",
-            rusqlite::params![tenant, Ts(self.now())],
+            params![tenant, Ts(self.now())],
         )
         .map_err(e)?;
         // Plans were made from the usage replaced: they expire with it.
         tx.execute(
             "UPDATE plans SET superseded_at = ?2
              WHERE tenant = ?1 AND applied_at IS NULL AND superseded_at IS NULL",
-            rusqlite::params![tenant, Ts(self.now())],
+            params![tenant, Ts(self.now())],
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
@@ -571,11 +571,13 @@ impl Store {
             .prepare(
                 "SELECT p.key, p.enabled, p.product_id, p.product_identifier,
                         p.product_description, p.options,
-                        count(u.org_id), coalesce(sum(u.active_users), 0)
+                        count(u.org_id), CAST(coalesce(sum(u.active_users), 0) AS BIGINT)
                  FROM packages p
                  LEFT JOIN usage u ON u.tenant = p.tenant AND u.package_key = p.key
                  WHERE p.tenant = ?1
-                 GROUP BY p.key ORDER BY p.key",
+                 GROUP BY p.key, p.enabled, p.product_id, p.product_identifier,
+                     p.product_description, p.options
+                 ORDER BY p.key",
             )
             .map_err(e)?;
         let rows = stmt

@@ -34,8 +34,8 @@
 // Everything public here is API for the CLI and daemon: document it all.
 #![warn(missing_docs)]
 
-/// Implements `as_str`, `Display`, and SQLite conversion for an enum stored
-/// as text (defined before the modules below, which use it).
+/// Implements `as_str`, `Display`, and the database conversions for an
+/// enum stored as text (defined before the modules below, which use it).
 macro_rules! text_enum {
     ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -52,16 +52,21 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
-        impl ToSql for $ty {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl $crate::store::db::ToValue for $ty {
+            fn to_value(&self) -> $crate::store::db::Value {
+                $crate::store::db::Value::Text(self.as_str().to_owned())
             }
         }
-        impl FromSql for $ty {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let s = value.as_str()?;
-                $ty::parse(s).ok_or_else(|| {
-                    FromSqlError::Other(format!("unknown {} {s:?}", stringify!($ty)).into())
+        impl $crate::store::db::FromValue for $ty {
+            fn from_value(
+                value: &$crate::store::db::Value,
+            ) -> Result<Self, $crate::store::db::DbError> {
+                let s = <String as $crate::store::db::FromValue>::from_value(value)?;
+                $ty::parse(&s).ok_or_else(|| {
+                    $crate::store::db::DbError::conversion(format!(
+                        "unknown {} {s:?}",
+                        stringify!($ty)
+                    ))
                 })
             }
         }
@@ -69,29 +74,33 @@ macro_rules! text_enum {
 }
 
 mod console;
+mod db;
 mod ends;
 mod journal;
 mod lock;
 mod mappings;
 mod notify;
+mod open;
 mod plans;
 mod runs;
 mod schema;
+mod schema_postgres;
 mod sealing;
 mod secrets;
+#[doc(hidden)]
+pub mod testing;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql};
+pub use db::DbError;
+use db::{Begin, Conn, FromValue, OptionalExtension, ToValue, Tx, Value, params};
+use open::sidecar;
 use seatsync_contract::Settings;
 use thiserror::Error;
 
@@ -143,15 +152,15 @@ pub enum StoreError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// SQLite could not open the file.
+    /// The database could not be opened.
     #[error(
         "cannot open the database {path}: {source}; check the file's permissions, or pass --db with another path"
     )]
     Open {
         /// The database file.
         path: PathBuf,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The database's error.
+        source: DbError,
     },
     /// The file is not an SQLite database at all.
     #[error(
@@ -161,9 +170,9 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
-    /// The file is an SQLite database of another program.
+    /// The file (or PostgreSQL schema) holds another program's tables.
     #[error(
-        "{path} is an SQLite database but not a seatsync one: move it away or pass --db with another path"
+        "{path} is a database but not a seatsync one: move it away or pass --db with another path (PostgreSQL: another database, or a schema of its own in the URL's search_path)"
     )]
     ForeignDatabase {
         /// The file.
@@ -190,18 +199,18 @@ pub enum StoreError {
         path: PathBuf,
         /// The version the database stayed at.
         from: usize,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The database's error.
+        source: DbError,
     },
-    /// SQLite reports the file damaged.
+    /// The database reports itself damaged.
     #[error(
         "the database {path} is damaged ({source}): restore it from a backup, or move it away and set up seatsync again"
     )]
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The database's error.
+        source: DbError,
     },
     /// Another process kept the database locked longer than [`BUSY_TIMEOUT`].
     #[error(
@@ -218,11 +227,11 @@ pub enum StoreError {
     #[error(
         "database error while {context}: {source}; check free disk space and the permissions of the database file"
     )]
-    Sqlite {
+    Database {
         /// What was being done.
         context: &'static str,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The database's error.
+        source: DbError,
     },
     /// A value given to the store is unusable; nothing was changed.
     #[error("{0}")]
@@ -443,8 +452,12 @@ impl Default for DataTypes {
 /// `Send` but not `Sync`: give each thread its own `Store` (opening is cheap
 /// once the schema is current).
 pub struct Store {
+    /// The database file, or a PostgreSQL URL without its password (for
+    /// messages).
     path: PathBuf,
-    conn: Connection,
+    /// The PostgreSQL URL as given (it may hold a password: never shown).
+    url: Option<String>,
+    conn: Conn,
     clock: Clock,
     lock_stale_after: Duration,
     /// Where the key sealing secrets comes from ([`sealing`]).
@@ -461,245 +474,47 @@ impl fmt::Debug for Store {
     }
 }
 
-/// Creates the file 0600 if it is missing, and tightens a looser mode.
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
-    let file_err = |source| StoreError::File {
-        path: path.to_owned(),
-        source,
-    };
-    // `create(true)` without `truncate`: an existing file is opened as is.
-    // The mode applies only when the file is created.
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(file_err)?;
-    for file in [
-        path.to_owned(),
-        sidecar(path, "-wal"),
-        sidecar(path, "-shm"),
-    ] {
-        let Ok(meta) = fs::metadata(&file) else {
-            continue;
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            // The file holds a private key: nobody but the owner should read
-            // it. Failing to tighten (someone else's file) is not fatal, the
-            // operator may have a reason; say so in the log.
-            if let Err(e) = fs::set_permissions(&file, fs::Permissions::from_mode(0o600)) {
-                tracing::warn!(
-                    "{} is readable by other users (mode {:o}) and could not be restricted: {e}",
-                    file.display(),
-                    mode & 0o777
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Opens a connection with seatsync's settings (no migration).
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|source| open_error(path, source))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|source| open_error(path, source))?;
-    // The first statement that reads the file is where a non-database fails.
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(|source| open_error(path, source))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(
-            "{} could not be switched to WAL mode (it is in {mode} mode); concurrent readers will wait for writers",
-            path.display()
-        );
-    }
-    conn.pragma_update(None, "foreign_keys", true)
-        .map_err(|source| open_error(path, source))?;
-    // Deleted and overwritten content is zeroed, not left in free space:
-    // a secret sealed or re-keyed (`store::secrets`) leaves no old copy in
-    // the file.
-    conn.pragma_update(None, "secure_delete", true)
-        .map_err(|source| open_error(path, source))?;
-    Ok(conn)
-}
-
-fn open_error(path: &Path, source: rusqlite::Error) -> StoreError {
-    match source.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => StoreError::NotADatabase {
-            path: path.to_owned(),
-        },
-        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-            path: path.to_owned(),
-            source,
-        },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
-            path: path.to_owned(),
-            context: "opening the database",
-        },
-        _ => StoreError::Open {
-            path: path.to_owned(),
-            source,
-        },
-    }
-}
-
-/// Classifies an SQLite error of an operation.
-fn db_error(path: &Path, context: &'static str, source: rusqlite::Error) -> StoreError {
-    match source.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
-            path: path.to_owned(),
-            context,
-        },
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
-            path: path.to_owned(),
-            source,
-        },
-        _ => StoreError::Sqlite { context, source },
-    }
-}
-
-/// Applies pending migrations, each in its own immediate transaction.
-fn migrate(path: &Path, conn: &Connection) -> Result<(), StoreError> {
-    let read_version = |conn: &Connection| -> Result<i64, StoreError> {
-        conn.pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|source| open_error(path, source))
-    };
-    let version = read_version(conn)?;
-    // Counting the tables parses the schema, which is where a damaged file
-    // shows first; better here, with the file's name, than mid-sync.
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|source| open_error(path, source))?;
-    let app_id: i32 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|source| open_error(path, source))?;
-    // A version-0 file with tables, or any file with a foreign application
-    // id, is some other program's database: never write into it.
-    let foreign = if version == 0 {
-        tables > 0 || (app_id != 0 && app_id != schema::APPLICATION_ID)
-    } else {
-        app_id != schema::APPLICATION_ID
-    };
-    if foreign {
-        return Err(StoreError::ForeignDatabase {
-            path: path.to_owned(),
-        });
-    }
-    if version < 0 || version as u64 > SCHEMA_VERSION as u64 {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    // A migration may rebuild a table (SQLite cannot alter a CHECK), and
-    // dropping the old table would cascade to the rows that reference it.
-    // The pragma is a no-op inside a transaction, so it is switched off
-    // around the migrations; each checks the keys itself before it commits.
-    if (version as u64) < SCHEMA_VERSION as u64 {
-        conn.pragma_update(None, "foreign_keys", false)
-            .map_err(|source| open_error(path, source))?;
-    }
-    let migrated = run_migrations(path, conn, read_version);
-    conn.pragma_update(None, "foreign_keys", true)
-        .map_err(|source| open_error(path, source))?;
-    migrated
-}
-
-/// Applies the migrations the database lacks, each in its own transaction.
-fn run_migrations(
-    path: &Path,
-    conn: &Connection,
-    read_version: impl Fn(&Connection) -> Result<i64, StoreError>,
-) -> Result<(), StoreError> {
-    for (i, sql) in schema::MIGRATIONS.iter().enumerate() {
-        let mig_err = |source| StoreError::Migration {
-            path: path.to_owned(),
-            from: i,
-            source,
-        };
-        let tx =
-            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-                .map_err(|source| match source.sqlite_error_code() {
-                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
-                        path: path.to_owned(),
-                        context: "upgrading the schema",
-                    },
-                    _ => mig_err(source),
-                })?;
-        // Read again inside the transaction: another process may have
-        // migrated between our first read and taking the write lock.
-        let current = read_version(&tx)?;
-        if current as u64 > i as u64 {
-            continue;
-        }
-        tx.execute_batch(sql).map_err(mig_err)?;
-        let broken: Option<String> = tx
-            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-            .optional()
-            .map_err(mig_err)?;
-        if let Some(table) = broken {
-            return Err(StoreError::Migration {
-                path: path.to_owned(),
-                from: i,
-                source: rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
-                    Some(format!(
-                        "a foreign key in table {table} points at a missing row"
-                    )),
-                ),
-            });
-        }
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .map_err(mig_err)?;
-        tx.commit().map_err(mig_err)?;
-        tracing::info!("{}: schema upgraded to version {}", path.display(), i + 1);
-    }
-    Ok(())
-}
-
 /// Formats a time the way the database stores it (sortable text).
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 /// Reads a time column.
-fn parse_ts(s: &str) -> FromSqlResult<DateTime<Utc>> {
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, DbError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| FromSqlError::Other(Box::new(e)))
+        .map_err(|e| DbError::conversion(format!("not a time ({e}): {s:?}")))
 }
 
-/// A `DateTime<Utc>` column wrapper (chrono's rusqlite feature is not on).
+/// A `DateTime<Utc>` column (stored as RFC 3339 text, which sorts as time).
 struct Ts(DateTime<Utc>);
 
-impl FromSql for Ts {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        parse_ts(value.as_str()?).map(Ts)
+impl FromValue for Ts {
+    fn from_value(value: &Value) -> Result<Self, DbError> {
+        parse_ts(&String::from_value(value)?).map(Ts)
     }
 }
 
-impl ToSql for Ts {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(ts(self.0)))
+impl ToValue for Ts {
+    fn to_value(&self) -> Value {
+        Value::Text(ts(self.0))
+    }
+}
+
+/// Classifies a database error of an operation.
+fn db_error(path: &Path, context: &'static str, source: DbError) -> StoreError {
+    if source.is_busy() {
+        StoreError::Busy {
+            path: path.to_owned(),
+            context,
+        }
+    } else if source.is_corrupt() {
+        StoreError::Corrupt {
+            path: path.to_owned(),
+            source,
+        }
+    } else {
+        StoreError::Database { context, source }
     }
 }
 
@@ -742,11 +557,28 @@ impl Store {
     /// schema up to date, sealing secrets with the key `keys` names.
     /// Secrets an older seatsync stored in clear are sealed now.
     pub fn open_with_key(path: impl AsRef<Path>, keys: KeySource) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_owned();
-        prepare_file(&path)?;
-        let conn = connect(&path)?;
-        migrate(&path, &conn)?;
+        let given = path.as_ref().to_owned();
+        let (conn, path, url) = match open::postgres_url(&given) {
+            Some(url) => {
+                if matches!(keys, KeySource::BesideDatabase) {
+                    return Err(StoreError::SecretKey(
+                        "a PostgreSQL database has no folder to keep its key file in: give the key that seals its \
+                         secrets with --secret-key-file (or SEATSYNC_SECRET_KEY_FILE, or SEATSYNC_SECRET_KEY); \
+                         `seatsync secrets new-key FILE` makes one"
+                            .to_string(),
+                    ));
+                }
+                let shown = PathBuf::from(open::shown_url(url));
+                (
+                    open::open_postgres(url, &shown)?,
+                    shown,
+                    Some(url.to_owned()),
+                )
+            }
+            None => (open::open_sqlite(&given)?, given, None),
+        };
         let store = Store {
+            url,
             path,
             conn,
             clock: Arc::new(Utc::now),
@@ -766,19 +598,7 @@ impl Store {
         path: impl AsRef<Path>,
         version: usize,
     ) -> Result<(), StoreError> {
-        let path = path.as_ref();
-        prepare_file(path)?;
-        let conn = connect(path)?;
-        for (i, sql) in schema::MIGRATIONS.iter().take(version).enumerate() {
-            conn.execute_batch(sql)
-                .and_then(|()| conn.pragma_update(None, "user_version", (i + 1) as i64))
-                .map_err(|source| StoreError::Migration {
-                    path: path.to_owned(),
-                    from: i,
-                    source,
-                })?;
-        }
-        Ok(())
+        open::create_at_schema_version(path.as_ref(), version)
     }
 
     /// The database file.
@@ -806,7 +626,8 @@ impl Store {
     /// settings: for a thread that writes alongside this one (the write
     /// journal).
     pub fn reopen(&self) -> Result<Store, StoreError> {
-        let mut store = Store::open_with_key(&self.path, self.keys.clone())?;
+        let location = self.url.as_deref().map_or(self.path.clone(), PathBuf::from);
+        let mut store = Store::open_with_key(location, self.keys.clone())?;
         store.clock = self.clock.clone();
         store.lock_stale_after = self.lock_stale_after;
         Ok(store)
@@ -814,23 +635,33 @@ impl Store {
 
     /// A write transaction (`BEGIN IMMEDIATE`: take the write lock up front,
     /// so two writers wait for each other instead of one failing halfway).
-    fn write_tx(&self, context: &'static str) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+    fn write_tx(&self, context: &'static str) -> Result<Tx<'_>, StoreError> {
+        self.conn
+            .transaction(Begin::Write)
             .map_err(|e| self.err(context, e))
     }
 
     /// A read transaction: one consistent snapshot for multi-query reads.
-    fn read_tx(&self, context: &'static str) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Deferred)
+    fn read_tx(&self, context: &'static str) -> Result<Tx<'_>, StoreError> {
+        self.conn
+            .transaction(Begin::Read)
             .map_err(|e| self.err(context, e))
     }
 
-    fn err(&self, context: &'static str, e: rusqlite::Error) -> StoreError {
+    /// Another connection to the same database (a lock keeps its own).
+    fn connect_again(&self) -> Result<Conn, StoreError> {
+        match &self.url {
+            Some(url) => open::connect_postgres(url, &self.path).map(Conn::Postgres),
+            None => Ok(Conn::Sqlite(open::connect(&self.path)?)),
+        }
+    }
+
+    fn err(&self, context: &'static str, e: DbError) -> StoreError {
         db_error(&self.path, context, e)
     }
 
     /// Records the tenant if it is new.
-    fn touch_tenant(&self, tx: &Connection, tenant: &str) -> Result<(), StoreError> {
+    fn touch_tenant(&self, tx: &Conn, tenant: &str) -> Result<(), StoreError> {
         tx.execute(
             "INSERT INTO tenants (name) VALUES (?1) ON CONFLICT DO NOTHING",
             [tenant],
@@ -847,7 +678,7 @@ impl Store {
             .prepare("SELECT name FROM tenants UNION SELECT tenant FROM connections ORDER BY 1")
             .map_err(|e| self.err(ctx, e))?;
         let rows = stmt
-            .query_map([], |r| r.get(0))
+            .query_map((), |r| r.get(0))
             .map_err(|e| self.err(ctx, e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(ctx, e))
     }
@@ -878,7 +709,7 @@ impl Store {
              ON CONFLICT (tenant) DO UPDATE SET
                  allow_http = excluded.allow_http, ca_file = excluded.ca_file,
                  updated_at = excluded.updated_at",
-            rusqlite::params![tenant, conn.allow_http, ca_file, Ts(self.now())],
+            params![tenant, conn.allow_http, ca_file, Ts(self.now())],
         )
         .map_err(e)?;
         for table in ["connection_settings", "connection_secrets"] {
@@ -897,7 +728,7 @@ impl Store {
             };
             tx.execute(
                 &format!("INSERT INTO {table} (tenant, key, value) VALUES (?1, ?2, ?3)"),
-                rusqlite::params![tenant, key, value],
+                params![tenant, key, value],
             )
             .map_err(e)?;
         }
@@ -965,7 +796,7 @@ impl Store {
         tx.execute(
             "INSERT INTO data_types (tenant, data_type, enabled) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant, data_type) DO UPDATE SET enabled = excluded.enabled",
-            rusqlite::params![tenant, data_type.as_str(), enabled],
+            params![tenant, data_type.as_str(), enabled],
         )
         .map_err(|e| self.err(ctx, e))?;
         tx.commit().map_err(|e| self.err(ctx, e))

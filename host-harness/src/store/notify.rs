@@ -7,9 +7,8 @@
 
 use std::fmt;
 
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, ToSql};
 
 use super::{RunId, Store, StoreError, Ts, check_tenant, secrets};
 
@@ -162,20 +161,21 @@ impl Store {
         };
         let tx = self.write_tx(ctx)?;
         self.touch_tenant(&tx, tenant)?;
-        tx.execute(
-            "INSERT INTO notifiers (tenant, kind, target, format, events, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![
-                tenant,
-                kind,
-                target,
-                format,
-                events.join(","),
-                Ts(self.now())
-            ],
-        )
-        .map_err(e)?;
-        let id = tx.last_insert_rowid();
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO notifiers (tenant, kind, target, format, events, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params![
+                    tenant,
+                    kind,
+                    target,
+                    format,
+                    events.join(","),
+                    Ts(self.now())
+                ],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(id)
     }
@@ -226,7 +226,7 @@ impl Store {
         let removed = tx
             .execute(
                 "DELETE FROM notifiers WHERE tenant = ?1 AND id = ?2",
-                rusqlite::params![tenant, id],
+                params![tenant, id],
             )
             .map_err(e)?;
         if removed == 0 {
@@ -255,7 +255,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (tenant) DO UPDATE SET host = ?2, port = ?3, username = ?4,
                  password = ?5, security = ?6, from_address = ?7, updated_at = ?8",
-            rusqlite::params![
+            params![
                 tenant,
                 smtp.host,
                 smtp.port,
@@ -311,7 +311,7 @@ impl Store {
             "INSERT INTO notifications (tenant, notifier_id, target, events, run_id, created_at,
                  finished_at, state, attempts, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            rusqlite::params![
+            params![
                 tenant,
                 delivery.notifier,
                 delivery.target,
@@ -341,7 +341,7 @@ impl Store {
             .map_err(e)?;
         let rows = stmt
             .query_map(
-                rusqlite::params![tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
                 |r| {
                     Ok(Delivery {
                         at: r.get::<_, Ts>(0)?.0,

@@ -20,9 +20,8 @@
 
 use std::fmt;
 
+use super::db::{Conn, DbError, OptionalExtension, Row, params};
 use chrono::{DateTime, Duration as TimeDelta, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql};
 use seatsync_contract::RecordId;
 
 use super::{RunId, Store, StoreError, Ts, check_tenant};
@@ -373,7 +372,7 @@ const PLAN_COLUMNS: &str = "p.id, p.tenant, p.created_at, p.created_by, p.source
 
 const PLAN_FROM: &str = "FROM plans p";
 
-fn plan_from_row(r: &rusqlite::Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<PlanRecord> {
+fn plan_from_row(r: &Row, now: DateTime<Utc>) -> Result<PlanRecord, DbError> {
     let expires_at = r.get::<_, Ts>(6)?.0;
     let superseded_at = r.get::<_, Option<Ts>>(7)?.map(|t| t.0);
     let applied_at = r.get::<_, Option<Ts>>(8)?.map(|t| t.0);
@@ -431,7 +430,7 @@ pub(crate) fn plan_status(
     (PlanStatus::Pending, None)
 }
 
-fn plan_line_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanLine> {
+fn plan_line_from_row(r: &Row) -> Result<PlanLine, DbError> {
     Ok(PlanLine {
         line: NewPlanLine {
             org_id: r.get(0)?,
@@ -517,7 +516,7 @@ impl Store {
              ON CONFLICT (tenant) DO UPDATE SET auto_approve = ?2, hold_decrease_over = ?3,
                  hold_increase_over = ?4, hold_new_lines = ?5, plan_expiry_days = ?6,
                  updated_at = ?7, effective_date = ?8",
-            rusqlite::params![
+            params![
                 tenant,
                 rules.auto_approve,
                 rules.hold_decrease_over,
@@ -555,7 +554,7 @@ impl Store {
 
     fn insert_plan(
         &self,
-        tx: &Connection,
+        tx: &Conn,
         tenant: &str,
         source: PlanSource,
         run: Option<RunId>,
@@ -566,24 +565,26 @@ impl Store {
         let e = |e| self.err(ctx, e);
         self.touch_tenant(tx, tenant)?;
         let now = self.now();
-        tx.execute(
-            "INSERT INTO plans (tenant, created_at, created_by, source, run_id, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![
-                tenant,
-                Ts(now),
-                actor,
-                source,
-                run.map(|r| r.0),
-                Ts(now + TimeDelta::days(i64::from(rules.plan_expiry_days))),
-            ],
-        )
-        .map_err(e)?;
-        let id = PlanId(tx.last_insert_rowid());
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO plans (tenant, created_at, created_by, source, run_id, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params![
+                    tenant,
+                    Ts(now),
+                    actor,
+                    source,
+                    run.map(|r| r.0),
+                    Ts(now + TimeDelta::days(i64::from(rules.plan_expiry_days))),
+                ],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        let id = PlanId(id);
         tx.execute(
             "INSERT INTO plan_events (plan_id, at, actor, kind, detail)
              VALUES (?1, ?2, ?3, 'created', ?4)",
-            rusqlite::params![id.0, Ts(now), actor, format!("from {source}")],
+            params![id.0, Ts(now), actor, format!("from {source}")],
         )
         .map_err(e)?;
         Ok(id)
@@ -592,22 +593,30 @@ impl Store {
     /// Adds (or, for a line already in it, replaces) `lines` in plan `id`.
     fn insert_plan_lines(
         &self,
-        tx: &Connection,
+        tx: &Conn,
         id: PlanId,
         lines: &[NewPlanLine],
     ) -> Result<(), StoreError> {
         let e = |e| self.err("saving a plan's lines", e);
         let mut insert = tx
             .prepare(
-                "INSERT OR REPLACE INTO plan_lines (plan_id, org_id, org_name, company_id,
+                "INSERT INTO plan_lines (plan_id, org_id, org_name, company_id,
                      agreement_id, package_key, product_id, current_quantity, new_quantity,
                      action, line_id, unit_price, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT (plan_id, org_id, package_key) DO UPDATE SET
+                     org_name = excluded.org_name, company_id = excluded.company_id,
+                     agreement_id = excluded.agreement_id, product_id = excluded.product_id,
+                     current_quantity = excluded.current_quantity,
+                     new_quantity = excluded.new_quantity, action = excluded.action,
+                     line_id = excluded.line_id, unit_price = excluded.unit_price,
+                     message = excluded.message, decision = 'pending', result = NULL,
+                     result_message = NULL",
             )
             .map_err(e)?;
         for l in lines {
             insert
-                .execute(rusqlite::params![
+                .execute(params![
                     id.0,
                     l.org_id,
                     l.org_name,
@@ -631,7 +640,7 @@ impl Store {
     /// first call, then the same one.
     pub(super) fn run_plan(
         &self,
-        tx: &Connection,
+        tx: &Conn,
         tenant: &str,
         run: RunId,
         actor: &str,
@@ -654,7 +663,7 @@ impl Store {
     /// Adds `lines` to `run`'s plan (creating it), within `tx`.
     pub(super) fn hold_lines(
         &self,
-        tx: &Connection,
+        tx: &Conn,
         tenant: &str,
         run: RunId,
         actor: &str,
@@ -693,7 +702,7 @@ impl Store {
             .map_err(e)?;
         let rows = stmt
             .query_map(
-                rusqlite::params![tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
                 |r| plan_from_row(r, now),
             )
             .map_err(e)?;
@@ -706,16 +715,11 @@ impl Store {
         self.plan_in(&self.conn, tenant, id)
     }
 
-    fn plan_in(
-        &self,
-        conn: &Connection,
-        tenant: &str,
-        id: PlanId,
-    ) -> Result<PlanRecord, StoreError> {
+    fn plan_in(&self, conn: &Conn, tenant: &str, id: PlanId) -> Result<PlanRecord, StoreError> {
         let now = self.now();
         conn.query_row(
             &format!("SELECT {PLAN_COLUMNS} {PLAN_FROM} WHERE p.tenant = ?1 AND p.id = ?2"),
-            rusqlite::params![tenant, id.0],
+            params![tenant, id.0],
             |r| plan_from_row(r, now),
         )
         .optional()
@@ -775,7 +779,7 @@ impl Store {
                 .map_err(e)?;
             for (org, package) in lines {
                 if update
-                    .execute(rusqlite::params![id.0, org, package, decision])
+                    .execute(params![id.0, org, package, decision])
                     .map_err(e)?
                     == 0
                 {
@@ -793,7 +797,7 @@ impl Store {
             .join(", ");
         tx.execute(
             "INSERT INTO plan_events (plan_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![id.0, Ts(self.now()), actor, kind, detail],
+            params![id.0, Ts(self.now()), actor, kind, detail],
         )
         .map_err(e)?;
         let plan = self.plan_in(&tx, tenant, id)?;
@@ -823,7 +827,7 @@ impl Store {
         let now = self.now();
         tx.execute(
             "UPDATE plans SET applied_at = ?2, applied_run_id = ?3 WHERE id = ?1",
-            rusqlite::params![id.0, Ts(now), run.map(|r| r.0)],
+            params![id.0, Ts(now), run.map(|r| r.0)],
         )
         .map_err(e)?;
         let detail = match run {
@@ -832,7 +836,7 @@ impl Store {
         };
         tx.execute(
             "INSERT INTO plan_events (plan_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, 'applied', ?4)",
-            rusqlite::params![id.0, Ts(now), actor, detail],
+            params![id.0, Ts(now), actor, detail],
         )
         .map_err(e)?;
         tx.commit().map_err(e)
@@ -857,7 +861,7 @@ impl Store {
                 .map_err(e)?;
             for (org, package, result, message) in results {
                 update
-                    .execute(rusqlite::params![id.0, org, package, result, message])
+                    .execute(params![id.0, org, package, result, message])
                     .map_err(e)?;
             }
         }
@@ -878,7 +882,7 @@ impl Store {
             .map_err(e)?;
         let rows = stmt
             .query_map(
-                rusqlite::params![tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
                 |r| {
                     Ok(PlanEvent {
                         plan: PlanId(r.get(0)?),

@@ -10,9 +10,8 @@
 
 use std::fmt;
 
+use super::db::{Conn, DbError, OptionalExtension, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, ToSql};
 use seatsync_contract::{LineOutcome, RecordId, SyncReport};
 
 use super::journal::WriteResolution;
@@ -294,7 +293,7 @@ const RUN_COLUMNS: &str = "id, tenant, started_at, finished_at, status, dry_run,
     orgs, orgs_failed, created, updated, unchanged, conflicts, skipped, failed, requests,
     writes, message, partial, retried, waiting, held, changed";
 
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+fn run_from_row(r: &Row) -> Result<RunRecord, DbError> {
     Ok(RunRecord {
         id: RunId(r.get(0)?),
         tenant: r.get(1)?,
@@ -335,7 +334,7 @@ fn lock_tenant(lock: &LockGuard) -> Option<&str> {
 }
 
 impl Store {
-    fn run_status(&self, tx: &Connection, run: RunId) -> Result<RunStatus, StoreError> {
+    fn run_status(&self, tx: &Conn, run: RunId) -> Result<RunStatus, StoreError> {
         tx.query_row("SELECT status FROM runs WHERE id = ?1", [run.0], |r| {
             r.get(0)
         })
@@ -344,7 +343,7 @@ impl Store {
         .ok_or(StoreError::NoSuchRun(run.0))
     }
 
-    fn require_running(&self, tx: &Connection, run: RunId) -> Result<(), StoreError> {
+    fn require_running(&self, tx: &Conn, run: RunId) -> Result<(), StoreError> {
         match self.run_status(tx, run)? {
             RunStatus::Running => Ok(()),
             status => Err(StoreError::RunNotRunning { id: run.0, status }),
@@ -375,10 +374,11 @@ impl Store {
         let tx = self.write_tx(ctx)?;
         self.confirm_lock(&tx, lock)?;
         self.touch_tenant(&tx, tenant)?;
-        tx.execute(
+        let id: i64 = tx
+            .query_row(
             "INSERT INTO runs (tenant, started_at, status, dry_run, trigger, lock_token, partial)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
-            rusqlite::params![
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6) RETURNING id",
+            params![
                 tenant,
                 Ts(self.now()),
                 dry_run,
@@ -386,9 +386,10 @@ impl Store {
                 lock.token(),
                 scope == RunScope::Some
             ],
-        )
-        .map_err(|e| self.err(ctx, e))?;
-        let id = RunId(tx.last_insert_rowid());
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(ctx, e))?;
+        let id = RunId(id);
         tx.commit().map_err(|e| self.err(ctx, e))?;
         Ok(id)
     }
@@ -545,7 +546,7 @@ impl Store {
     /// which `run` was checked to be running).
     fn record_org_in(
         &self,
-        tx: &Connection,
+        tx: &Conn,
         run: RunId,
         plan: &OrgPlan,
         result: OrgAttempt<'_>,
@@ -577,9 +578,7 @@ impl Store {
                 )
                 .map_err(e)?;
             let kinds = stmt
-                .query_map(rusqlite::params![run.0, plan.org_id], |r| {
-                    r.get::<_, LineKind>(0)
-                })
+                .query_map(params![run.0, plan.org_id], |r| r.get::<_, LineKind>(0))
                 .map_err(e)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(e)?;
@@ -613,7 +612,7 @@ impl Store {
                     for line in &plan.lines {
                         totals.waiting += 1;
                         insert
-                            .execute(rusqlite::params![
+                            .execute(params![
                                 run.0,
                                 plan.org_id,
                                 plan.company_id,
@@ -640,7 +639,7 @@ impl Store {
                     totals.requests = u64::from(requests);
                     totals.writes = u64::from(writes);
                     insert
-                        .execute(rusqlite::params![
+                        .execute(params![
                             run.0,
                             plan.org_id,
                             plan.company_id,
@@ -712,7 +711,7 @@ impl Store {
                             }
                         };
                         insert
-                            .execute(rusqlite::params![
+                            .execute(params![
                                 run.0,
                                 plan.org_id,
                                 report.company_id,
@@ -767,7 +766,7 @@ impl Store {
                     }
                 };
                 insert
-                    .execute(rusqlite::params![
+                    .execute(params![
                         run.0,
                         plan.org_id,
                         w.line.company_id,
@@ -794,7 +793,7 @@ impl Store {
                  requests = requests + ?10, writes = writes + ?11, retried = retried + ?12,
                  waiting = waiting + ?13, held = held + ?14, changed = changed + ?15
              WHERE id = ?1",
-            rusqlite::params![
+            params![
                 run.0,
                 totals.orgs,
                 delta(totals.orgs_failed, earlier.orgs_failed),
@@ -828,13 +827,13 @@ impl Store {
         self.require_running(&tx, run)?;
         tx.execute(
             "UPDATE runs SET finished_at = ?2, message = ?3,
-                 status = CASE WHEN ?3 IS NOT NULL OR orgs_failed > 0 OR failed > 0
+                 status = CASE WHEN CAST(?3 AS TEXT) IS NOT NULL OR orgs_failed > 0 OR failed > 0
                                    THEN 'failed'
                                WHEN conflicts > 0 OR waiting > 0 OR held > 0 OR changed > 0
                                    THEN 'attention'
                                ELSE 'succeeded' END
              WHERE id = ?1",
-            rusqlite::params![run.0, Ts(self.now()), error],
+            params![run.0, Ts(self.now()), error],
         )
         .map_err(e)?;
         let record = tx
@@ -878,7 +877,7 @@ impl Store {
                  the organizations recorded were synced, the others were not",
                 now.format("%Y-%m-%d %H:%M:%S UTC")
             );
-            stmt.query_map(rusqlite::params![tenant, lock.token(), message], |r| {
+            stmt.query_map(params![tenant, lock.token(), message], |r| {
                 Ok(RunId(r.get(0)?))
             })
             .map_err(e)?
@@ -905,7 +904,7 @@ impl Store {
             ))
             .map_err(e)?;
         let rows = stmt
-            .query_map(rusqlite::params![tenant, limit], run_from_row)
+            .query_map(params![tenant, limit], run_from_row)
             .map_err(e)?;
         rows.collect::<Result<_, _>>().map_err(e)
     }
@@ -940,13 +939,12 @@ impl Store {
                 let conflicts: Option<String> = r.get(9)?;
                 let conflict_ids = match conflicts {
                     None => Vec::new(),
-                    Some(text) => serde_json::from_str(&text).map_err(|err| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            9,
-                            rusqlite::types::Type::Text,
-                            Box::new(err),
-                        )
-                    })?,
+                    Some(text) => {
+                        serde_json::from_str(&text).map_err(|err| DbError::Conversion {
+                            column: 9,
+                            message: format!("not a JSON list of ids: {err}"),
+                        })?
+                    }
                 };
                 Ok(RunLine {
                     org_id: r.get(0)?,
@@ -1002,7 +1000,7 @@ impl Store {
         tx.execute(
             "UPDATE tenants SET daemon_first_started_at = ?2
              WHERE name = ?1 AND daemon_first_started_at IS NULL",
-            rusqlite::params![tenant, Ts(self.now())],
+            params![tenant, Ts(self.now())],
         )
         .map_err(e)?;
         let first: Ts = tx

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use rusqlite::params_from_iter;
+use super::db::{Conn, DbError, ToValue, Value};
 use serde::Serialize;
 
 use super::sealing::{self, Existing, KeySource, Keyring, SealKey, is_sealed, sealed_parts};
@@ -68,7 +68,7 @@ pub struct Rotation {
 }
 
 /// One stored secret: where it lives and its stored text.
-struct Row {
+struct SecretRow {
     /// The table's update, with `?1` the new text and the rest the row.
     update: &'static str,
     keys: Vec<String>,
@@ -108,14 +108,14 @@ impl Store {
     }
 
     /// Every stored secret.
-    fn secret_rows(&self, tx: &rusqlite::Connection) -> Result<Vec<Row>, rusqlite::Error> {
+    fn secret_rows(&self, tx: &Conn) -> Result<Vec<SecretRow>, DbError> {
         let mut rows = Vec::new();
         let mut stmt = tx.prepare("SELECT tenant, key, value FROM connection_secrets")?;
-        for row in stmt.query_map([], |r| {
+        for row in stmt.query_map((), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
         })? {
             let (tenant, key, stored) = row?;
-            rows.push(Row {
+            rows.push(SecretRow {
                 update: "UPDATE connection_secrets SET value = ?1 WHERE tenant = ?2 AND key = ?3",
                 context: connection_context(&tenant, &key),
                 keys: vec![tenant, key],
@@ -124,9 +124,9 @@ impl Store {
         }
         let mut stmt =
             tx.prepare("SELECT tenant, password FROM smtp_settings WHERE password IS NOT NULL")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+        for row in stmt.query_map((), |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
             let (tenant, stored) = row?;
-            rows.push(Row {
+            rows.push(SecretRow {
                 update: "UPDATE smtp_settings SET password = ?1 WHERE tenant = ?2",
                 context: smtp_context(&tenant),
                 keys: vec![tenant],
@@ -135,11 +135,11 @@ impl Store {
         }
         let mut stmt =
             tx.prepare("SELECT id, tenant, target FROM notifiers WHERE kind = 'webhook'")?;
-        for row in stmt.query_map([], |r| {
+        for row in stmt.query_map((), |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
         })? {
             let (id, tenant, stored) = row?;
-            rows.push(Row {
+            rows.push(SecretRow {
                 update: "UPDATE notifiers SET target = ?1 WHERE id = CAST(?2 AS INTEGER) AND tenant = ?3",
                 context: webhook_context(&tenant),
                 keys: vec![id.to_string(), tenant],
@@ -173,18 +173,20 @@ impl Store {
                 row.stored.clone()
             };
             let sealed = seal.seal(&row.context, &plain)?;
-            let params = std::iter::once(&sealed).chain(&row.keys);
-            tx.execute(row.update, params_from_iter(params))
-                .map_err(e)?;
+            let params: Vec<Value> = std::iter::once(&sealed)
+                .chain(&row.keys)
+                .map(ToValue::to_value)
+                .collect();
+            tx.execute(row.update, params).map_err(e)?;
             count += 1;
         }
         tx.commit().map_err(e)?;
         // A reader holding an old snapshot can keep the checkpoint from
         // finishing; the next one (SQLite checkpoints as the log grows)
         // completes it.
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        if let Conn::Sqlite(conn) = &self.conn {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
         Ok(count)
     }
 
@@ -197,8 +199,7 @@ impl Store {
                       + (SELECT count(*) FROM smtp_settings
                           WHERE password IS NOT NULL AND substr(password, 1, 10) <> 'sealed:v1:')
                       + (SELECT count(*) FROM notifiers
-                          WHERE kind = 'webhook' AND substr(target, 1, 10) <> 'sealed:v1:')",
-                [],
+                          WHERE kind = 'webhook' AND substr(target, 1, 10) <> 'sealed:v1:')", (),
                 |r| r.get(0),
             )
             .map_err(|e| self.err("looking for secrets stored in clear", e))?;

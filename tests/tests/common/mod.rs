@@ -35,6 +35,9 @@ pub struct Env {
     /// `SEATSYNC_CONCURRENCY` for the commands: 1 (the default here) makes
     /// the order of writes, and so the ids ConnectWise assigns, repeatable.
     pub concurrency: usize,
+    /// The PostgreSQL schema used instead of the SQLite file, when
+    /// `SEATSYNC_TEST_STORE=postgres` (`.ci/run` runs part of the suite so).
+    pub postgres: Option<seatsync_host::store::testing::PostgresSchema>,
 }
 
 /// What one command did.
@@ -53,16 +56,54 @@ impl Env {
 
     /// A fresh simulator started with `config`, and an empty database.
     pub fn with_sim(config: SimConfig) -> Env {
-        Env {
+        let postgres = match std::env::var("SEATSYNC_TEST_STORE").as_deref() {
+            Ok("postgres") => Some(
+                seatsync_host::store::testing::PostgresSchema::new()
+                    .expect("SEATSYNC_TEST_STORE=postgres needs SEATSYNC_TEST_POSTGRES"),
+            ),
+            _ => None,
+        };
+        Env::with_parts(config, postgres)
+    }
+
+    /// A fresh simulator started with `config`, and an empty database in
+    /// `postgres` (a schema of its own) or else in an SQLite file.
+    pub fn with_parts(
+        config: SimConfig,
+        postgres: Option<seatsync_host::store::testing::PostgresSchema>,
+    ) -> Env {
+        let env = Env {
             sim: Simulator::start_blocking(config).expect("the simulator starts on 127.0.0.1"),
             dir: tempfile::tempdir().expect("a temporary directory"),
             concurrency: 1,
+            postgres,
+        };
+        if env.postgres.is_some() {
+            // A shared database keeps no key beside itself: one is given.
+            seatsync_host::store::new_key_file(&env.key_file()).expect("a key file");
+        }
+        env
+    }
+
+    /// The database: the SQLite file, or the PostgreSQL URL.
+    pub fn db(&self) -> PathBuf {
+        match &self.postgres {
+            Some(schema) => PathBuf::from(schema.url()),
+            None => self.dir.path().join("seatsync.db"),
         }
     }
 
-    /// The database file.
-    pub fn db(&self) -> PathBuf {
-        self.dir.path().join("seatsync.db")
+    /// The key file given with a PostgreSQL database.
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("secret.key")
+    }
+
+    /// Where the commands' key comes from.
+    pub fn keys(&self) -> seatsync_host::store::KeySource {
+        match &self.postgres {
+            Some(_) => seatsync_host::store::KeySource::File(self.key_file()),
+            None => seatsync_host::store::KeySource::BesideDatabase,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -76,9 +117,11 @@ impl Env {
     /// `SEATSYNC_*` settings; output piped.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(seatsync_bin());
+        command.arg("--db").arg(self.db());
+        if self.postgres.is_some() {
+            command.arg("--secret-key-file").arg(self.key_file());
+        }
         command
-            .arg("--db")
-            .arg(self.db())
             .args(args)
             .env("SEATSYNC_CACHE_DIR", shared_cache_dir())
             .env("SEATSYNC_CONCURRENCY", self.concurrency.to_string())
@@ -312,8 +355,8 @@ impl Env {
     /// The database, opened in this process (the binary's own library), on
     /// the tests' clock ([`test_now`]).
     pub fn store(&self) -> seatsync_host::store::Store {
-        let mut store =
-            seatsync_host::store::Store::open(self.db()).expect("the test database opens");
+        let mut store = seatsync_host::store::Store::open_with_key(self.db(), self.keys())
+            .expect("the test database opens");
         store.set_clock(std::sync::Arc::new(test_now));
         store
     }
