@@ -432,10 +432,29 @@ async fn bench_tenant(runtime: &Arc<Runtime>, dir: &Path, orgs: usize, concurren
 
     // The store: connection, usage, mappings.
     let setup = Instant::now();
-    // SEATSYNC_BENCH_DB_DIR=/dev/shm shows what the store's fsyncs cost.
+    // SEATSYNC_BENCH_DB_DIR=/dev/shm shows what the store's fsyncs cost;
+    // SEATSYNC_BENCH_STORE=postgres puts the store in a schema of its own
+    // in the PostgreSQL server SEATSYNC_TEST_POSTGRES names.
     let db_dir = std::env::var_os("SEATSYNC_BENCH_DB_DIR").map_or(dir.to_path_buf(), Into::into);
     let db = db_dir.join(format!("seatsync-bench-{}-{orgs}.db", std::process::id()));
-    let store = Store::open(&db).expect("store");
+    let postgres = match std::env::var("SEATSYNC_BENCH_STORE").as_deref() {
+        Ok("postgres") => Some(
+            seatsync_host::store::testing::PostgresSchema::new()
+                .expect("SEATSYNC_BENCH_STORE=postgres needs SEATSYNC_TEST_POSTGRES"),
+        ),
+        _ => None,
+    };
+    let store = match &postgres {
+        Some(schema) => {
+            let key = db_dir.join(format!("seatsync-bench-{}-{orgs}.key", std::process::id()));
+            let _ = std::fs::remove_file(&key);
+            seatsync_host::store::new_key_file(&key).expect("a key file");
+            println!("(store: PostgreSQL, a schema of its own)");
+            Store::open_with_key(schema.url(), seatsync_host::store::KeySource::File(key))
+                .expect("store")
+        }
+        None => Store::open(&db).expect("store"),
+    };
     support::store_tenant(&store, TENANT, &site, orgs);
     println!(
         "(setup: store with {orgs} mapped organizations in {:.1} s, not measured)",

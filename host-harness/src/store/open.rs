@@ -359,3 +359,41 @@ fn migrate_postgres(conn: &PgConn, shown: &Path) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{postgres_url, shown_url};
+    use std::path::Path;
+
+    #[test]
+    fn a_postgres_url_is_told_from_a_file_and_shown_without_its_password() {
+        assert_eq!(
+            postgres_url(Path::new("postgres://u@h/db")),
+            Some("postgres://u@h/db")
+        );
+        assert_eq!(
+            postgres_url(Path::new("postgresql:///db?host=/run")),
+            Some("postgresql:///db?host=/run")
+        );
+        assert_eq!(postgres_url(Path::new("seatsync.db")), None);
+        assert_eq!(postgres_url(Path::new("./postgres://x")), None);
+        for (url, shown) in [
+            (
+                "postgres://seatsync:s3cret@db.example.com:5432/seatsync",
+                "postgres://seatsync:***@db.example.com:5432/seatsync",
+            ),
+            (
+                "postgres://seatsync@db/seatsync?sslmode=disable&password=s3cret",
+                "postgres://seatsync@db/seatsync?sslmode=disable&password=***",
+            ),
+            (
+                "postgres:///seatsync_test?user=postgres&host=/tmp/pg",
+                "postgres:///seatsync_test?user=postgres&host=/tmp/pg",
+            ),
+            ("postgres://a:b@c@host/db", "postgres://a:***@host/db"),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+            assert!(!shown_url(url).contains("s3cret"));
+        }
+    }
+}
