@@ -558,3 +558,36 @@ fn daemon_first_start_is_remembered() {
     assert_eq!(f.store.note_daemon_started(T).unwrap(), at(100));
     assert_eq!(f.store.note_daemon_started("acme").unwrap(), at(5000));
 }
+
+#[test]
+fn a_postgresql_connection_that_breaks_is_opened_again() {
+    let Some(schema) = seatsync_host::store::testing::PostgresSchema::new() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    seatsync_host::store::new_key_file(&key).unwrap();
+    let store =
+        Store::open_with_key(schema.url(), seatsync_host::store::KeySource::File(key)).unwrap();
+    store
+        .set_data_type(T, seatsync_host::store::DataType::Packages, false)
+        .unwrap();
+    // Another connection (the lock's) is opened and closed with each lock;
+    // this ends the store's own.
+    assert_eq!(schema.end_connections(), 1);
+    // The first statement finds the connection gone; the next one opens it
+    // again, and the store goes on with what it had stored.
+    let first = store.data_types(T);
+    let types = match first {
+        Ok(types) => types,
+        Err(error) => {
+            assert!(error.to_string().contains("connection"), "{error}");
+            store.data_types(T).expect("connected again")
+        }
+    };
+    assert!(!types.packages);
+    store
+        .set_data_type(T, seatsync_host::store::DataType::Packages, true)
+        .unwrap();
+    assert!(store.data_types(T).unwrap().packages);
+}

@@ -52,7 +52,9 @@ impl PostgresSchema {
             .batch(&format!("CREATE SCHEMA {name}"))
             .unwrap_or_else(|e| panic!("cannot create a test schema: {e}"));
         let separator = if server.contains('?') { '&' } else { '?' };
-        let url = format!("{server}{separator}options=-csearch_path%3D{name}");
+        // The schema's connections carry its name, so a test can end them.
+        let url =
+            format!("{server}{separator}options=-csearch_path%3D{name}&application_name={name}");
         Some(PostgresSchema { server, name, url })
     }
 
@@ -69,6 +71,20 @@ impl PostgresSchema {
     /// The schema's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Ends every server connection of this schema's stores, as an
+    /// administrator or a server restart would; returns how many.
+    pub fn end_connections(&self) -> usize {
+        let admin = PgConn::connect(&self.server)
+            .unwrap_or_else(|e| panic!("cannot connect to {SERVER_VAR}: {e}"));
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?1",
+                vec![super::db::Value::Text(self.name.clone())],
+            )
+            .unwrap_or_else(|e| panic!("cannot end the connections: {e}"))
+            .len()
     }
 }
 

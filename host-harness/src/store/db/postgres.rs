@@ -70,7 +70,7 @@ impl PgConn {
                         return;
                     }
                 };
-                serve(client, inbox);
+                Session::new(config, client).serve(inbox);
             })
             .map_err(|e| DbError::Postgres {
                 code: None,
@@ -142,52 +142,135 @@ impl Drop for PgConn {
     }
 }
 
-/// The connection's thread: answers requests until the store drops it.
-fn serve(mut client: Client, inbox: mpsc::Receiver<Request>) {
-    let mut statements: HashMap<String, postgres::Statement> = HashMap::new();
-    for request in inbox {
-        match request {
-            Request::Execute(sql, values, reply) => {
-                let result = prepared(&mut client, &mut statements, &sql).and_then(|stmt| {
-                    let params: Vec<&(dyn ToSql + Sync)> =
-                        values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                    client
-                        .execute(&stmt, &params)
-                        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-                        .map_err(|e| pg_error(&e))
-                });
-                let _ = reply.send(result);
-            }
-            Request::Query(sql, values, reply) => {
-                let result = prepared(&mut client, &mut statements, &sql).and_then(|stmt| {
-                    let params: Vec<&(dyn ToSql + Sync)> =
-                        values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                    let rows = client.query(&stmt, &params).map_err(|e| pg_error(&e))?;
-                    rows.iter().map(row_of).collect()
-                });
-                let _ = reply.send(result);
-            }
-            Request::Batch(sql, reply) => {
-                let _ = reply.send(client.batch_execute(&sql).map_err(|e| pg_error(&e)));
+/// The connection's thread: one client, its prepared statements, and
+/// whether a transaction is open on it.
+struct Session {
+    config: postgres::Config,
+    client: Client,
+    statements: HashMap<String, postgres::Statement>,
+    /// Between `BEGIN` and `COMMIT`/`ROLLBACK`.
+    in_transaction: bool,
+    /// The connection broke inside a transaction: every statement fails
+    /// until the store ends that transaction (its work is gone, and running
+    /// the rest of it outside a transaction would break its atomicity).
+    broken_transaction: bool,
+}
+
+impl Session {
+    fn new(config: postgres::Config, client: Client) -> Session {
+        Session {
+            config,
+            client,
+            statements: HashMap::new(),
+            in_transaction: false,
+            broken_transaction: false,
+        }
+    }
+
+    /// Answers requests until the store drops the connection.
+    fn serve(mut self, inbox: mpsc::Receiver<Request>) {
+        for request in inbox {
+            match request {
+                Request::Execute(sql, values, reply) => {
+                    let _ = reply.send(self.execute(&sql, &values));
+                }
+                Request::Query(sql, values, reply) => {
+                    let _ = reply.send(self.query(&sql, &values));
+                }
+                Request::Batch(sql, reply) => {
+                    let _ = reply.send(self.batch(&sql));
+                }
             }
         }
     }
+
+    /// Makes sure the connection is up before a statement: a server that
+    /// restarted, or a connection an administrator ended, is connected
+    /// again, so that a long-running daemon outlives it, but never inside
+    /// a transaction.
+    fn ready(&mut self) -> Result<(), DbError> {
+        if self.broken_transaction {
+            return Err(lost_in_transaction());
+        }
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        if self.in_transaction {
+            self.broken_transaction = true;
+            return Err(lost_in_transaction());
+        }
+        self.client = self.config.connect(NoTls).map_err(|e| pg_error(&e))?;
+        self.statements.clear();
+        tracing::info!("the connection to PostgreSQL was lost and is open again");
+        Ok(())
+    }
+
+    fn execute(&mut self, sql: &str, values: &[Value]) -> Result<usize, DbError> {
+        self.ready()?;
+        let stmt = self.prepared(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        self.client
+            .execute(&stmt, &params)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .map_err(|e| pg_error(&e))
+    }
+
+    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>, DbError> {
+        self.ready()?;
+        let stmt = self.prepared(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = self
+            .client
+            .query(&stmt, &params)
+            .map_err(|e| pg_error(&e))?;
+        rows.iter().map(row_of).collect()
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        let ends = sql == "COMMIT" || sql == "ROLLBACK";
+        if ends && self.broken_transaction {
+            self.broken_transaction = false;
+            self.in_transaction = false;
+            return if sql == "ROLLBACK" {
+                Ok(())
+            } else {
+                Err(lost_in_transaction())
+            };
+        }
+        self.ready()?;
+        let result = self.client.batch_execute(sql).map_err(|e| pg_error(&e));
+        if sql.starts_with("BEGIN") {
+            self.in_transaction = result.is_ok();
+        } else if ends {
+            self.in_transaction = false;
+        }
+        result
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn prepared(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
+        if let Some(stmt) = self.statements.get(sql) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self
+            .client
+            .prepare(&numbered_parameters(sql))
+            .map_err(|e| pg_error(&e))?;
+        self.statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
 }
 
-/// The statement for `sql`, prepared once per connection.
-fn prepared(
-    client: &mut Client,
-    cache: &mut HashMap<String, postgres::Statement>,
-    sql: &str,
-) -> Result<postgres::Statement, DbError> {
-    if let Some(stmt) = cache.get(sql) {
-        return Ok(stmt.clone());
+fn lost_in_transaction() -> DbError {
+    DbError::Postgres {
+        // connection_failure
+        code: Some("08006".into()),
+        message: "the connection to PostgreSQL was lost in the middle of a transaction, which was rolled back: \
+                  try again"
+            .into(),
     }
-    let stmt = client
-        .prepare(&numbered_parameters(sql))
-        .map_err(|e| pg_error(&e))?;
-    cache.insert(sql.to_owned(), stmt.clone());
-    Ok(stmt)
 }
 
 /// SQLite's `?1` parameters as PostgreSQL's `$1`, leaving quoted text and
