@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::db::{Conn, DbError, OptionalExtension, Row, params};
+use super::db::{Conn, DbError, OptionalExtension, Row, Value, params};
 use chrono::{DateTime, Utc};
 use seatsync_contract::{LineOutcome, RecordId, SyncReport};
 
@@ -157,6 +157,12 @@ pub struct OrgExtras<'a> {
     /// Who is running the sync (the held lines' plan is created by them).
     pub actor: &'a str,
 }
+
+/// What a batch adds to a run's counters, in the order of the `runs`
+/// columns `record_org_outcomes` updates (orgs, orgs_failed, created,
+/// updated, unchanged, conflicts, skipped, failed, requests, writes,
+/// retried, waiting, held, changed).
+type RunCounters = [i64; 14];
 
 /// One organization's result, for [`Store::record_org_outcomes`].
 #[derive(Debug, Clone, Copy)]
@@ -510,16 +516,25 @@ impl Store {
         let tx = self.write_tx(ctx)?;
         self.require_running(&tx, run)?;
         let mut plans = Vec::with_capacity(records.len());
+        // The run's counters change once per batch, not once per
+        // organization (a round trip each on PostgreSQL).
+        let mut counters: RunCounters = [0; 14];
         for record in records {
-            plans.push(self.record_org_in(
-                &tx,
-                run,
-                record.plan,
-                record.attempt,
-                record.number.max(1),
-                &record.extras,
-            )?);
+            plans.push(self.record_org_in(&tx, run, record, &mut counters)?);
         }
+        tx.execute(
+            "UPDATE runs SET orgs = orgs + ?2, orgs_failed = orgs_failed + ?3,
+                 created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
+                 conflicts = conflicts + ?7, skipped = skipped + ?8, failed = failed + ?9,
+                 requests = requests + ?10, writes = writes + ?11, retried = retried + ?12,
+                 waiting = waiting + ?13, held = held + ?14, changed = changed + ?15
+             WHERE id = ?1",
+            std::iter::once(run.0)
+                .chain(counters)
+                .map(Value::Integer)
+                .collect::<Vec<Value>>(),
+        )
+        .map_err(|e| self.err(ctx, e))?;
         tx.commit().map_err(|e| self.err(ctx, e))?;
         Ok(plans)
     }
@@ -548,11 +563,16 @@ impl Store {
         &self,
         tx: &Conn,
         run: RunId,
-        plan: &OrgPlan,
-        result: OrgAttempt<'_>,
-        attempt: u32,
-        extras: &OrgExtras<'_>,
+        record: &OrgRecord<'_>,
+        counters: &mut RunCounters,
     ) -> Result<Option<PlanId>, StoreError> {
+        let OrgRecord {
+            plan,
+            attempt: result,
+            number,
+            ref extras,
+        } = *record;
+        let attempt = number.max(1);
         let OrgExtras {
             writes,
             notes,
@@ -786,32 +806,25 @@ impl Store {
             held_plan = held_in;
         }
         let delta = |now: u32, before: u32| i64::from(now) - i64::from(before);
-        tx.execute(
-            "UPDATE runs SET orgs = orgs + ?2, orgs_failed = orgs_failed + ?3,
-                 created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
-                 conflicts = conflicts + ?7, skipped = skipped + ?8, failed = failed + ?9,
-                 requests = requests + ?10, writes = writes + ?11, retried = retried + ?12,
-                 waiting = waiting + ?13, held = held + ?14, changed = changed + ?15
-             WHERE id = ?1",
-            params![
-                run.0,
-                totals.orgs,
-                delta(totals.orgs_failed, earlier.orgs_failed),
-                delta(totals.created, earlier.created),
-                delta(totals.updated, earlier.updated),
-                delta(totals.unchanged, earlier.unchanged),
-                delta(totals.conflicts, earlier.conflicts),
-                delta(totals.skipped, earlier.skipped),
-                delta(totals.failed, earlier.failed),
-                i64::from(u32::try_from(totals.requests).unwrap_or(u32::MAX)),
-                i64::from(u32::try_from(totals.writes).unwrap_or(u32::MAX)),
-                i64::from(attempt > 1),
-                delta(totals.waiting, earlier.waiting),
-                delta(totals.held, earlier.held),
-                delta(totals.changed, earlier.changed),
-            ],
-        )
-        .map_err(e)?;
+        let change = [
+            i64::from(totals.orgs),
+            delta(totals.orgs_failed, earlier.orgs_failed),
+            delta(totals.created, earlier.created),
+            delta(totals.updated, earlier.updated),
+            delta(totals.unchanged, earlier.unchanged),
+            delta(totals.conflicts, earlier.conflicts),
+            delta(totals.skipped, earlier.skipped),
+            delta(totals.failed, earlier.failed),
+            i64::from(u32::try_from(totals.requests).unwrap_or(u32::MAX)),
+            i64::from(u32::try_from(totals.writes).unwrap_or(u32::MAX)),
+            i64::from(attempt > 1),
+            delta(totals.waiting, earlier.waiting),
+            delta(totals.held, earlier.held),
+            delta(totals.changed, earlier.changed),
+        ];
+        for (sum, add) in counters.iter_mut().zip(change) {
+            *sum += add;
+        }
         self.resolve_writes(tx, Some(run), writes)?;
         Ok(held_plan)
     }

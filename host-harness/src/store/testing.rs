@@ -78,13 +78,28 @@ impl PostgresSchema {
     pub fn end_connections(&self) -> usize {
         let admin = PgConn::connect(&self.server)
             .unwrap_or_else(|e| panic!("cannot connect to {SERVER_VAR}: {e}"));
-        admin
+        let ended = admin
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?1",
                 vec![super::db::Value::Text(self.name.clone())],
             )
-            .unwrap_or_else(|e| panic!("cannot end the connections: {e}"))
-            .len()
+            .unwrap_or_else(|e| panic!("cannot end the connections: {e}"));
+        // Terminating only signals the backends: wait until they are gone,
+        // so that the caller's next statement meets a closed connection.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let alive = admin
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = ?1",
+                    vec![super::db::Value::Text(self.name.clone())],
+                )
+                .map_or(0, |rows| rows.len());
+            if alive == 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        ended.len()
     }
 }
 

@@ -154,6 +154,10 @@ struct Session {
     /// until the store ends that transaction (its work is gone, and running
     /// the rest of it outside a transaction would break its atomicity).
     broken_transaction: bool,
+    /// A statement failed on the connection itself (not an SQL error the
+    /// server reported): connect again before the next one. The client
+    /// does not always know yet that its connection is gone.
+    lost: bool,
 }
 
 impl Session {
@@ -164,6 +168,7 @@ impl Session {
             statements: HashMap::new(),
             in_transaction: false,
             broken_transaction: false,
+            lost: false,
         }
     }
 
@@ -192,7 +197,7 @@ impl Session {
         if self.broken_transaction {
             return Err(lost_in_transaction());
         }
-        if !self.client.is_closed() {
+        if !self.lost && !self.client.is_closed() {
             return Ok(());
         }
         if self.in_transaction {
@@ -201,8 +206,22 @@ impl Session {
         }
         self.client = self.config.connect(NoTls).map_err(|e| pg_error(&e))?;
         self.statements.clear();
+        self.lost = false;
         tracing::info!("the connection to PostgreSQL was lost and is open again");
         Ok(())
+    }
+
+    /// Notes a failure of the connection itself (anything but an error the
+    /// server reported for the statement).
+    fn failed(&mut self, e: &postgres::Error) -> DbError {
+        if e.as_db_error().is_none() {
+            if self.in_transaction {
+                self.broken_transaction = true;
+            } else {
+                self.lost = true;
+            }
+        }
+        pg_error(e)
     }
 
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<usize, DbError> {
@@ -210,10 +229,10 @@ impl Session {
         let stmt = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        self.client
-            .execute(&stmt, &params)
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-            .map_err(|e| pg_error(&e))
+        match self.client.execute(&stmt, &params) {
+            Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            Err(e) => Err(self.failed(&e)),
+        }
     }
 
     fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>, DbError> {
@@ -221,11 +240,10 @@ impl Session {
         let stmt = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let rows = self
-            .client
-            .query(&stmt, &params)
-            .map_err(|e| pg_error(&e))?;
-        rows.iter().map(row_of).collect()
+        match self.client.query(&stmt, &params) {
+            Ok(rows) => rows.iter().map(row_of).collect(),
+            Err(e) => Err(self.failed(&e)),
+        }
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
@@ -233,6 +251,7 @@ impl Session {
         if ends && self.broken_transaction {
             self.broken_transaction = false;
             self.in_transaction = false;
+            self.lost = true;
             return if sql == "ROLLBACK" {
                 Ok(())
             } else {
@@ -240,11 +259,20 @@ impl Session {
             };
         }
         self.ready()?;
-        let result = self.client.batch_execute(sql).map_err(|e| pg_error(&e));
+        let result = match self.client.batch_execute(sql) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.failed(&e)),
+        };
         if sql.starts_with("BEGIN") {
             self.in_transaction = result.is_ok();
         } else if ends {
+            // Over, whatever its end gave: a COMMIT lost with the
+            // connection is not followed by a ROLLBACK.
             self.in_transaction = false;
+            if self.broken_transaction {
+                self.broken_transaction = false;
+                self.lost = true;
+            }
         }
         result
     }
@@ -254,10 +282,10 @@ impl Session {
         if let Some(stmt) = self.statements.get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self
-            .client
-            .prepare(&numbered_parameters(sql))
-            .map_err(|e| pg_error(&e))?;
+        let stmt = match self.client.prepare(&numbered_parameters(sql)) {
+            Ok(stmt) => stmt,
+            Err(e) => return Err(self.failed(&e)),
+        };
         self.statements.insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
     }
