@@ -53,7 +53,7 @@ impl Context {
     pub fn new(db: PathBuf, tenant: String, plugin: Option<PathBuf>) -> Self {
         Context {
             db,
-            keys: KeySource::from_env(),
+            keys: KeySource::default(),
             tenant,
             plugin,
             cache_dir: default_cache_dir(),
@@ -145,7 +145,10 @@ fn log_filter(setting: Option<&str>) -> tracing_subscriber::EnvFilter {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut ctx = Context::new(cli.db, cli.tenant, cli.plugin);
     ctx.clock = SystemClock::from_env()?;
-    ctx.keys = secrets::key_source(cli.secret_key_file)?;
+    ctx.keys = KeySource::from_options(
+        cli.secret_key_file,
+        std::env::var("SEATSYNC_SECRET_KEY").ok(),
+    )?;
     match cli.command {
         Command::Connect(args) => {
             connect(&mut ctx, &args).await?;

@@ -1,32 +1,10 @@
 //! `secrets …`: the key that seals the secrets stored in the database
 //! ([`crate::store::KeySource`]).
 
-use std::path::PathBuf;
-
-use anyhow::bail;
-
 use super::Context;
 use super::args::SecretsCommand;
 use super::table;
-use crate::store::{self, KeySource};
-
-/// The key source the global options give: `--secret-key-file` (or
-/// `SEATSYNC_SECRET_KEY_FILE`), else `SEATSYNC_SECRET_KEY`, else the key
-/// file beside the database. Both at once is ambiguous and refused.
-pub fn key_source(file: Option<PathBuf>) -> anyhow::Result<KeySource> {
-    let env_key = std::env::var("SEATSYNC_SECRET_KEY")
-        .ok()
-        .filter(|k| !k.trim().is_empty());
-    Ok(match (file, env_key) {
-        (Some(_), Some(_)) => bail!(
-            "both SEATSYNC_SECRET_KEY and a key file (--secret-key-file or SEATSYNC_SECRET_KEY_FILE) are set: \
-             keep only one, so it is clear which key seals the secrets"
-        ),
-        (Some(file), None) => KeySource::File(file),
-        (None, Some(key)) => KeySource::Env(key),
-        (None, None) => KeySource::BesideDatabase,
-    })
-}
+use crate::store;
 
 /// `secrets …`.
 pub fn run(ctx: &Context, command: &SecretsCommand) -> anyhow::Result<()> {

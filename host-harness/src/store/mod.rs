@@ -550,7 +550,7 @@ impl Store {
     /// schema up to date, sealing secrets with the key
     /// [`KeySource::from_env`] names.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        Store::open_with_key(path, KeySource::from_env())
+        Store::open_with_key(path, KeySource::from_env()?)
     }
 
     /// Opens (creating if needed) the database at `path` and brings its

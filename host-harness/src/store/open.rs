@@ -307,16 +307,23 @@ fn migrate_postgres(conn: &PgConn, shown: &Path) -> Result<(), StoreError> {
         let rows = conn.query(sql, Vec::new())?;
         rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(Ok(0))
     };
+    let known = schema_postgres::MIGRATIONS.len();
+    // Every open (each console request, each reopen) comes here: a current
+    // schema is one read, without the lock that serializes migrators.
+    let current = "SELECT count(*) FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_name = 'seatsync_schema'";
+    if count(current).map_err(mig_err(0))? == 1
+        && count("SELECT version FROM seatsync_schema").map_err(mig_err(0))? == known as i64
+    {
+        return Ok(());
+    }
     conn.batch(&format!(
         "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
     ))
     .map_err(mig_err(0))?;
     // Dropping the connection on an error ends the transaction.
-    let ours = count(
-        "SELECT count(*) FROM information_schema.tables
-         WHERE table_schema = current_schema() AND table_name = 'seatsync_schema'",
-    )
-    .map_err(mig_err(0))?;
+    // Again under the lock: another process may have migrated meanwhile.
+    let ours = count(current).map_err(mig_err(0))?;
     if ours == 0 {
         let tables = count(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
@@ -335,7 +342,6 @@ fn migrate_postgres(conn: &PgConn, shown: &Path) -> Result<(), StoreError> {
         .map_err(mig_err(0))?;
     }
     let version = count("SELECT version FROM seatsync_schema").map_err(mig_err(0))?;
-    let known = schema_postgres::MIGRATIONS.len();
     if version < 0 || version as u64 > known as u64 {
         let _ = conn.batch("ROLLBACK");
         return Err(StoreError::TooNew {

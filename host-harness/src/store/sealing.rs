@@ -69,19 +69,34 @@ impl fmt::Debug for KeySource {
 }
 
 impl KeySource {
-    /// `SEATSYNC_SECRET_KEY` if set, else `SEATSYNC_SECRET_KEY_FILE` if
-    /// set, else the key file beside the database.
-    pub fn from_env() -> KeySource {
-        if let Some(key) = std::env::var("SEATSYNC_SECRET_KEY")
-            .ok()
-            .filter(|k| !k.trim().is_empty())
-        {
-            return KeySource::Env(key);
+    /// The key source the options give: a key file (`--secret-key-file`
+    /// or `SEATSYNC_SECRET_KEY_FILE`), else the key itself
+    /// (`SEATSYNC_SECRET_KEY`), else the key file beside the database.
+    /// Both a file and a key is ambiguous, and refused.
+    pub fn from_options(
+        file: Option<PathBuf>,
+        key: Option<String>,
+    ) -> Result<KeySource, StoreError> {
+        let file = file.filter(|f| !f.as_os_str().is_empty());
+        let key = key.filter(|k| !k.trim().is_empty());
+        match (file, key) {
+            (Some(_), Some(_)) => Err(StoreError::SecretKey(
+                "both SEATSYNC_SECRET_KEY and a key file (--secret-key-file or SEATSYNC_SECRET_KEY_FILE) are set: \
+                 keep only one, so it is clear which key seals the secrets"
+                    .to_string(),
+            )),
+            (Some(file), None) => Ok(KeySource::File(file)),
+            (None, Some(key)) => Ok(KeySource::Env(key)),
+            (None, None) => Ok(KeySource::BesideDatabase),
         }
-        match std::env::var_os("SEATSYNC_SECRET_KEY_FILE").filter(|f| !f.is_empty()) {
-            Some(file) => KeySource::File(PathBuf::from(file)),
-            None => KeySource::BesideDatabase,
-        }
+    }
+
+    /// [`KeySource::from_options`] with the environment's variables.
+    pub fn from_env() -> Result<KeySource, StoreError> {
+        KeySource::from_options(
+            std::env::var_os("SEATSYNC_SECRET_KEY_FILE").map(PathBuf::from),
+            std::env::var("SEATSYNC_SECRET_KEY").ok(),
+        )
     }
 
     /// The key file this source reads, if it is a file (`db` is the

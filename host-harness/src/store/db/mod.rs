@@ -346,18 +346,20 @@ impl Conn {
         }
     }
 
-    /// Runs a query and maps every row.
-    fn query_all<T>(
-        &self,
-        sql: &str,
-        values: Vec<Value>,
-        mut f: impl FnMut(&Row) -> Result<T, DbError>,
-    ) -> Result<Vec<Result<T, DbError>>, DbError> {
-        let rows = match self {
-            Conn::Sqlite(conn) => sqlite::query(conn, sql, &values)?,
-            Conn::Postgres(conn) => conn.query(sql, values)?,
-        };
-        Ok(rows.iter().map(&mut f).collect())
+    /// Runs a query; every row read.
+    fn rows(&self, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, DbError> {
+        match self {
+            Conn::Sqlite(conn) => sqlite::query(conn, sql, &values),
+            Conn::Postgres(conn) => conn.query(sql, values),
+        }
+    }
+
+    /// Runs statements without parameters (transaction control).
+    fn batch(&self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Conn::Sqlite(conn) => conn.execute_batch(sql).map_err(DbError::from),
+            Conn::Postgres(conn) => conn.batch(sql),
+        }
     }
 
     /// The first row of a query, mapped; [`DbError::NoRows`] when there is
@@ -368,11 +370,7 @@ impl Conn {
         params: impl Params,
         f: impl FnOnce(&Row) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let values = params.values();
-        let rows = match self {
-            Conn::Sqlite(conn) => sqlite::query(conn, sql, &values)?,
-            Conn::Postgres(conn) => conn.query(sql, values)?,
-        };
+        let rows = self.rows(sql, params.values())?;
         match rows.first() {
             Some(row) => f(row),
             None => Err(DbError::NoRows),
@@ -424,10 +422,8 @@ impl Statement<'_> {
         params: impl Params,
         f: impl FnMut(&Row) -> Result<T, DbError>,
     ) -> Result<std::vec::IntoIter<Result<T, DbError>>, DbError> {
-        Ok(self
-            .conn
-            .query_all(&self.sql, params.values(), f)?
-            .into_iter())
+        let rows = self.conn.rows(&self.sql, params.values())?;
+        Ok(rows.iter().map(f).collect::<Vec<_>>().into_iter())
     }
 }
 
@@ -448,10 +444,7 @@ impl Tx<'_> {
     /// Commits.
     pub(crate) fn commit(mut self) -> Result<(), DbError> {
         self.open = false;
-        match self.conn {
-            Conn::Sqlite(conn) => conn.execute_batch("COMMIT").map_err(DbError::from),
-            Conn::Postgres(conn) => conn.batch("COMMIT"),
-        }
+        self.conn.batch("COMMIT")
     }
 }
 
@@ -459,10 +452,7 @@ impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if self.open {
             // Nothing to report to: the operation already failed.
-            let _ = match self.conn {
-                Conn::Sqlite(conn) => conn.execute_batch("ROLLBACK").map_err(DbError::from),
-                Conn::Postgres(conn) => conn.batch("ROLLBACK"),
-            };
+            let _ = self.conn.batch("ROLLBACK");
         }
     }
 }

@@ -227,9 +227,7 @@ impl Session {
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<usize, DbError> {
         self.ready()?;
         let stmt = self.prepared(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        match self.client.execute(&stmt, &params) {
+        match self.client.execute(&stmt, &params(values)) {
             Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
             Err(e) => Err(self.failed(&e)),
         }
@@ -238,20 +236,27 @@ impl Session {
     fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>, DbError> {
         self.ready()?;
         let stmt = self.prepared(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        match self.client.query(&stmt, &params) {
+        match self.client.query(&stmt, &params(values)) {
             Ok(rows) => rows.iter().map(row_of).collect(),
             Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    /// The transaction is over, whatever its end gave (a COMMIT lost with
+    /// the connection is not followed by a ROLLBACK); one the connection
+    /// broke leaves the connection to be opened again.
+    fn end_transaction(&mut self) {
+        self.in_transaction = false;
+        if self.broken_transaction {
+            self.broken_transaction = false;
+            self.lost = true;
         }
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         let ends = sql == "COMMIT" || sql == "ROLLBACK";
         if ends && self.broken_transaction {
-            self.broken_transaction = false;
-            self.in_transaction = false;
-            self.lost = true;
+            self.end_transaction();
             return if sql == "ROLLBACK" {
                 Ok(())
             } else {
@@ -266,13 +271,7 @@ impl Session {
         if sql.starts_with("BEGIN") {
             self.in_transaction = result.is_ok();
         } else if ends {
-            // Over, whatever its end gave: a COMMIT lost with the
-            // connection is not followed by a ROLLBACK.
-            self.in_transaction = false;
-            if self.broken_transaction {
-                self.broken_transaction = false;
-                self.lost = true;
-            }
+            self.end_transaction();
         }
         result
     }
@@ -289,6 +288,11 @@ impl Session {
         self.statements.insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
     }
+}
+
+/// `values` as the client's parameters.
+fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
 fn lost_in_transaction() -> DbError {
