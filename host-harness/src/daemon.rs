@@ -248,12 +248,25 @@ async fn run_slot<C: Clock>(
     options: &DaemonOptions,
     orgs: Vec<String>,
 ) -> SlotResult {
+    let sync_options = run_options(options, &runtime, clock, orgs);
+    let result = sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await;
+    slot_result(store, options, result).await
+}
+
+/// The options of a daemon's (or a worker's) run of every organization
+/// (`orgs` empty) or of a same-day retry of `orgs`.
+pub(crate) fn run_options(
+    options: &DaemonOptions,
+    runtime: &Runtime,
+    clock: &impl Clock,
+    orgs: Vec<String>,
+) -> SyncOptions {
     let trigger = if orgs.is_empty() {
         Trigger::Daemon
     } else {
         Trigger::Retry
     };
-    let sync_options = SyncOptions {
+    SyncOptions {
         orgs,
         concurrency: options.concurrency,
         retry_pause: options.retry_pause,
@@ -262,8 +275,17 @@ async fn run_slot<C: Clock>(
             .unwrap_or_else(|| crate::sync::settle_window(runtime.limits())),
         // The tenant's approval rules decide what the daily run writes.
         ..SyncOptions::new(trigger, clock.now().date_naive())
-    };
-    match sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await {
+    }
+}
+
+/// What a run's result means for the schedule; a run that was recorded is
+/// notified first.
+pub(crate) async fn slot_result(
+    store: &Store,
+    options: &DaemonOptions,
+    result: Result<SyncSummary, SyncError>,
+) -> SlotResult {
+    match result {
         Ok(summary) => {
             // After the run is recorded; a failing notifier is logged and
             // recorded, never the slot's failure.
@@ -274,5 +296,33 @@ async fn run_slot<C: Clock>(
         }
         Err(SyncError::Store(StoreError::LockBusy(holder))) => SlotResult::Busy(holder.to_string()),
         Err(e) => SlotResult::Failed(e.to_string()),
+    }
+}
+
+/// One line for a tenant's slot (or same-day retry) on a server's or a
+/// worker's output.
+pub fn slot_line(tenant: &str, slot: DateTime<Utc>, result: &SlotResult) -> String {
+    let slot = slot.format("%Y-%m-%d %H:%M UTC");
+    let (what, result) = match result {
+        SlotResult::Retried { attempt, result } => (format!("{slot}, retry {attempt}"), &**result),
+        other => (slot.to_string(), other),
+    };
+    match result {
+        SlotResult::Synced(summary) => match &summary.run {
+            Some(run) => format!(
+                "[{tenant}] {what}: run #{} {} ({} organizations, {} updated, {} created).",
+                run.id,
+                run.status.as_str(),
+                run.totals.orgs,
+                run.totals.updated,
+                run.totals.created
+            ),
+            None => format!("[{tenant}] {what}: nothing to sync."),
+        },
+        SlotResult::Busy(holder) => {
+            format!("[{tenant}] {what}: skipped, another process is syncing ({holder}).")
+        }
+        SlotResult::Failed(why) => format!("[{tenant}] {what}: the sync could not run: {why}"),
+        SlotResult::Retried { .. } => format!("[{tenant}] {what}: retried."),
     }
 }

@@ -14,6 +14,8 @@
 //! - [`resolve`]: duplicates seatsync itself created, and ending the newer
 //!   line of one after a person confirmed it;
 //! - [`daemon`]: the daily loop around it;
+//! - [`worker`]: many workers sharing every tenant's daily sync through one
+//!   store;
 //! - [`console`]: the web console (`seatsync serve`);
 //! - [`cli`]: the `seatsync` command over all of the above.
 
@@ -31,6 +33,7 @@ pub mod schedule;
 pub mod store;
 pub mod sync;
 pub mod usage;
+pub mod worker;
 
 /// The connector component built from this checkout by `build.rs`
 /// (`plugin/`, `wasm32-wasip2`, profile `component`).

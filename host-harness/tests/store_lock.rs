@@ -204,3 +204,79 @@ fn an_ended_holder_here_is_taken_over_at_once_but_not_one_that_did_not_say_where
     assert!(b.try_lock(&name).unwrap().is_some(), "stale now");
     drop(guard);
 }
+
+#[test]
+fn several_names_are_taken_together_or_not_at_all() {
+    let (_d, _clock, a, b) = two_handles();
+    let site = seatsync_host::store::site_lock_name("https://api-na.example.com");
+    let both = a.lock_all(&["sync:acme", &site]).expect("both are free");
+    assert_eq!(both.names(), ["sync:acme".to_string(), site.clone()]);
+    // Another tenant on the same site: its own lock is free, the site's is
+    // not, so it gets neither (and is told who holds the site).
+    let err = b.lock_all(&["sync:globex", &site]).expect_err("site busy");
+    match err {
+        StoreError::LockBusy(info) => assert_eq!(info.name, site),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !b.lock_is_held("sync:globex").unwrap(),
+        "nothing was left half-taken"
+    );
+    assert!(b.lock_is_held("sync:acme").unwrap());
+    assert!(b.lock_is_held(&site).unwrap());
+    both.release().unwrap();
+    assert!(!b.lock_is_held(&site).unwrap());
+    let again = b.lock_all(&["sync:globex", &site]).expect("free again");
+    drop(again);
+    assert!(
+        !a.lock_is_held("sync:globex").unwrap(),
+        "dropping releases all"
+    );
+}
+
+#[test]
+fn a_fenced_store_writes_nothing_once_its_lock_was_taken_over() {
+    let (_d, clock, a, b) = two_handles();
+    let site = seatsync_host::store::site_lock_name("https://psa.example.com");
+    let mut held = a.lock_all(&["sync:default", &site]).unwrap();
+    let fenced = a.fence(held.fence());
+    // While the lock stands, writes go through.
+    a.set_sync_at("default", None)
+        .expect("held: writes go through");
+
+    // `a` stalls past the stale timeout; `b` takes the site over.
+    clock.advance(601);
+    let taker = b
+        .lock_all(&["sync:other", &site])
+        .expect("stale: taken over");
+    let err = a
+        .set_sync_at("default", chrono::NaiveTime::from_hms_opt(5, 0, 0))
+        .expect_err("fenced out");
+    match &err {
+        StoreError::LockLost { name } => assert_eq!(name, &site, "names what was lost"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        b.sync_at("default").unwrap(),
+        None,
+        "the fenced-out write changed nothing"
+    );
+    assert!(matches!(held.heartbeat(), Err(StoreError::LockLost { .. })));
+    // Unfenced, the store writes again (a new run takes its own lock).
+    drop(fenced);
+    a.set_sync_at("default", chrono::NaiveTime::from_hms_opt(5, 0, 0))
+        .expect("unfenced");
+    drop(taker);
+}
+
+#[test]
+fn a_lock_is_not_held_once_stale() {
+    let (_d, clock, a, b) = two_handles();
+    let _held = a.lock("sync:default").unwrap();
+    assert!(b.lock_is_held("sync:default").unwrap());
+    clock.advance(599);
+    assert!(b.lock_is_held("sync:default").unwrap());
+    clock.advance(2);
+    assert!(!b.lock_is_held("sync:default").unwrap(), "stale");
+    assert!(!b.lock_is_held("sync:nobody").unwrap());
+}

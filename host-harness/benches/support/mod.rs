@@ -120,8 +120,13 @@ pub fn tenant(orgs: usize) -> Tenant {
 
 /// The usage export of `orgs` organizations, three packages each.
 pub fn usage(orgs: usize, changed: bool) -> Usage {
+    usage_of(0..orgs, changed)
+}
+
+/// The usage export of organizations `range`, three packages each.
+pub fn usage_of(range: std::ops::Range<usize>, changed: bool) -> Usage {
     let mut csv = String::from("org_id,org_name,package,active_users\n");
-    for i in 0..orgs {
+    for i in range {
         for (p, (key, _, _)) in PACKAGES.iter().enumerate() {
             csv.push_str(&format!(
                 "{},Customer {i:06},{key},{}\n",
@@ -303,14 +308,26 @@ pub async fn native_sync_organization(
 /// connection to `site`, the usage of `orgs` organizations ([`usage`]), the
 /// three packages and every organization mapped.
 pub fn store_tenant(store: &Store, tenant: &str, site: &str, orgs: usize) {
+    store_tenant_of(store, tenant, connection(site), 0..orgs);
+}
+
+/// [`store_tenant`] with the connection `settings` and the organizations
+/// `range` of the site's generated tenant (several seatsync tenants
+/// sharing one site, each with its own organizations).
+pub fn store_tenant_of(
+    store: &Store,
+    tenant: &str,
+    settings: Settings,
+    range: std::ops::Range<usize>,
+) {
     store
         .save_connection(
             tenant,
-            &StoredConnection::new(connection(site), ["private-key".to_string()], true, None),
+            &StoredConnection::new(settings, ["private-key".to_string()], true, None),
         )
         .expect("connection");
     store
-        .replace_usage(tenant, &usage(orgs, false))
+        .replace_usage(tenant, &usage_of(range.clone(), false))
         .expect("usage");
     for (key, product, identifier) in PACKAGES {
         store
@@ -326,7 +343,7 @@ pub fn store_tenant(store: &Store, tenant: &str, site: &str, orgs: usize) {
             )
             .expect("package mapping");
     }
-    for i in 0..orgs {
+    for i in range {
         store
             .upsert_org_mapping(
                 tenant,

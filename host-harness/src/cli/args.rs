@@ -181,12 +181,29 @@ pub enum Command {
         seatsync resolve --end 502 --yes"
     )]
     Resolve(ResolveArgs),
-    /// Run as a daemon: sync daily at 06:00 UTC (or --at).
-    Run {
-        /// Time of day to sync, HH:MM in UTC.
-        #[arg(long, default_value = "06:00")]
-        at: String,
+    /// Run as a daemon: sync the tenant daily at its time (`schedule
+    /// set`, 06:00 UTC by default, or --at); with --all, run as one of any
+    /// number of workers sharing every connected tenant's daily sync.
+    #[command(
+        after_help = "With --all, start as many workers as you like, on one machine or many, \
+        against the same database (PostgreSQL for several machines): each tenant is synced once \
+        a day at its own time by one of them, one worker at a time per PSA site, and a worker \
+        that dies is taken over. `seatsync workers` shows them.\n\nExamples:\n  seatsync run\n  \
+        seatsync run --at 05:30\n  seatsync run --all --jobs 4"
+    )]
+    Run(RunArgs),
+    /// When each tenant's daily sync runs.
+    #[command(
+        after_help = "Examples:\n  seatsync schedule show\n  seatsync --tenant acme schedule set --at 04:30\n  \
+        seatsync --tenant acme schedule set --default"
+    )]
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
     },
+    /// The workers (`run --all`) sharing this database: live or gone, the
+    /// locks they hold, the runs they have in progress.
+    Workers(JsonFlag),
     /// Run the whole flow against a built-in simulated ConnectWise.
     Demo,
     /// The key sealing the secrets stored in the database (private keys,
@@ -203,6 +220,39 @@ pub enum Command {
     /// Serve the web console and run the daily sync of every connected
     /// tenant, until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Time of day to sync, HH:MM in UTC (default: the tenant's time, set
+    /// with `schedule set`, else 06:00). Not with --all: each tenant keeps
+    /// its own.
+    #[arg(long, conflicts_with = "all")]
+    pub at: Option<String>,
+    /// Run as a worker for every connected tenant, sharing the work with
+    /// the other workers on this database.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: how many tenants this worker syncs at once.
+    #[arg(long, default_value_t = 2, requires = "all", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+}
+
+/// `schedule …`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Every tenant's time of day, and when its next sync is due.
+    Show(JsonFlag),
+    /// Set the tenant's (--tenant) time of day for its daily sync.
+    Set {
+        /// HH:MM, UTC.
+        #[arg(long, required_unless_present = "default", conflicts_with = "default")]
+        at: Option<String>,
+        /// Back to the default time (06:00 UTC).
+        #[arg(long)]
+        default: bool,
+    },
 }
 
 /// `secrets …`.

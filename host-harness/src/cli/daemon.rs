@@ -7,12 +7,15 @@ use anyhow::Context as _;
 use super::Context;
 use super::report::{concurrency, print_summary, retry_pause, settle_window_setting};
 use crate::daemon::{self, DaemonOptions, SlotResult};
-use crate::schedule::parse_at;
+use crate::schedule::{DEFAULT_AT, parse_at};
 
-/// Runs until SIGINT or SIGTERM.
-pub async fn run(ctx: &mut Context, at: &str) -> anyhow::Result<ExitCode> {
-    let at = parse_at(at)?;
+/// Runs until SIGINT or SIGTERM, at `at` or the tenant's own time.
+pub async fn run(ctx: &mut Context, at: Option<&str>) -> anyhow::Result<ExitCode> {
     let store = ctx.store()?;
+    let at = match at {
+        Some(at) => parse_at(at)?,
+        None => store.sync_at(&ctx.tenant)?.unwrap_or(DEFAULT_AT),
+    };
     // Fail now, not at 06:00, if there is nothing to connect with; tell
     // people if the connection does not work (the daemon still runs: the
     // PSA may be back by the slot).

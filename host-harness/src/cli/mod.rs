@@ -16,6 +16,7 @@ mod resolve;
 mod secrets;
 mod serve;
 pub mod table;
+mod worker;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -186,7 +187,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => plans::policy(&ctx, &command)?,
         Command::Notify { command } => return notify::run(&ctx, &command).await,
         Command::Resolve(args) => resolve::resolve(&mut ctx, &args).await?,
-        Command::Run { at } => return daemon::run(&mut ctx, &at).await,
+        Command::Run(args) if args.all => return worker::run(&mut ctx, args.jobs.into()).await,
+        Command::Run(args) => return daemon::run(&mut ctx, args.at.as_deref()).await,
+        Command::Schedule { command } => worker::schedule(&ctx, &command)?,
+        Command::Workers(f) => worker::workers(&ctx, f.json)?,
         Command::Demo => return demo::run().await,
         Command::Secrets { command } => secrets::run(&ctx, &command)?,
         Command::Serve(args) => return serve::run(ctx, &args).await,

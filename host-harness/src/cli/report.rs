@@ -210,7 +210,7 @@ pub fn settle_window_setting(limits: &crate::runtime::Limits) -> Duration {
 
 /// Reads a pause setting: seconds (`60`, `60s`), milliseconds (`500ms`), or
 /// `off` / `0` for none. `None` when the text is none of those.
-fn parse_retry_pause(text: &str) -> Option<Option<Duration>> {
+pub(super) fn parse_retry_pause(text: &str) -> Option<Option<Duration>> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("off") {
         return Some(None);

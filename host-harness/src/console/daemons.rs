@@ -11,11 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::SystemClock;
-use crate::daemon::{self, DaemonOptions, SlotResult};
+use crate::daemon::{self, DaemonOptions};
 use crate::runtime::Runtime;
 use crate::store::{KeySource, Store};
 
@@ -115,15 +114,10 @@ fn start(
         schedule.clock,
         schedule.runtime.clone(),
     );
-    let options = DaemonOptions {
+    let mut options = DaemonOptions {
         tenant: tenant.to_owned(),
         ..schedule.template.clone()
     };
-    println!(
-        "Scheduled tenant '{}': syncing daily at {} UTC.",
-        options.tenant,
-        options.at.format("%H:%M")
-    );
     std::thread::Builder::new()
         .name(format!("daemon {tenant}"))
         .spawn(move || {
@@ -136,13 +130,25 @@ fn start(
                     }
                 };
                 store.set_clock(clock.as_fn());
+                // The tenant's own time (`seatsync schedule set`), else
+                // the server's.
+                match store.sync_at(&options.tenant) {
+                    Ok(Some(at)) => options.at = at,
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(tenant = %options.tenant, error = %e, "cannot read the tenant's sync time; using the server's"),
+                }
+                println!(
+                    "Scheduled tenant '{}': syncing daily at {} UTC.",
+                    options.tenant,
+                    options.at.format("%H:%M")
+                );
                 let mut stop = stop;
                 let stopped = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
                 let tenant = options.tenant.clone();
                 let result = daemon::run(&store, runtime, &clock, &options, stopped, |slot, r| {
-                    println!("{}", slot_line(&tenant, slot, r));
+                    println!("{}", daemon::slot_line(&tenant, slot, r));
                 })
                 .await;
                 if let Err(e) = result {
@@ -150,31 +156,4 @@ fn start(
                 }
             })
         })
-}
-
-/// One line per slot on the server's output.
-fn slot_line(tenant: &str, slot: DateTime<Utc>, result: &SlotResult) -> String {
-    let slot = slot.format("%Y-%m-%d %H:%M UTC");
-    let (what, result) = match result {
-        SlotResult::Retried { attempt, result } => (format!("{slot}, retry {attempt}"), &**result),
-        other => (slot.to_string(), other),
-    };
-    match result {
-        SlotResult::Synced(summary) => match &summary.run {
-            Some(run) => format!(
-                "[{tenant}] {what}: run #{} {} ({} organizations, {} updated, {} created).",
-                run.id,
-                run.status.as_str(),
-                run.totals.orgs,
-                run.totals.updated,
-                run.totals.created
-            ),
-            None => format!("[{tenant}] {what}: nothing to sync."),
-        },
-        SlotResult::Busy(holder) => {
-            format!("[{tenant}] {what}: skipped, another process is syncing ({holder}).")
-        }
-        SlotResult::Failed(why) => format!("[{tenant}] {what}: the sync could not run: {why}"),
-        SlotResult::Retried { .. } => format!("[{tenant}] {what}: retried."),
-    }
 }

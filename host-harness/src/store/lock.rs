@@ -3,8 +3,10 @@
 //! sync the same tenant at once, even on different hosts sharing the file.
 //!
 //! A lock is a row of `locks`, taken in a `BEGIN IMMEDIATE` transaction (so
-//! two takers are serialized by SQLite) and deleted when the [`LockGuard`]
-//! is dropped. A process that dies leaves its row behind; the row is then
+//! two takers are serialized by SQLite, or by the store's write lock on
+//! PostgreSQL) and deleted when the [`LockGuard`] is dropped. One guard may
+//! hold several names at once ([`Store::lock_all`]: a sync holds its
+//! tenant's lock and its PSA site's), all taken or none, under one token. A process that dies leaves its row behind; the row is then
 //! *stale* once its holder has not refreshed `heartbeat_at` for the stale
 //! timeout, and the next taker replaces it. A holder must therefore call
 //! [`LockGuard::heartbeat`] well within the timeout (e.g. before each
@@ -29,6 +31,14 @@ pub const DEFAULT_LOCK_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 /// The name of the lock a sync of `tenant` must hold.
 pub fn sync_lock_name(tenant: &str) -> String {
     format!("sync:{tenant}")
+}
+
+/// The name of the lock held by whoever talks to a PSA site (the
+/// endpoints a connection reaches, as the runtime's network policy
+/// describes them), so that the site sees one seatsync at a time and the
+/// runtime's pacing of it holds across processes and machines.
+pub fn site_lock_name(endpoints: &str) -> String {
+    format!("site:{endpoints}")
 }
 
 /// Who holds a lock.
@@ -66,7 +76,7 @@ impl fmt::Display for LockInfo {
     }
 }
 
-/// A held lock; dropping it releases the lock.
+/// A held lock (one name or several); dropping it releases the lock.
 ///
 /// It has its own database connection, so it can outlive borrows of the
 /// [`Store`] it came from and release itself on drop.
@@ -74,10 +84,21 @@ pub struct LockGuard {
     conn: Conn,
     path: PathBuf,
     clock: Clock,
-    token: String,
+    fence: Fence,
     info: LockInfo,
     stale_after: Duration,
     released: bool,
+}
+
+/// What proves a holding of a lock still stands: its token, and how many
+/// names it holds. A store fenced with it ([`Store::fence`]) checks, in
+/// every write transaction, that every one of those rows still carries the
+/// token, so a holder that lost its lock (it stalled past the stale
+/// timeout and another process took over) writes nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    token: String,
+    names: Vec<String>,
 }
 
 impl fmt::Debug for LockGuard {
@@ -89,9 +110,14 @@ impl fmt::Debug for LockGuard {
 }
 
 impl LockGuard {
-    /// The lock's name.
+    /// The lock's name (the first, when it holds several).
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Every name it holds, the first first.
+    pub fn names(&self) -> &[String] {
+        &self.fence.names
     }
 
     /// This holder's details (as another process would see them).
@@ -99,25 +125,29 @@ impl LockGuard {
         &self.info
     }
 
+    /// The proof of this holding, to fence a store's writes with.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
     pub(super) fn token(&self) -> &str {
-        &self.token
+        &self.fence.token
     }
 
     /// Refreshes the heartbeat. Fails with [`StoreError::LockLost`] if
-    /// another process took the lock over as stale: the caller must stop.
+    /// another process took the lock (or one of its names) over as stale:
+    /// the caller must stop.
     pub fn heartbeat(&mut self) -> Result<(), StoreError> {
         let now = (self.clock)();
         let changed = self
             .conn
             .execute(
-                "UPDATE locks SET heartbeat_at = ?3 WHERE name = ?1 AND token = ?2",
-                params![self.info.name, self.token, Ts(now)],
+                "UPDATE locks SET heartbeat_at = ?2 WHERE token = ?1",
+                params![self.fence.token, Ts(now)],
             )
             .map_err(|e| db_error(&self.path, "refreshing the lock", e))?;
-        if changed == 0 {
-            return Err(StoreError::LockLost {
-                name: self.info.name.clone(),
-            });
+        if changed != self.fence.names.len() {
+            return Err(self.fence.lost(&self.conn));
         }
         self.info.heartbeat_at = now;
         self.info.stale_at = stale_at(now, self.stale_after);
@@ -133,12 +163,45 @@ impl LockGuard {
 
     fn delete(&self) -> Result<(), StoreError> {
         self.conn
-            .execute(
-                "DELETE FROM locks WHERE name = ?1 AND token = ?2",
-                [&self.info.name, &self.token],
-            )
+            .execute("DELETE FROM locks WHERE token = ?1", [&self.fence.token])
             .map_err(|e| db_error(&self.path, "releasing the lock", e))?;
         Ok(())
+    }
+}
+
+impl Fence {
+    /// Whether every name is still held with this token, read on `conn`
+    /// (inside a write transaction, so no taker can come between).
+    pub(super) fn check(&self, conn: &Conn, path: &std::path::Path) -> Result<(), StoreError> {
+        let held: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM locks WHERE token = ?1",
+                [&self.token],
+                |r| r.get(0),
+            )
+            .map_err(|e| db_error(path, "checking the lock", e))?;
+        if usize::try_from(held).ok() != Some(self.names.len()) {
+            return Err(self.lost(conn));
+        }
+        Ok(())
+    }
+
+    /// The error for a holding of which some name was taken over: it names
+    /// the first such name.
+    fn lost(&self, conn: &Conn) -> StoreError {
+        let still: Vec<String> = conn
+            .prepare("SELECT name FROM locks WHERE token = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_map([&self.token], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .unwrap_or_default();
+        let name = self
+            .names
+            .iter()
+            .find(|n| !still.contains(n))
+            .unwrap_or(&self.names[0]);
+        StoreError::LockLost { name: name.clone() }
     }
 }
 
@@ -162,7 +225,7 @@ fn stale_at(heartbeat: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
 }
 
 /// This host's name, for telling operators who holds a lock.
-fn hostname() -> String {
+pub(super) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
@@ -218,7 +281,7 @@ fn process_state(path: &str) -> ProcessState {
 
 /// This process as a lock row records it (`locks.process`): its pid scope
 /// and start time.
-fn this_process() -> Option<String> {
+pub(super) fn this_process() -> Option<String> {
     match process_state("self") {
         ProcessState::Started(started) => Some(format!("{}/{started}", pid_scope()?)),
         _ => None,
@@ -232,7 +295,7 @@ fn this_process() -> Option<String> {
 /// row from another host, container or boot, or from a seatsync that did
 /// not record `process`, or `/proc` unreadable): the lock then waits for the
 /// stale timeout.
-fn holder_is_gone(pid: u32, process: Option<&str>) -> bool {
+pub(super) fn holder_is_gone(pid: u32, process: Option<&str>) -> bool {
     let (Some(recorded), Some(scope)) = (process, pid_scope()) else {
         return false;
     };
@@ -251,7 +314,7 @@ fn holder_is_gone(pid: u32, process: Option<&str>) -> bool {
 
 /// A random token identifying one lock holding (not a secret: it only has
 /// to differ between holders, including two guards of one process).
-fn new_token() -> String {
+pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 16];
     let from_os = std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
@@ -313,20 +376,24 @@ impl Store {
         }
     }
 
-    /// Takes the lock, or says who holds it.
-    fn take_lock(&self, name: &str) -> Result<Result<LockGuard, LockInfo>, StoreError> {
-        if name.is_empty() {
+    /// Takes every one of `names` under one token, or none and says who
+    /// holds the first that is taken.
+    fn take_lock(&self, names: &[&str]) -> Result<Result<LockGuard, LockInfo>, StoreError> {
+        if names.is_empty() || names.iter().any(|n| n.is_empty()) {
             return Err(StoreError::InvalidInput(
                 "a lock needs a name (this is a seatsync bug)".into(),
             ));
         }
-        // Open the guard's connection first: once the row is committed,
-        // nothing may fail before the guard exists to delete it.
+        // Open the guard's connection first: once the rows are committed,
+        // nothing may fail before the guard exists to delete them.
         let conn = self.connect_again()?;
         let ctx = "taking a lock";
         let tx = self.write_tx(ctx)?;
         let now = self.now();
-        if let Some(holder) = self.read_holder(&tx, name)? {
+        for &name in names {
+            let Some(holder) = self.read_holder(&tx, name)? else {
+                continue;
+            };
             // A holder whose process is gone (killed, crashed) cannot
             // heartbeat again: take its lock now rather than make the
             // operator wait out the stale timeout after a crash.
@@ -348,49 +415,74 @@ impl Store {
         }
         let token = new_token();
         let info = LockInfo {
-            name: name.to_owned(),
+            name: names[0].to_owned(),
             pid: std::process::id(),
             hostname: hostname(),
             acquired_at: now,
             heartbeat_at: now,
             stale_at: stale_at(now, self.lock_stale_after),
         };
-        tx.execute(
-            "INSERT INTO locks (name, pid, hostname, process, token, acquired_at, heartbeat_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![
-                name,
-                info.pid,
-                info.hostname,
-                this_process(),
-                token,
-                Ts(now)
-            ],
-        )
-        .map_err(|e| self.err(ctx, e))?;
+        let process = this_process();
+        for &name in names {
+            tx.execute(
+                "INSERT INTO locks (name, pid, hostname, process, token, acquired_at, heartbeat_at, worker)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                params![
+                    name,
+                    info.pid,
+                    info.hostname,
+                    process,
+                    token,
+                    Ts(now),
+                    self.worker.as_deref()
+                ],
+            )
+            .map_err(|e| self.err(ctx, e))?;
+        }
         tx.commit().map_err(|e| self.err(ctx, e))?;
         Ok(Ok(LockGuard {
             conn,
             path: self.path.clone(),
             clock: self.clock.clone(),
-            token,
+            fence: Fence {
+                token,
+                names: names.iter().map(|n| (*n).to_owned()).collect(),
+            },
             info,
             stale_after: self.lock_stale_after,
             released: false,
         }))
     }
 
+    /// Takes every one of `names` at once, or none (then fails with
+    /// [`StoreError::LockBusy`] naming the holder of the first one taken).
+    /// Taking them together, in one transaction, means two processes that
+    /// each need two names can never hold one each and wait for the other.
+    pub fn lock_all(&self, names: &[&str]) -> Result<LockGuard, StoreError> {
+        self.take_lock(names)?.map_err(StoreError::LockBusy)
+    }
+
     /// Takes the named lock if it is free or stale; `None` if another holder
     /// has it (see [`Store::lock_holder`] or [`Store::lock`] for who).
     /// Not reentrant: a second take in the same process is refused too.
     pub fn try_lock(&self, name: &str) -> Result<Option<LockGuard>, StoreError> {
-        Ok(self.take_lock(name)?.ok())
+        Ok(self.take_lock(&[name])?.ok())
     }
 
     /// Takes the named lock, or fails with [`StoreError::LockBusy`], whose
     /// message says who holds it and what to do.
     pub fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
-        self.take_lock(name)?.map_err(StoreError::LockBusy)
+        self.lock_all(&[name])
+    }
+
+    /// Whether the named lock is held by a live holder: one whose
+    /// heartbeat is fresh and whose process is not known to be gone (a
+    /// lock that is not would be taken over by the next taker).
+    pub fn lock_is_held(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.read_holder(&self.conn, name)?.is_some_and(|h| {
+            !holder_is_gone(h.pid, h.process.as_deref())
+                && stale_at(h.heartbeat_at, self.lock_stale_after) > self.now()
+        }))
     }
 
     /// Who holds the named lock, if anyone (stale holders included; see
@@ -402,20 +494,39 @@ impl Store {
     }
 
     /// Within a write transaction: checks that `lock` is still held by its
-    /// guard and refreshes its heartbeat.
+    /// guard (every name of it).
     pub(super) fn confirm_lock(&self, tx: &Conn, lock: &LockGuard) -> Result<(), StoreError> {
-        let changed = tx
-            .execute(
-                "UPDATE locks SET heartbeat_at = ?3 WHERE name = ?1 AND token = ?2",
-                params![lock.name(), lock.token(), Ts(self.now())],
-            )
-            .map_err(|e| self.err("checking the lock", e))?;
-        if changed == 0 {
-            return Err(StoreError::LockLost {
-                name: lock.name().to_owned(),
-            });
+        lock.fence().check(tx, &self.path)
+    }
+
+    /// Fences this store with `fence` until the returned scope is dropped:
+    /// every write transaction it begins meanwhile first checks that the
+    /// holding still stands, and fails with [`StoreError::LockLost`] (and
+    /// writes nothing) if another process took it over. A sync fences its
+    /// store with its lock, so a process that stalled past the stale
+    /// timeout cannot record anything once another has taken over.
+    pub fn fence(&self, fence: &Fence) -> FenceScope<'_> {
+        self.fence.replace(Some(fence.clone()));
+        FenceScope { store: self }
+    }
+
+    /// The fence in force, checked by [`Store::write_tx`].
+    pub(super) fn check_fence(&self, tx: &Conn) -> Result<(), StoreError> {
+        match &*self.fence.borrow() {
+            Some(fence) => fence.check(tx, &self.path),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// While alive, the store's writes are fenced ([`Store::fence`]).
+pub struct FenceScope<'a> {
+    store: &'a Store,
+}
+
+impl Drop for FenceScope<'_> {
+    fn drop(&mut self) {
+        self.store.fence.replace(None);
     }
 }
 

@@ -89,6 +89,7 @@ mod sealing;
 mod secrets;
 #[doc(hidden)]
 pub mod testing;
+mod workers;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -107,7 +108,10 @@ use thiserror::Error;
 pub use console::{Account, Role, RunStats, Session};
 pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
-pub use lock::{DEFAULT_LOCK_STALE_AFTER, LockGuard, LockInfo, sync_lock_name};
+pub use lock::{
+    DEFAULT_LOCK_STALE_AFTER, Fence, FenceScope, LockGuard, LockInfo, site_lock_name,
+    sync_lock_name,
+};
 pub use mappings::{
     OrgChange, OrgMapping, OrgPlan, OrgView, PackageChange, PackageMapping, PackageView,
     UsageImportSummary,
@@ -126,6 +130,7 @@ pub use runs::{
 };
 pub use sealing::KeySource;
 pub use secrets::{Rotation, SealedCount, SecretStatus, new_key_file};
+pub use workers::{Lease, RunningSync, TenantSchedule, WorkerInfo, WorkerState};
 
 /// The tenant used when none is named.
 pub const DEFAULT_TENANT: &str = "default";
@@ -464,6 +469,12 @@ pub struct Store {
     keys: KeySource,
     /// The keys, loaded the first time a secret is sealed or opened.
     keyring: std::cell::OnceCell<sealing::Keyring>,
+    /// The lock holding every write transaction checks first, while a
+    /// sync runs ([`Store::fence`]).
+    fence: std::cell::RefCell<Option<lock::Fence>>,
+    /// The worker this store's process runs as (`seatsync run --all`),
+    /// recorded with the locks it takes.
+    worker: Option<String>,
 }
 
 impl fmt::Debug for Store {
@@ -585,6 +596,8 @@ impl Store {
             lock_stale_after: DEFAULT_LOCK_STALE_AFTER,
             keys,
             keyring: std::cell::OnceCell::new(),
+            fence: std::cell::RefCell::new(None),
+            worker: None,
         };
         store.seal_clear_secrets()?;
         Ok(store)
@@ -635,10 +648,15 @@ impl Store {
 
     /// A write transaction (`BEGIN IMMEDIATE`: take the write lock up front,
     /// so two writers wait for each other instead of one failing halfway).
+    /// While the store is fenced, it first checks the fence's holding.
     fn write_tx(&self, context: &'static str) -> Result<Tx<'_>, StoreError> {
-        self.conn
+        let tx = self
+            .conn
             .transaction(Begin::Write)
-            .map_err(|e| self.err(context, e))
+            .map_err(|e| self.err(context, e))?;
+        // An error drops `tx`, which rolls the empty transaction back.
+        self.check_fence(&tx)?;
+        Ok(tx)
     }
 
     /// A read transaction: one consistent snapshot for multi-query reads.

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::db::{Conn, DbError, OptionalExtension, Row, Value, params};
+use super::db::{Conn, DbError, OptionalExtension, Row, ToValue, Value, params};
 use chrono::{DateTime, Utc};
 use seatsync_contract::{LineOutcome, RecordId, SyncReport};
 
@@ -339,6 +339,59 @@ fn lock_tenant(lock: &LockGuard) -> Option<&str> {
     lock.name().strip_prefix("sync:")
 }
 
+/// `run_lines` rows a batch of results inserts, kept until the batch's end
+/// and then inserted many rows a statement: one round trip to PostgreSQL
+/// for up to [`LineRows::PER_STATEMENT`] lines instead of one per line.
+#[derive(Default)]
+struct LineRows {
+    values: Vec<Value>,
+}
+
+impl LineRows {
+    /// The columns of a row.
+    const COLUMNS: &'static str = "run_id, org_id, company_id, agreement_id, package_key, \
+        product_id, quantity, outcome, previous_quantity, addition_id, conflict_ids, message, \
+        attempt";
+    const WIDTH: usize = 13;
+    /// Rows a statement (13 parameters each: far below both engines'
+    /// parameter limits).
+    const PER_STATEMENT: usize = 64;
+
+    /// Keeps a row (the columns in [`LineRows::COLUMNS`]'s order) for the
+    /// next [`LineRows::flush`].
+    fn push(&mut self, row: &[&dyn ToValue]) {
+        debug_assert_eq!(row.len(), Self::WIDTH);
+        self.values.extend(row.iter().map(|v| v.to_value()));
+    }
+
+    /// Inserts the rows kept, in the order they came (so the lines' ids
+    /// keep it).
+    fn flush(&mut self, tx: &Conn) -> Result<(), DbError> {
+        for chunk in self.values.chunks(Self::WIDTH * Self::PER_STATEMENT) {
+            let rows = chunk.len() / Self::WIDTH;
+            let placeholders: Vec<String> = (0..rows)
+                .map(|r| {
+                    let first = r * Self::WIDTH + 1;
+                    let row: Vec<String> = (first..first + Self::WIDTH)
+                        .map(|i| format!("?{i}"))
+                        .collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            tx.execute(
+                &format!(
+                    "INSERT INTO run_lines ({}) VALUES {}",
+                    Self::COLUMNS,
+                    placeholders.join(", ")
+                ),
+                chunk.to_vec(),
+            )?;
+        }
+        self.values.clear();
+        Ok(())
+    }
+}
+
 impl Store {
     fn run_status(&self, tx: &Conn, run: RunId) -> Result<RunStatus, StoreError> {
         tx.query_row("SELECT status FROM runs WHERE id = ?1", [run.0], |r| {
@@ -519,9 +572,11 @@ impl Store {
         // The run's counters change once per batch, not once per
         // organization (a round trip each on PostgreSQL).
         let mut counters: RunCounters = [0; 14];
+        let mut lines = LineRows::default();
         for record in records {
-            plans.push(self.record_org_in(&tx, run, record, &mut counters)?);
+            plans.push(self.record_org_in(&tx, run, record, &mut counters, &mut lines)?);
         }
+        lines.flush(&tx).map_err(|e| self.err(ctx, e))?;
         tx.execute(
             "UPDATE runs SET orgs = orgs + ?2, orgs_failed = orgs_failed + ?3,
                  created = created + ?4, updated = updated + ?5, unchanged = unchanged + ?6,
@@ -565,6 +620,7 @@ impl Store {
         run: RunId,
         record: &OrgRecord<'_>,
         counters: &mut RunCounters,
+        lines: &mut LineRows,
     ) -> Result<Option<PlanId>, StoreError> {
         let OrgRecord {
             plan,
@@ -592,6 +648,8 @@ impl Store {
         let held_plan;
         if attempt > 1 {
             totals.orgs = 0;
+            // The batch's lines so far may include this organization's.
+            lines.flush(tx).map_err(e)?;
             let mut stmt = tx
                 .prepare(
                     "DELETE FROM run_lines WHERE run_id = ?1 AND org_id = ?2 RETURNING outcome",
@@ -618,36 +676,25 @@ impl Store {
             }
         }
         {
-            // Cached: a batch inserts many organizations' lines.
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO run_lines (run_id, org_id, company_id, agreement_id,
-                         package_key, product_id, quantity, outcome, previous_quantity,
-                         addition_id, conflict_ids, message, attempt)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
-                .map_err(e)?;
             match result {
                 OrgAttempt::Waiting { message } => {
                     for line in &plan.lines {
                         totals.waiting += 1;
-                        insert
-                            .execute(params![
-                                run.0,
-                                plan.org_id,
-                                plan.company_id,
-                                plan.agreement_id,
-                                line.package_key,
-                                line.product_id,
-                                line.quantity,
-                                LineKind::Waiting,
-                                None::<f64>,
-                                None::<u32>,
-                                None::<String>,
-                                message,
-                                attempt,
-                            ])
-                            .map_err(e)?;
+                        lines.push(params![
+                            run.0,
+                            plan.org_id,
+                            plan.company_id,
+                            plan.agreement_id,
+                            line.package_key,
+                            line.product_id,
+                            line.quantity,
+                            LineKind::Waiting,
+                            None::<f64>,
+                            None::<u32>,
+                            None::<String>,
+                            message,
+                            attempt,
+                        ]);
                     }
                 }
                 OrgAttempt::Failed {
@@ -658,23 +705,21 @@ impl Store {
                     totals.orgs_failed = 1;
                     totals.requests = u64::from(requests);
                     totals.writes = u64::from(writes);
-                    insert
-                        .execute(params![
-                            run.0,
-                            plan.org_id,
-                            plan.company_id,
-                            plan.agreement_id,
-                            None::<String>,
-                            None::<u32>,
-                            None::<u32>,
-                            LineKind::OrgFailed,
-                            None::<f64>,
-                            None::<u32>,
-                            None::<String>,
-                            message,
-                            attempt,
-                        ])
-                        .map_err(e)?;
+                    lines.push(params![
+                        run.0,
+                        plan.org_id,
+                        plan.company_id,
+                        plan.agreement_id,
+                        None::<String>,
+                        None::<u32>,
+                        None::<u32>,
+                        LineKind::OrgFailed,
+                        None::<f64>,
+                        None::<u32>,
+                        None::<String>,
+                        message,
+                        attempt,
+                    ]);
                 }
                 OrgAttempt::Report(report) => {
                     totals.requests = u64::from(report.requests);
@@ -730,23 +775,21 @@ impl Store {
                                 (LineKind::Failed, None, None, Some(err.to_string()))
                             }
                         };
-                        insert
-                            .execute(params![
-                                run.0,
-                                plan.org_id,
-                                report.company_id,
-                                report.contract_id,
-                                line.package_key,
-                                line.product_id,
-                                line.quantity,
-                                kind,
-                                previous,
-                                line.line_id,
-                                conflicts,
-                                message,
-                                attempt,
-                            ])
-                            .map_err(e)?;
+                        lines.push(params![
+                            run.0,
+                            plan.org_id,
+                            report.company_id,
+                            report.contract_id,
+                            line.package_key,
+                            line.product_id,
+                            line.quantity,
+                            kind,
+                            previous,
+                            line.line_id,
+                            conflicts,
+                            message,
+                            attempt,
+                        ]);
                     }
                 }
             }
@@ -785,23 +828,21 @@ impl Store {
                         (LineKind::Changed, w.message.clone())
                     }
                 };
-                insert
-                    .execute(params![
-                        run.0,
-                        plan.org_id,
-                        w.line.company_id,
-                        w.line.agreement_id,
-                        w.line.package_key,
-                        w.line.product_id,
-                        w.line.new_quantity,
-                        kind,
-                        w.line.current_quantity,
-                        w.line.line_id,
-                        None::<String>,
-                        message,
-                        attempt,
-                    ])
-                    .map_err(e)?;
+                lines.push(params![
+                    run.0,
+                    plan.org_id,
+                    w.line.company_id,
+                    w.line.agreement_id,
+                    w.line.package_key,
+                    w.line.product_id,
+                    w.line.new_quantity,
+                    kind,
+                    w.line.current_quantity,
+                    w.line.line_id,
+                    None::<String>,
+                    message,
+                    attempt,
+                ]);
             }
             held_plan = held_in;
         }

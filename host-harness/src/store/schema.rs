@@ -12,7 +12,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x5345_4154;
 
 /// The migrations, in order; migration `i` takes the database from version
 /// `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The first schema.
 ///
@@ -599,6 +599,27 @@ CREATE TABLE console_setup (
 -- The partner setting: whether the tenant's customer accounts may change
 -- its integration (otherwise they only look).
 ALTER TABLE tenants ADD COLUMN customer_manages INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Many workers (`seatsync run --all`, `store::workers`):
+/// - each tenant's own time of day for its daily sync (`HH:MM`, UTC;
+///   `NULL`: the default 06:00);
+/// - the workers sharing the tenants' syncs, each heart-beating its row;
+/// - which worker a lock's holder runs as (`NULL`: not a worker).
+const V11: &str = r#"
+ALTER TABLE tenants ADD COLUMN sync_at TEXT;
+ALTER TABLE locks ADD COLUMN worker TEXT;
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY NOT NULL,
+    pid INTEGER NOT NULL,
+    hostname TEXT NOT NULL,
+    -- As `locks.process`: where the pid means this process.
+    process TEXT,
+    -- How many tenants it syncs at once.
+    jobs INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+) STRICT;
 "#;
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! it is another program's, and is never written to.
 
 /// The migrations, in order; the database's version is how many ran.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Everything SQLite's schema version 10 has.
 const V1: &str = r#"
@@ -289,5 +289,20 @@ CREATE TABLE console_sessions (
 CREATE TABLE console_setup (
     token_hash TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     created_at TEXT COLLATE "C" NOT NULL
+);
+"#;
+/// SQLite's version 11: each tenant's time of day, the workers, and the
+/// worker a lock's holder runs as.
+const V2: &str = r#"
+ALTER TABLE tenants ADD COLUMN sync_at TEXT COLLATE "C";
+ALTER TABLE locks ADD COLUMN worker TEXT COLLATE "C";
+CREATE TABLE workers (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    pid BIGINT NOT NULL,
+    hostname TEXT COLLATE "C" NOT NULL,
+    process TEXT COLLATE "C",
+    jobs BIGINT NOT NULL,
+    started_at TEXT COLLATE "C" NOT NULL,
+    heartbeat_at TEXT COLLATE "C" NOT NULL
 );
 "#;

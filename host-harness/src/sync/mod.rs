@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use seatsync_contract::{
     ConnectorDescription, ConnectorError, Contract, LineOutcome, RecordId, Settings, SyncReport,
     SyncRequest,
@@ -34,7 +34,7 @@ use crate::runtime::{
 use crate::store::{
     ApprovalRules, DataTypes, JournalEntry, LockGuard, NewPlanLine, NewWrite, OrgPlan, PlanId,
     RunId, RunRecord, RunScope, RunStatus, Store, StoreError, Trigger, Withheld, WithheldLine,
-    WriteResolution, WriteState, sync_lock_name,
+    WriteResolution, WriteState, site_lock_name, sync_lock_name,
 };
 
 /// How to run a sync.
@@ -69,6 +69,11 @@ pub struct SyncOptions {
     /// Who runs it (a user name, or `daemon`): recorded on the plan the
     /// run holds lines in.
     pub actor: String,
+    /// The daily slot this run is for, when a worker claims it: once the
+    /// locks are held, the run does nothing
+    /// ([`SyncError::AlreadySynced`]) if a run that started at or after
+    /// the slot has completed (another worker synced it meanwhile).
+    pub slot: Option<DateTime<Utc>>,
 }
 
 impl SyncOptions {
@@ -90,6 +95,7 @@ impl SyncOptions {
                 Trigger::Manual => "seatsync".into(),
                 Trigger::Daemon | Trigger::Retry => "daemon".into(),
             },
+            slot: None,
         }
     }
 }
@@ -290,6 +296,15 @@ pub enum SyncError {
     /// The stored connection cannot be used.
     #[error(transparent)]
     Connection(#[from] ConnectionError),
+    /// The slot a worker claimed was synced by another meanwhile
+    /// ([`SyncOptions::slot`]); nothing was done.
+    #[error("tenant '{tenant}' was already synced for the slot of {slot}")]
+    AlreadySynced {
+        /// The tenant.
+        tenant: String,
+        /// The slot.
+        slot: DateTime<Utc>,
+    },
 }
 
 /// What a caller of [`sync_tenant`] hears while the run goes on (progress
@@ -327,7 +342,23 @@ pub async fn sync_tenant(
         .ok_or_else(|| SyncError::NotConnected(tenant.to_string()))?;
     let policy = connection::network_policy(&runtime, &stored, false).await?;
     let description = Arc::new(runtime.describe().await?);
-    let mut lock = store.lock(&sync_lock_name(tenant))?;
+    // The tenant's lock, and its PSA site's: one seatsync at a time talks
+    // to a site (whatever the process or machine), so the site sees the
+    // pacing of one runtime.
+    let site_lock = site_lock_name(&policy.describe_endpoints());
+    let mut lock = store.lock_all(&[&sync_lock_name(tenant), &site_lock])?;
+    // Every write to the store from here checks the locks still stand.
+    let _fenced = store.fence(lock.fence());
+    if let Some(slot) = options.slot
+        && store
+            .last_completed_run_start(tenant)?
+            .is_some_and(|last| last >= slot)
+    {
+        return Err(SyncError::AlreadySynced {
+            tenant: tenant.to_owned(),
+            slot,
+        });
+    }
     let interrupted = store.recover_interrupted_runs(&lock)?;
     if !interrupted.is_empty() {
         tracing::warn!(

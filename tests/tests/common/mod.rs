@@ -351,6 +351,35 @@ pub fn demo_agreements() -> Vec<u32> {
     ids
 }
 
+/// The demo's mapping of package `key`, as `map package` stores it.
+pub fn demo_package_mapping(key: &str) -> seatsync_host::store::PackageMapping {
+    let mappings = seatsync_fixtures::demo::mappings();
+    let m = &mappings.packages[key];
+    seatsync_host::store::PackageMapping {
+        product_id: i64::from(m.product_id),
+        product_identifier: None,
+        product_description: None,
+        options: [
+            ("bill-method".to_string(), m.bill_customer.clone()),
+            ("taxable".to_string(), m.taxable.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// The demo's mapping of organization `org`, as `map org` stores it.
+pub fn demo_org_mapping(org: &str) -> seatsync_host::store::OrgMapping {
+    let mappings = seatsync_fixtures::demo::mappings();
+    let m = &mappings.organizations[org];
+    seatsync_host::store::OrgMapping {
+        company_id: i64::from(m.company_id),
+        agreement_id: i64::from(m.agreement_id),
+        company_name: None,
+        agreement_name: None,
+    }
+}
+
 impl Env {
     /// The database, opened in this process (the binary's own library), on
     /// the tests' clock ([`test_now`]).
@@ -366,7 +395,7 @@ impl Env {
     /// ~20 commands (and catalog reads) that take. For tests whose subject
     /// is the sync, not the setup.
     pub fn configure(&self) {
-        use seatsync_host::store::{OrgMapping, PackageMapping, StoredConnection};
+        use seatsync_host::store::StoredConnection;
         let store = self.store();
         let settings = seatsync_tests::demo_settings(&self.site());
         store
@@ -384,31 +413,14 @@ impl Env {
             .replace_usage("default", &usage)
             .expect("the usage is stored");
         let mappings = seatsync_fixtures::demo::mappings();
-        for (key, m) in &mappings.packages {
-            let mapping = PackageMapping {
-                product_id: i64::from(m.product_id),
-                product_identifier: None,
-                product_description: None,
-                options: [
-                    ("bill-method".to_string(), m.bill_customer.clone()),
-                    ("taxable".to_string(), m.taxable.to_string()),
-                ]
-                .into_iter()
-                .collect(),
-            };
+        for key in mappings.packages.keys() {
             store
-                .upsert_package_mapping("default", key, &mapping)
+                .upsert_package_mapping("default", key, &demo_package_mapping(key))
                 .expect("the package is mapped");
         }
-        for (org, m) in &mappings.organizations {
-            let mapping = OrgMapping {
-                company_id: i64::from(m.company_id),
-                agreement_id: i64::from(m.agreement_id),
-                company_name: None,
-                agreement_name: None,
-            };
+        for org in mappings.organizations.keys() {
             store
-                .upsert_org_mapping("default", org, &mapping)
+                .upsert_org_mapping("default", org, &demo_org_mapping(org))
                 .expect("the organization is mapped");
         }
     }

@@ -385,11 +385,6 @@ impl Conn {
         })
     }
 
-    /// [`Conn::prepare`]; both engines cache prepared statements by text.
-    pub(crate) fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>, DbError> {
-        self.prepare(sql)
-    }
-
     /// Begins a transaction, committed by [`Tx::commit`] and rolled back
     /// when dropped without.
     pub(crate) fn transaction(&self, begin: Begin) -> Result<Tx<'_>, DbError> {

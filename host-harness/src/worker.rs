@@ -1,0 +1,340 @@
+//! `seatsync run --all`: a worker, one of any number on any number of
+//! machines sharing one database, that syncs every connected tenant once a
+//! day at the tenant's own time.
+//!
+//! Workers share nothing but the store. Each job of a worker (a thread
+//! with its own store connection) looks for a due tenant, one whose latest
+//! slot passed with no completed run at or after it (`schedule::missed_slot`),
+//! and syncs it. The sync takes the tenant's lock and its PSA site's lock
+//! in one transaction (`sync::sync_tenant`), so a tenant is synced by one
+//! worker, a site sees one worker at a time, and a job that finds them
+//! taken moves on to another tenant. Under the locks, the run first checks
+//! the slot is still not synced (another worker may have finished it in
+//! between): that check and the locks make each slot one run, whatever the
+//! number of workers. A worker that dies leaves its locks to be taken over
+//! (at once on its own host, after the stale timeout elsewhere), and the
+//! next worker redoes the interrupted tenant: the connector reads before it
+//! writes and the write journal settles what was in flight, so nothing is
+//! written twice.
+//!
+//! Same-day retries of organizations that failed for a transient reason
+//! stay with the worker that ran the slot (in memory): if it stops, they
+//! wait for the next day's slot, as with `seatsync run`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::daemon::{self, DaemonOptions, SlotResult};
+use crate::runtime::Runtime;
+use crate::schedule;
+use crate::store::{KeySource, Store, StoreError, sync_lock_name};
+use crate::sync::{SyncError, SyncSummary, sync_tenant};
+
+/// How often an idle job looks for due tenants, and how often the worker
+/// heart-beats, by default.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(15);
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Tenants synced at once (each on a thread of its own; at least 1).
+    pub jobs: usize,
+    /// How often an idle job looks for due tenants.
+    pub poll: Duration,
+    /// The time of day of tenants that set none.
+    pub default_at: NaiveTime,
+    /// How each run goes: concurrency, pauses, same-day retries,
+    /// notifications (the tenant and time are each tenant's).
+    pub template: DaemonOptions,
+}
+
+/// What a worker works on.
+#[derive(Clone)]
+pub struct WorkerSetup {
+    /// The database (a file, or a PostgreSQL URL).
+    pub db: PathBuf,
+    /// Where the key sealing the secrets comes from.
+    pub keys: KeySource,
+    /// The clock.
+    pub clock: SystemClock,
+    /// The connector.
+    pub runtime: Arc<Runtime>,
+}
+
+/// Told about each run a worker made: the tenant, the slot, the result.
+pub type OnRun = Arc<dyn Fn(&str, DateTime<Utc>, &SlotResult) + Send + Sync>;
+
+/// A same-day retry this worker owes.
+#[derive(Debug, Clone)]
+struct Retry {
+    tenant: String,
+    slot: DateTime<Utc>,
+    /// 1 for the first.
+    attempt: u32,
+    orgs: Vec<String>,
+    at: DateTime<Utc>,
+    /// The tenant's time of day.
+    daily: NaiveTime,
+}
+
+/// Work a job may take.
+#[derive(Debug, Clone)]
+enum Job {
+    /// A tenant's daily slot.
+    Slot {
+        tenant: String,
+        slot: DateTime<Utc>,
+        at: NaiveTime,
+    },
+    /// A same-day retry.
+    Retry(Retry),
+}
+
+/// What the jobs of one worker share.
+struct Shared {
+    setup: WorkerSetup,
+    options: WorkerOptions,
+    worker: String,
+    retries: Mutex<Vec<Retry>>,
+    on_run: OnRun,
+}
+
+/// Registers the worker, runs its jobs until `stop` turns true (a run in
+/// progress is finished first), and removes the worker's row.
+pub async fn run(
+    setup: WorkerSetup,
+    options: WorkerOptions,
+    stop: watch::Receiver<bool>,
+    on_run: OnRun,
+) -> Result<(), StoreError> {
+    let jobs = options.jobs.max(1);
+    let mut store = open(&setup)?;
+    let worker = store.register_worker(u32::try_from(jobs).unwrap_or(u32::MAX))?;
+    tracing::info!(%worker, jobs, "worker started");
+    let poll = options.poll;
+    let shared = Arc::new(Shared {
+        setup,
+        options,
+        worker: worker.clone(),
+        retries: Mutex::new(Vec::new()),
+        on_run,
+    });
+    let handle = tokio::runtime::Handle::current();
+    let mut threads = Vec::with_capacity(jobs);
+    for n in 0..jobs {
+        let (shared, stop, handle) = (shared.clone(), stop.clone(), handle.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("worker job {n}"))
+            .spawn(move || handle.block_on(job(shared, stop)))
+            .map_err(|e| StoreError::InvalidInput(format!("cannot start a worker job: {e}")))?;
+        threads.push(thread);
+    }
+    let mut stop = stop;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        if let Err(e) = store.worker_heartbeat(&worker, u32::try_from(jobs).unwrap_or(u32::MAX)) {
+            tracing::warn!(error = %e, "cannot refresh the worker's heartbeat");
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
+    store.end_worker(&worker)
+}
+
+fn open(setup: &WorkerSetup) -> Result<Store, StoreError> {
+    let mut store = Store::open_with_key(&setup.db, setup.keys.clone())?;
+    store.set_clock(setup.clock.as_fn());
+    Ok(store)
+}
+
+/// One job: take due work, one tenant at a time, until stopped.
+async fn job(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut store = match open(&shared.setup) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!(error = %e, "a worker job cannot open the database");
+            return;
+        }
+    };
+    store.set_worker(&shared.worker);
+    while !*stop.borrow() {
+        let worked = match take_work(&store, &shared).await {
+            Ok(worked) => worked,
+            Err(e) => {
+                tracing::error!(error = %e, "a worker job cannot read the schedule");
+                false
+            }
+        };
+        if !worked {
+            tokio::select! {
+                _ = tokio::time::sleep(shared.options.poll) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        }
+    }
+}
+
+/// Runs the first due job no other worker holds; `false` if there was none.
+async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
+    for job in due_jobs(store, shared)? {
+        let (tenant, slot) = match &job {
+            Job::Slot { tenant, slot, .. } => (tenant.clone(), *slot),
+            Job::Retry(r) => (r.tenant.clone(), r.slot),
+        };
+        // Cheaper than a sync's set-up: a tenant being synced is skipped
+        // at once (the locks decide anyway).
+        if store.lock_is_held(&sync_lock_name(&tenant))? {
+            if let Job::Retry(retry) = job {
+                owe(shared, retry);
+            }
+            continue;
+        }
+        let mut options = DaemonOptions {
+            tenant: tenant.clone(),
+            ..shared.options.template.clone()
+        };
+        let result = match &job {
+            Job::Slot { at, .. } => {
+                options.at = *at;
+                let mut run = daemon::run_options(
+                    &options,
+                    &shared.setup.runtime,
+                    &shared.setup.clock,
+                    Vec::new(),
+                );
+                run.slot = Some(slot);
+                sync_tenant(store, shared.setup.runtime.clone(), &tenant, &run, &mut ()).await
+            }
+            Job::Retry(retry) => {
+                options.at = retry.daily;
+                let run = daemon::run_options(
+                    &options,
+                    &shared.setup.runtime,
+                    &shared.setup.clock,
+                    retry.orgs.clone(),
+                );
+                sync_tenant(store, shared.setup.runtime.clone(), &tenant, &run, &mut ()).await
+            }
+        };
+        match result {
+            // Another worker has it, or the tenant's site: try another.
+            Err(SyncError::Store(StoreError::LockBusy(holder))) => {
+                tracing::debug!(%tenant, %holder, "busy; trying another tenant");
+                if let Job::Retry(retry) = job {
+                    owe(shared, retry);
+                }
+                continue;
+            }
+            Err(SyncError::AlreadySynced { .. }) => continue,
+            result => {
+                let failed = result
+                    .as_ref()
+                    .map(SyncSummary::transiently_failed)
+                    .unwrap_or_default();
+                let mut slot_result = daemon::slot_result(store, &options, result).await;
+                let attempt = match job {
+                    Job::Slot { .. } => 0,
+                    Job::Retry(retry) => {
+                        slot_result = SlotResult::Retried {
+                            attempt: retry.attempt,
+                            result: Box::new(slot_result),
+                        };
+                        retry.attempt
+                    }
+                };
+                (shared.on_run)(&tenant, slot, &slot_result);
+                plan_retry(shared, &options, &tenant, slot, attempt, failed);
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The jobs due now: this worker's same-day retries first, then tenants
+/// whose slot passed unsynced, the longest waiting first.
+fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
+    let now = shared.setup.clock.now();
+    let mut jobs: Vec<Job> = {
+        let mut retries = shared.retries.lock().unwrap_or_else(|p| p.into_inner());
+        let (due, later): (Vec<Retry>, Vec<Retry>) = retries.drain(..).partition(|r| r.at <= now);
+        *retries = later;
+        due.into_iter().map(Job::Retry).collect()
+    };
+    let mut slots = Vec::new();
+    for tenant in store.tenant_schedules()? {
+        let at = tenant.at.unwrap_or(shared.options.default_at);
+        let since = tenant.last_run.or(tenant.first_started);
+        if since.is_none() {
+            // First seen: from now on, a slot that passes is due (a tenant
+            // connected at 09:00 is not synced at once for 06:00).
+            store.note_daemon_started(&tenant.tenant)?;
+            continue;
+        }
+        if let Some(slot) = schedule::missed_slot(since, now, at) {
+            slots.push((slot, tenant.tenant, at));
+        }
+    }
+    slots.sort();
+    jobs.extend(
+        slots
+            .into_iter()
+            .map(|(slot, tenant, at)| Job::Slot { tenant, slot, at }),
+    );
+    Ok(jobs)
+}
+
+/// Keeps a same-day retry for later.
+fn owe(shared: &Shared, retry: Retry) {
+    shared
+        .retries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(retry);
+}
+
+/// After a run: organizations still failed for a transient reason are tried
+/// again later the same day, a few times, before the next slot (as the
+/// single-tenant daemon does).
+fn plan_retry(
+    shared: &Shared,
+    options: &DaemonOptions,
+    tenant: &str,
+    slot: DateTime<Utc>,
+    attempt: u32,
+    failed: Vec<String>,
+) {
+    if failed.is_empty() {
+        return;
+    }
+    let at = shared.setup.clock.now() + options.retry_every;
+    if attempt < options.max_retries && at < schedule::next_fire(slot, options.at) {
+        tracing::warn!(
+            %tenant, orgs = ?failed, %at, attempt = attempt + 1,
+            "organizations failed for a transient reason; trying them again later today"
+        );
+        owe(
+            shared,
+            Retry {
+                tenant: tenant.to_owned(),
+                slot,
+                attempt: attempt + 1,
+                orgs: failed,
+                at,
+                daily: options.at,
+            },
+        );
+    }
+}
