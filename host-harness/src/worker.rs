@@ -21,6 +21,7 @@
 //! stay with the worker that ran the slot (in memory): if it stops, they
 //! wait for the next day's slot, as with `seatsync run`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -101,7 +102,20 @@ struct Shared {
     options: WorkerOptions,
     worker: String,
     retries: Mutex<Vec<Retry>>,
+    /// The latest slot this worker handled per tenant without a completed
+    /// run to show for it (nothing to sync, or a sync that could not
+    /// start): not tried again until the next slot, as the daemon does.
+    handled: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// The site lock of each tenant found busy, so that a tenant whose site
+    /// is taken is skipped with a read instead of a sync's set-up.
+    sites: Mutex<HashMap<String, String>>,
     on_run: OnRun,
+}
+
+/// Locks a mutex, through a poisoning (a panicked job leaves its maps as
+/// they were: still valid).
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Registers the worker, runs its jobs until `stop` turns true (a run in
@@ -122,6 +136,8 @@ pub async fn run(
         options,
         worker: worker.clone(),
         retries: Mutex::new(Vec::new()),
+        handled: Mutex::new(HashMap::new()),
+        sites: Mutex::new(HashMap::new()),
         on_run,
     });
     let handle = tokio::runtime::Handle::current();
@@ -188,14 +204,22 @@ async fn job(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 /// Runs the first due job no other worker holds; `false` if there was none.
 async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
-    for job in due_jobs(store, shared)? {
+    let jobs = due_jobs(store, shared)?;
+    if jobs.is_empty() {
+        return Ok(false);
+    }
+    // One read tells which tenants and sites are being synced: those are
+    // skipped at once, without a sync's set-up (the locks decide anyway).
+    let held = store.live_locks()?;
+    for job in jobs {
         let (tenant, slot) = match &job {
             Job::Slot { tenant, slot, .. } => (tenant.clone(), *slot),
             Job::Retry(r) => (r.tenant.clone(), r.slot),
         };
-        // Cheaper than a sync's set-up: a tenant being synced is skipped
-        // at once (the locks decide anyway).
-        if store.lock_is_held(&sync_lock_name(&tenant))? {
+        let site_taken = locked(&shared.sites)
+            .get(&tenant)
+            .is_some_and(|site| held.contains(site));
+        if site_taken || held.contains(&sync_lock_name(&tenant)) {
             if let Job::Retry(retry) = job {
                 owe(shared, retry);
             }
@@ -232,6 +256,9 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
             // Another worker has it, or the tenant's site: try another.
             Err(SyncError::Store(StoreError::LockBusy(holder))) => {
                 tracing::debug!(%tenant, %holder, "busy; trying another tenant");
+                if holder.name.starts_with("site:") {
+                    locked(&shared.sites).insert(tenant.clone(), holder.name.clone());
+                }
                 if let Job::Retry(retry) = job {
                     owe(shared, retry);
                 }
@@ -239,6 +266,13 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
             }
             Err(SyncError::AlreadySynced { .. }) => continue,
             result => {
+                // A slot that recorded no completed run (nothing to sync,
+                // or the sync could not start) is not tried again until
+                // the next one; a retry's run never completes a slot.
+                let completed = result.as_ref().is_ok_and(|s| s.run.is_some());
+                if matches!(job, Job::Slot { .. }) && !completed {
+                    locked(&shared.handled).insert(tenant.clone(), slot);
+                }
                 let failed = result
                     .as_ref()
                     .map(SyncSummary::transiently_failed)
@@ -268,7 +302,7 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
 fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
     let now = shared.setup.clock.now();
     let mut jobs: Vec<Job> = {
-        let mut retries = shared.retries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retries = locked(&shared.retries);
         let (due, later): (Vec<Retry>, Vec<Retry>) = retries.drain(..).partition(|r| r.at <= now);
         *retries = later;
         due.into_iter().map(Job::Retry).collect()
@@ -283,7 +317,11 @@ fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
             store.note_daemon_started(&tenant.tenant)?;
             continue;
         }
-        if let Some(slot) = schedule::missed_slot(since, now, at) {
+        if let Some(slot) = schedule::missed_slot(since, now, at)
+            && locked(&shared.handled)
+                .get(&tenant.tenant)
+                .is_none_or(|handled| *handled < slot)
+        {
             slots.push((slot, tenant.tenant, at));
         }
     }
@@ -298,11 +336,7 @@ fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
 
 /// Keeps a same-day retry for later.
 fn owe(shared: &Shared, retry: Retry) {
-    shared
-        .retries
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(retry);
+    locked(&shared.retries).push(retry);
 }
 
 /// After a run: organizations still failed for a transient reason are tried

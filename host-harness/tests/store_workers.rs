@@ -115,3 +115,44 @@ fn workers_heartbeat_hold_leases_and_leave() {
     let ids: Vec<String> = b.workers().unwrap().into_iter().map(|w| w.id).collect();
     assert_eq!(ids, [next]);
 }
+
+#[test]
+fn a_postgresql_schema_of_version_1_migrates_and_keeps_its_history() {
+    let Some(schema) = seatsync_host::store::testing::PostgresSchema::new() else {
+        return;
+    };
+    schema.migrate_to(1);
+    schema.batch(
+        "INSERT INTO tenants (name, daemon_first_started_at) VALUES ('acme', '2026-11-01T06:00:00Z');
+         INSERT INTO runs (tenant, started_at, finished_at, status, dry_run, trigger, lock_token, orgs)
+             VALUES ('acme', '2026-11-02T06:00:00Z', '2026-11-02T06:01:00Z', 'succeeded', 0,
+                     'daemon', 'gone', 12);
+         INSERT INTO locks (name, pid, hostname, token, acquired_at, heartbeat_at)
+             VALUES ('sync:acme', 1, 'elsewhere', 'old', '2026-11-02T06:00:00Z',
+                     '2026-11-02T06:00:00Z');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("secret.key");
+    seatsync_host::store::new_key_file(&key).unwrap();
+    let store = Store::open_with_key(
+        schema.url(),
+        seatsync_host::store::KeySource::File(key.clone()),
+    )
+    .expect("version 1 migrates");
+    assert_eq!(
+        store.last_completed_run_start("acme").unwrap(),
+        Some("2026-11-02T06:00:00Z".parse().unwrap()),
+        "the history is kept"
+    );
+    assert_eq!(store.sync_at("acme").unwrap(), None, "the default time");
+    let holder = store.lock_holder("sync:acme").unwrap().expect("kept");
+    assert_eq!(holder.hostname, "elsewhere");
+    assert!(store.workers().unwrap().is_empty());
+    let at = NaiveTime::from_hms_opt(5, 15, 0).unwrap();
+    store.set_sync_at("acme", Some(at)).unwrap();
+    drop(store);
+    // Opened again: nothing more to migrate, the time kept.
+    let store =
+        Store::open_with_key(schema.url(), seatsync_host::store::KeySource::File(key)).unwrap();
+    assert_eq!(store.sync_at("acme").unwrap(), Some(at));
+}

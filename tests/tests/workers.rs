@@ -59,6 +59,9 @@ fn configure(store: &Store, tenant: &str, sim: &SimHandle, orgs: &[String]) {
             &StoredConnection::new(settings, ["private-key".to_string()], true, None),
         )
         .expect("the connection is saved");
+    if orgs.is_empty() {
+        return;
+    }
     let mut lines = demo::USAGE_CSV.lines();
     let mut csv = format!("{}\n", lines.next().expect("a header"));
     for line in lines.filter(|l| orgs.iter().any(|o| l.starts_with(&format!("{o},")))) {
@@ -184,7 +187,7 @@ fn three_workers_share_two_sites_and_survive_a_sigkill() {
     let (on_a, on_b) = (names("a"), names("b"));
     // A tenant of site A whose time is 07:00: not due on day one.
     let late = "a-late".to_string();
-    let sim_a = site(&[on_a.clone(), vec![late.clone()]].concat());
+    let sim_a = site(&[on_a.clone(), vec![late.clone(), "a-empty".into()]].concat());
     let sim_b = site(&on_b);
     {
         let store = env.store();
@@ -195,6 +198,8 @@ fn three_workers_share_two_sites_and_survive_a_sigkill() {
             configure(&store, tenant, &sim_b, &orgs[2 * i..2 * i + 2]);
         }
         configure(&store, &late, &sim_a, &orgs[0..2]);
+        // Connected, nothing mapped: each worker says so once a slot.
+        configure(&store, "a-empty", &sim_a, &[]);
     }
     // Times through the CLI: one tenant explicitly at 06:00, the late one
     // at 07:00.
@@ -311,6 +316,18 @@ fn three_workers_share_two_sites_and_survive_a_sigkill() {
     assert!(
         printed.contains("run #"),
         "workers print their runs: {printed}"
+    );
+    let empty: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("[a-empty]"))
+        .collect();
+    assert!(
+        !empty.is_empty() && empty.len() <= outputs.len(),
+        "a tenant with nothing to sync is looked at once a slot per worker: {empty:?}"
+    );
+    assert!(
+        empty.iter().all(|l| l.ends_with("nothing to sync.")),
+        "{empty:?}"
     );
 
     // Day two: no worker ran overnight. Three start at 08:00; each slot

@@ -485,6 +485,29 @@ impl Store {
         }))
     }
 
+    /// The names of every lock a live holder has ([`Store::lock_is_held`]
+    /// for each), in one read.
+    pub fn live_locks(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let ctx = "reading the locks";
+        let rows: Vec<(String, u32, Option<String>, Ts)> = self
+            .conn
+            .prepare("SELECT name, pid, process, heartbeat_at FROM locks")
+            .map_err(|e| self.err(ctx, e))?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(ctx, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(ctx, e))?;
+        let now = self.now();
+        Ok(rows
+            .into_iter()
+            .filter(|(_, pid, process, heartbeat)| {
+                !holder_is_gone(*pid, process.as_deref())
+                    && stale_at(heartbeat.0, self.lock_stale_after) > now
+            })
+            .map(|(name, ..)| name)
+            .collect())
+    }
+
     /// Who holds the named lock, if anyone (stale holders included; see
     /// [`LockInfo::stale_at`]).
     pub fn lock_holder(&self, name: &str) -> Result<Option<LockInfo>, StoreError> {

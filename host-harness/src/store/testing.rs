@@ -103,6 +103,32 @@ impl PostgresSchema {
     }
 }
 
+impl PostgresSchema {
+    /// Brings the empty schema to PostgreSQL schema version `version` (as
+    /// an earlier seatsync left it), so a test can fill it and see a
+    /// current store migrate it.
+    pub fn migrate_to(&self, version: usize) {
+        let conn = PgConn::connect(&self.url)
+            .unwrap_or_else(|e| panic!("cannot connect to the test schema: {e}"));
+        let migrations = &super::schema_postgres::MIGRATIONS[..version];
+        conn.batch(&format!(
+            "CREATE TABLE seatsync_schema (version BIGINT NOT NULL);
+             INSERT INTO seatsync_schema (version) VALUES ({version});
+             {}",
+            migrations.concat()
+        ))
+        .unwrap_or_else(|e| panic!("cannot build schema version {version}: {e}"));
+    }
+
+    /// Runs `sql` (several statements) in the schema.
+    pub fn batch(&self, sql: &str) {
+        let conn = PgConn::connect(&self.url)
+            .unwrap_or_else(|e| panic!("cannot connect to the test schema: {e}"));
+        conn.batch(sql)
+            .unwrap_or_else(|e| panic!("the test's SQL failed: {e}"));
+    }
+}
+
 impl Drop for PostgresSchema {
     fn drop(&mut self) {
         if let Ok(admin) = PgConn::connect(&self.server) {
