@@ -214,3 +214,43 @@ fn a_second_sync_at_the_same_time_is_refused() {
     let history = env.history();
     assert_eq!(history.as_array().unwrap().len(), 1, "one run: {history}");
 }
+
+/// Two tenants on one PSA site: while one syncs, the other's sync is
+/// refused (the site sees one seatsync at a time, its pacing whole), sends
+/// nothing, and says why.
+#[test]
+fn a_sync_of_another_tenant_on_the_same_site_waits_its_turn() {
+    let env = Env::new();
+    env.configure();
+    env.configure_tenant("second");
+    env.sim
+        .set_faults(slow_writes(Duration::from_millis(300), false));
+    let first = env.spawn(&["sync"]);
+    wait_until("the first sync to start", Duration::from_secs(60), || {
+        !env.sim.request_log().is_empty()
+    });
+    let second = env.run(&["--tenant", "second", "sync"]);
+    assert_eq!(second.status, 1, "{}", second.stderr);
+    for needle in [
+        "another seatsync process is syncing a tenant on the same PSA site",
+        &format!("({})", env.site()),
+        "held by process",
+    ] {
+        assert!(
+            second.stderr.contains(needle),
+            "missing {needle:?} in:\n{}",
+            second.stderr
+        );
+    }
+    let first = first.wait_with_output().expect("the first sync finishes");
+    assert_eq!(first.status.code(), Some(2));
+    assert_eq!(env.sim.counts().total, 21, "only the first sync's requests");
+    assert!(
+        env.store().list_runs("second", 5).unwrap().is_empty(),
+        "the refused sync recorded no run"
+    );
+    // Its turn: once the site is free, it syncs (nothing left to write).
+    let turn = env.run(&["--tenant", "second", "sync"]);
+    assert_eq!(turn.status, 2, "only the demo's conflict:\n{}", turn.stderr);
+    assert_eq!(env.sim.counts().writes, 8, "the first sync's writes only");
+}

@@ -74,11 +74,25 @@ pub async fn run_sync(
     progress.finish();
     match summary {
         Ok(summary) => Ok(summary),
-        Err(SyncError::Store(StoreError::LockBusy(holder))) => Err(anyhow::anyhow!(
-            "another seatsync process is already syncing tenant '{}', so this sync did nothing: {holder}",
-            ctx.tenant
-        )),
+        Err(SyncError::Store(StoreError::LockBusy(holder))) => {
+            Err(busy(&ctx.tenant, &holder, "this sync did nothing"))
+        }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What to say when a sync's lock is taken: the tenant's (another process
+/// syncs it) or its PSA site's (another process syncs a tenant on the same
+/// site, which sees one seatsync at a time).
+fn busy(tenant: &str, holder: &crate::store::LockInfo, outcome: &str) -> anyhow::Error {
+    match holder.name.strip_prefix("site:") {
+        Some(site) => anyhow::anyhow!(
+            "another seatsync process is syncing a tenant on the same PSA site ({site}), which is synced \
+             by one process at a time, so {outcome}: {holder}"
+        ),
+        None => anyhow::anyhow!(
+            "another seatsync process is already syncing tenant '{tenant}', so {outcome}: {holder}"
+        ),
     }
 }
 
@@ -103,9 +117,9 @@ pub(super) fn lock_busy_message(
     use crate::plans::PlanError;
     move |error| match error {
         PlanError::Sync(SyncError::Store(StoreError::LockBusy(holder)))
-        | PlanError::Store(StoreError::LockBusy(holder)) => anyhow::anyhow!(
-            "another seatsync process is syncing tenant '{tenant}', so nothing was done: {holder}"
-        ),
+        | PlanError::Store(StoreError::LockBusy(holder)) => {
+            busy(tenant, &holder, "nothing was done")
+        }
         other => other.into(),
     }
 }

@@ -395,12 +395,17 @@ impl Env {
     /// ~20 commands (and catalog reads) that take. For tests whose subject
     /// is the sync, not the setup.
     pub fn configure(&self) {
+        self.configure_tenant("default");
+    }
+
+    /// [`Env::configure`] for `tenant` (several tenants on one site).
+    pub fn configure_tenant(&self, tenant: &str) {
         use seatsync_host::store::StoredConnection;
         let store = self.store();
         let settings = seatsync_tests::demo_settings(&self.site());
         store
             .save_connection(
-                "default",
+                tenant,
                 &StoredConnection::new(settings, ["private-key".to_string()], true, None),
             )
             .expect("the connection is saved");
@@ -410,17 +415,17 @@ impl Env {
         )
         .expect("the demo usage parses");
         store
-            .replace_usage("default", &usage)
+            .replace_usage(tenant, &usage)
             .expect("the usage is stored");
         let mappings = seatsync_fixtures::demo::mappings();
         for key in mappings.packages.keys() {
             store
-                .upsert_package_mapping("default", key, &demo_package_mapping(key))
+                .upsert_package_mapping(tenant, key, &demo_package_mapping(key))
                 .expect("the package is mapped");
         }
         for org in mappings.organizations.keys() {
             store
-                .upsert_org_mapping("default", org, &demo_org_mapping(org))
+                .upsert_org_mapping(tenant, org, &demo_org_mapping(org))
                 .expect("the organization is mapped");
         }
     }
