@@ -33,6 +33,9 @@ pub enum SlotResult {
     /// The sync could not run (no connection, database error); the daemon
     /// goes on to the next slot.
     Failed(String),
+    /// Another process (a worker, a manual sync) completed a run of the
+    /// slot first; nothing was done.
+    AlreadySynced,
     /// A same-day retry of the organizations the slot's run (or the
     /// previous retry) left failed for a transient reason.
     Retried {
@@ -49,7 +52,7 @@ impl SlotResult {
         match self {
             SlotResult::Synced(summary) => Some(summary),
             SlotResult::Retried { result, .. } => result.summary(),
-            SlotResult::Busy(_) | SlotResult::Failed(_) => None,
+            SlotResult::Busy(_) | SlotResult::Failed(_) | SlotResult::AlreadySynced => None,
         }
     }
 }
@@ -176,11 +179,21 @@ pub async fn run<C: Clock>(
             }
         }
         let result = match &retrying {
-            None => run_slot(store, runtime.clone(), clock, options, Vec::new()).await,
+            None => {
+                run_slot(
+                    store,
+                    runtime.clone(),
+                    clock,
+                    options,
+                    Some(slot),
+                    Vec::new(),
+                )
+                .await
+            }
             Some(r) => SlotResult::Retried {
                 attempt: r.attempt,
                 result: Box::new(
-                    run_slot(store, runtime.clone(), clock, options, r.orgs.clone()).await,
+                    run_slot(store, runtime.clone(), clock, options, None, r.orgs.clone()).await,
                 ),
             },
         };
@@ -214,6 +227,17 @@ pub async fn run<C: Clock>(
         if options.max_slots.is_some_and(|max| slots >= max) {
             return Ok(());
         }
+        // A retry that found the tenant or its site busy is tried again a
+        // little later (it would otherwise end the day's retries).
+        if let (SlotResult::Retried { result: inner, .. }, Some(r)) = (&result, &retrying)
+            && matches!(**inner, SlotResult::Busy(_))
+            && retry.is_none()
+        {
+            let at = clock.now() + BUSY_RETRY;
+            if at < schedule::next_fire(slot, options.at) {
+                retry = Some(SameDayRetry { at, ..r.clone() });
+            }
+        }
         // Another process was syncing (a manual run, say): try this slot
         // again a little later rather than skip the day, until the next slot.
         if matches!(result, SlotResult::Busy(_)) {
@@ -239,16 +263,19 @@ async fn has_resolved(stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -
     }
 }
 
-/// Syncs every organization (`orgs` empty: the slot's run) or only `orgs`
+/// Syncs every organization (`orgs` empty: the run of `slot`, done
+/// nothing if another process completed a run of it first) or only `orgs`
 /// (a same-day retry).
 async fn run_slot<C: Clock>(
     store: &Store,
     runtime: Arc<Runtime>,
     clock: &C,
     options: &DaemonOptions,
+    slot: Option<DateTime<Utc>>,
     orgs: Vec<String>,
 ) -> SlotResult {
-    let sync_options = run_options(options, &runtime, clock, orgs);
+    let mut sync_options = run_options(options, &runtime, clock, orgs);
+    sync_options.slot = slot;
     let result = sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await;
     slot_result(store, options, result).await
 }
@@ -295,6 +322,7 @@ pub(crate) async fn slot_result(
             SlotResult::Synced(Box::new(summary))
         }
         Err(SyncError::Store(StoreError::LockBusy(holder))) => SlotResult::Busy(holder.to_string()),
+        Err(SyncError::AlreadySynced { .. }) => SlotResult::AlreadySynced,
         Err(e) => SlotResult::Failed(e.to_string()),
     }
 }
@@ -323,6 +351,9 @@ pub fn slot_line(tenant: &str, slot: DateTime<Utc>, result: &SlotResult) -> Stri
             format!("[{tenant}] {what}: skipped, another process is syncing ({holder}).")
         }
         SlotResult::Failed(why) => format!("[{tenant}] {what}: the sync could not run: {why}"),
+        SlotResult::AlreadySynced => {
+            format!("[{tenant}] {what}: skipped, another process synced this slot already.")
+        }
         SlotResult::Retried { .. } => format!("[{tenant}] {what}: retried."),
     }
 }

@@ -102,9 +102,10 @@ struct Shared {
     options: WorkerOptions,
     worker: String,
     retries: Mutex<Vec<Retry>>,
-    /// The latest slot this worker handled per tenant without a completed
-    /// run to show for it (nothing to sync, or a sync that could not
-    /// start): not tried again until the next slot, as the daemon does.
+    /// The latest slot a job of this worker took per tenant: not taken
+    /// again by another job, nor tried again until the next slot when it
+    /// recorded no completed run (nothing to sync, or a sync that could
+    /// not start), as the daemon does.
     handled: Mutex<HashMap<String, DateTime<Utc>>>,
     /// The site lock of each tenant found busy, so that a tenant whose site
     /// is taken is skipped with a read instead of a sync's set-up.
@@ -177,10 +178,14 @@ fn open(setup: &WorkerSetup) -> Result<Store, StoreError> {
 
 /// One job: take due work, one tenant at a time, until stopped.
 async fn job(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut store = match open(&shared.setup) {
-        Ok(store) => store,
-        Err(e) => {
-            tracing::error!(error = %e, "a worker job cannot open the database");
+    // A database that cannot be opened now (a server restarting) is tried
+    // again at each look, rather than leave the worker a job short.
+    let mut store = loop {
+        match open(&shared.setup) {
+            Ok(store) => break store,
+            Err(e) => tracing::error!(error = %e, "a worker job cannot open the database"),
+        }
+        if !pause(&shared, &mut stop).await {
             return;
         }
     };
@@ -193,25 +198,37 @@ async fn job(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 false
             }
         };
-        if !worked {
-            tokio::select! {
-                _ = tokio::time::sleep(shared.options.poll) => {}
-                _ = stop.wait_for(|s| *s) => {}
-            }
+        if !worked && !pause(&shared, &mut stop).await {
+            return;
         }
     }
 }
 
+/// Waits a look's interval; `false` once the worker is told to stop (or
+/// can no longer be told: its sender is gone).
+async fn pause(shared: &Shared, stop: &mut watch::Receiver<bool>) -> bool {
+    let slept = tokio::select! {
+        _ = tokio::time::sleep(shared.options.poll) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    };
+    slept && !*stop.borrow()
+}
+
 /// Runs the first due job no other worker holds; `false` if there was none.
 async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
-    let jobs = due_jobs(store, shared)?;
-    if jobs.is_empty() {
-        return Ok(false);
-    }
     // One read tells which tenants and sites are being synced: those are
     // skipped at once, without a sync's set-up (the locks decide anyway).
     let held = store.live_locks()?;
-    for job in jobs {
+    let mut jobs = due_jobs(store, shared)?.into_iter();
+    // The same-day retries taken out of the list and not run go back.
+    let give_back = |jobs: std::vec::IntoIter<Job>| {
+        for job in jobs {
+            if let Job::Retry(retry) = job {
+                owe(shared, retry);
+            }
+        }
+    };
+    while let Some(job) = jobs.next() {
         let (tenant, slot) = match &job {
             Job::Slot { tenant, slot, .. } => (tenant.clone(), *slot),
             Job::Retry(r) => (r.tenant.clone(), r.slot),
@@ -224,6 +241,19 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
                 owe(shared, retry);
             }
             continue;
+        }
+        // A slot is taken by one job of this worker: the others, which
+        // listed it due at the same time, skip it. (Between workers, the
+        // locks and the slot's re-check decide.)
+        let mut before = None;
+        if matches!(job, Job::Slot { .. }) {
+            let mut handled = locked(&shared.handled);
+            let last = handled.get(&tenant).copied();
+            if last.is_some_and(|last| last >= slot) {
+                continue;
+            }
+            handled.insert(tenant.clone(), slot);
+            before = Some(last);
         }
         let mut options = DaemonOptions {
             tenant: tenant.clone(),
@@ -256,6 +286,14 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
             // Another worker has it, or the tenant's site: try another.
             Err(SyncError::Store(StoreError::LockBusy(holder))) => {
                 tracing::debug!(%tenant, %holder, "busy; trying another tenant");
+                // Not taken after all: due again at the next look.
+                if let Some(last) = before {
+                    let mut handled = locked(&shared.handled);
+                    match last {
+                        Some(last) => handled.insert(tenant.clone(), last),
+                        None => handled.remove(&tenant),
+                    };
+                }
                 if holder.name.starts_with("site:") {
                     locked(&shared.sites).insert(tenant.clone(), holder.name.clone());
                 }
@@ -265,14 +303,10 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
                 continue;
             }
             Err(SyncError::AlreadySynced { .. }) => continue,
+            // A slot's run, whatever it recorded (a completed run, nothing
+            // to sync, or a sync that could not start), stays handled until
+            // the next slot: `handled` was marked above.
             result => {
-                // A slot that recorded no completed run (nothing to sync,
-                // or the sync could not start) is not tried again until
-                // the next one; a retry's run never completes a slot.
-                let completed = result.as_ref().is_ok_and(|s| s.run.is_some());
-                if matches!(job, Job::Slot { .. }) && !completed {
-                    locked(&shared.handled).insert(tenant.clone(), slot);
-                }
                 let failed = result
                     .as_ref()
                     .map(SyncSummary::transiently_failed)
@@ -290,6 +324,7 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
                 };
                 (shared.on_run)(&tenant, slot, &slot_result);
                 plan_retry(shared, &options, &tenant, slot, attempt, failed);
+                give_back(jobs);
                 return Ok(true);
             }
         }
@@ -301,6 +336,8 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
 /// whose slot passed unsynced, the longest waiting first.
 fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
     let now = shared.setup.clock.now();
+    // Read first: an error here must not lose the retries taken below.
+    let schedules = store.tenant_schedules()?;
     let mut jobs: Vec<Job> = {
         let mut retries = locked(&shared.retries);
         let (due, later): (Vec<Retry>, Vec<Retry>) = retries.drain(..).partition(|r| r.at <= now);
@@ -308,13 +345,16 @@ fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
         due.into_iter().map(Job::Retry).collect()
     };
     let mut slots = Vec::new();
-    for tenant in store.tenant_schedules()? {
+    for tenant in schedules {
         let at = tenant.at.unwrap_or(shared.options.default_at);
         let since = tenant.last_run.or(tenant.first_started);
         if since.is_none() {
             // First seen: from now on, a slot that passes is due (a tenant
-            // connected at 09:00 is not synced at once for 06:00).
-            store.note_daemon_started(&tenant.tenant)?;
+            // connected at 09:00 is not synced at once for 06:00). A
+            // failure is tried again at the next look.
+            if let Err(e) = store.note_daemon_started(&tenant.tenant) {
+                tracing::warn!(tenant = %tenant.tenant, error = %e, "cannot record when the tenant was first scheduled");
+            }
             continue;
         }
         if let Some(slot) = schedule::missed_slot(since, now, at)

@@ -280,3 +280,58 @@ fn a_lock_is_not_held_once_stale() {
     assert!(!b.lock_is_held("sync:default").unwrap(), "stale");
     assert!(!b.lock_is_held("sync:nobody").unwrap());
 }
+
+#[test]
+fn the_journal_store_of_a_fenced_run_is_fenced_too() {
+    use seatsync_host::store::NewWrite;
+    let (_d, clock, a, b) = two_handles();
+    let site = seatsync_host::store::site_lock_name("https://psa.example.com");
+    let held = a.lock_all(&["sync:default", &site]).unwrap();
+    let _fenced = a.fence(held.fence());
+    // The write journal's store: another connection of the run's.
+    let journal = a.reopen().unwrap();
+    let write = |store: &Store| {
+        store.record_write(&NewWrite {
+            tenant: "default",
+            site: "https://psa.example.com",
+            run: None,
+            org_id: "o1",
+            method: "POST",
+            url: "https://psa.example.com/additions",
+            body_sha256: "00",
+            settle_window: Duration::from_secs(60),
+        })
+    };
+    write(&journal).expect("held: the write is journaled (and may go out)");
+    clock.advance(601);
+    let _taker = b
+        .lock_all(&["sync:default", &site])
+        .expect("stale: taken over");
+    match write(&journal) {
+        Err(StoreError::LockLost { .. }) => {}
+        other => panic!("a write after the takeover must not be journaled: {other:?}"),
+    }
+    assert_eq!(
+        b.unresolved_writes("default").unwrap().len(),
+        1,
+        "only the write made while the lock stood"
+    );
+}
+
+#[test]
+fn a_fence_scope_gives_back_the_fence_before_it() {
+    let (_d, clock, a, b) = two_handles();
+    let outer = a.lock("sync:outer").unwrap();
+    let inner = a.lock("sync:inner").unwrap();
+    let _outer_scope = a.fence(outer.fence());
+    {
+        let _inner_scope = a.fence(inner.fence());
+    }
+    // The outer fence is back: once its lock is taken over, writes stop.
+    clock.advance(601);
+    let _taker = b.lock("sync:outer").unwrap();
+    assert!(matches!(
+        a.set_sync_at("default", None),
+        Err(StoreError::LockLost { .. })
+    ));
+}

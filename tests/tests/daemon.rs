@@ -78,6 +78,7 @@ fn describe(result: &SlotResult) -> String {
         }
         SlotResult::Busy(holder) => format!("busy: {}", holder.contains("held by process")),
         SlotResult::Failed(e) => format!("failed: {e}"),
+        SlotResult::AlreadySynced => "already synced".to_string(),
         SlotResult::Retried { attempt, result } => {
             let summary = result.summary().expect("the retry ran");
             let run = summary.run.as_ref().expect("a run was recorded");
@@ -310,4 +311,52 @@ async fn failed_organizations_are_tried_again_later_the_same_day() {
         Some(runs[2].started_at),
         "retries do not count as the day's run"
     );
+}
+
+/// A run for a slot (a worker's, a daemon's) that another process already
+/// completed does nothing: the check is made under the locks, so two
+/// processes that both found the slot due sync it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_someone_else_completed_is_not_synced_again() {
+    use seatsync_host::sync::{SyncError, SyncOptions, sync_tenant};
+    let env = configured();
+    let clock = FakeClock::at("2026-11-27T06:00:05Z");
+    let mut store = Store::open_with_key(env.db(), env.keys()).unwrap();
+    let store_clock = clock.clone();
+    store.set_clock(Arc::new(move || store_clock.now()));
+    let slot: DateTime<Utc> = "2026-11-27T06:00:00Z".parse().unwrap();
+    let options = |slot| SyncOptions {
+        slot: Some(slot),
+        retry_pause: None,
+        ..SyncOptions::new(Trigger::Daemon, clock.now().date_naive())
+    };
+    // Another process's run of the slot.
+    let first = sync_tenant(&store, runtime(), "default", &options(slot), &mut ())
+        .await
+        .expect("the first run of the slot");
+    assert!(first.run.is_some());
+    env.sim.reset_counts();
+    let again = sync_tenant(&store, runtime(), "default", &options(slot), &mut ()).await;
+    assert!(
+        matches!(again, Err(SyncError::AlreadySynced { .. })),
+        "{again:?}"
+    );
+    assert_eq!(env.sim.counts().total, 0, "not a request");
+    assert_eq!(
+        store.list_runs("default", 10).unwrap().len(),
+        1,
+        "no second run"
+    );
+    // The next day's slot is another matter.
+    clock.set("2026-11-28T06:00:05Z");
+    let next = sync_tenant(
+        &store,
+        runtime(),
+        "default",
+        &options("2026-11-28T06:00:00Z".parse().unwrap()),
+        &mut (),
+    )
+    .await
+    .expect("the next slot runs");
+    assert!(next.run.is_some());
 }

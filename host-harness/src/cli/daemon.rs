@@ -66,6 +66,9 @@ fn print_slot(result: &SlotResult) {
             println!("Skipped: another process is syncing ({holder}).")
         }
         SlotResult::Failed(error) => eprintln!("The sync could not run: {error}"),
+        SlotResult::AlreadySynced => {
+            println!("Skipped: another process synced this slot already.")
+        }
         SlotResult::Retried { attempt, result } => {
             println!(
                 "Retry {attempt} of {}: the organizations that failed for a transient reason, again.",

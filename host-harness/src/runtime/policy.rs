@@ -112,6 +112,26 @@ impl NetworkPolicy {
             .join(", ")
     }
 
+    /// The sites this policy reaches, as one key: each endpoint's scheme
+    /// and normalized authority (lower case, no default port), sorted and
+    /// deduplicated, so two connections that reach the same hosts get the
+    /// same key whatever way their settings spelled them (the store's site
+    /// lock, `site:<key>`).
+    pub fn site_key(&self) -> String {
+        let mut sites: Vec<String> = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                let scheme = e.scheme.to_ascii_lowercase();
+                let authority = normalize_authority(&scheme, &e.authority);
+                format!("{scheme}://{authority}")
+            })
+            .collect();
+        sites.sort();
+        sites.dedup();
+        sites.join(", ")
+    }
+
     /// Whether a request to `scheme://authority` is allowed, and what the
     /// endpoint is for; the error says why not.
     pub fn check(&self, scheme: &str, authority: &str) -> Result<EndpointRole, String> {
@@ -225,6 +245,31 @@ pub(super) fn normalize_authority(scheme: &str, authority: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_site_key_is_the_same_however_the_hosts_were_spelled() {
+        let a = NetworkPolicy::from_plan(
+            &plan(&[
+                ("https", "Login.Example.com:443"),
+                ("https", "api.example.com"),
+            ]),
+            false,
+        )
+        .unwrap();
+        let b = NetworkPolicy::from_plan(
+            &plan(&[
+                ("https", "api.example.com:443"),
+                ("https", "login.example.com"),
+            ]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            a.site_key(),
+            "https://api.example.com, https://login.example.com"
+        );
+        assert_eq!(a.site_key(), b.site_key());
+    }
 
     fn plan(endpoints: &[(&str, &str)]) -> NetworkPlan {
         NetworkPlan {

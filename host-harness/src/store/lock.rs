@@ -529,8 +529,11 @@ impl Store {
     /// store with its lock, so a process that stalled past the stale
     /// timeout cannot record anything once another has taken over.
     pub fn fence(&self, fence: &Fence) -> FenceScope<'_> {
-        self.fence.replace(Some(fence.clone()));
-        FenceScope { store: self }
+        let previous = self.fence.replace(Some(fence.clone()));
+        FenceScope {
+            store: self,
+            previous,
+        }
     }
 
     /// The fence in force, checked by [`Store::write_tx`].
@@ -542,14 +545,16 @@ impl Store {
     }
 }
 
-/// While alive, the store's writes are fenced ([`Store::fence`]).
+/// While alive, the store's writes are fenced ([`Store::fence`]); dropped,
+/// the fence before it is back.
 pub struct FenceScope<'a> {
     store: &'a Store,
+    previous: Option<Fence>,
 }
 
 impl Drop for FenceScope<'_> {
     fn drop(&mut self) {
-        self.store.fence.replace(None);
+        self.store.fence.replace(self.previous.take());
     }
 }
 

@@ -636,13 +636,17 @@ impl Store {
     }
 
     /// Another connection to the same database, with the same clock and
-    /// settings: for a thread that writes alongside this one (the write
-    /// journal).
+    /// settings, and the same fence ([`Store::fence`]) for as long as it
+    /// lives: for a thread that writes alongside this one (the write
+    /// journal, whose records are what lets a write go to the PSA, so a
+    /// holder that lost its lock must not make them).
     pub fn reopen(&self) -> Result<Store, StoreError> {
         let location = self.url.as_deref().map_or(self.path.clone(), PathBuf::from);
         let mut store = Store::open_with_key(location, self.keys.clone())?;
         store.clock = self.clock.clone();
         store.lock_stale_after = self.lock_stale_after;
+        store.fence = std::cell::RefCell::new(self.fence.borrow().clone());
+        store.worker = self.worker.clone();
         Ok(store)
     }
 

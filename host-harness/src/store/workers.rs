@@ -160,14 +160,22 @@ impl Store {
             .map_err(e)?
             .collect::<Result<_, _>>()
             .map_err(e)?;
-        rows.into_iter()
+        // One tenant's unreadable time (written by hand in the database)
+        // must not stop every tenant's schedule: it keeps the default, and
+        // says so.
+        Ok(rows
+            .into_iter()
             .map(|(schedule, at)| {
-                Ok(TenantSchedule {
-                    at: at.as_deref().map(parse_hhmm).transpose()?,
-                    ..schedule
-                })
+                let at = match at.as_deref().map(parse_hhmm).transpose() {
+                    Ok(at) => at,
+                    Err(e) => {
+                        tracing::warn!(tenant = %schedule.tenant, error = %e, "using the default sync time");
+                        None
+                    }
+                };
+                TenantSchedule { at, ..schedule }
             })
-            .collect()
+            .collect())
     }
 
     /// Records this process as a worker syncing `jobs` tenants at once,
@@ -255,7 +263,9 @@ impl Store {
             .map_err(e)?;
         let mut workers = Vec::with_capacity(rows.len());
         for (id, pid, hostname, process, jobs, started, heartbeat) in rows {
-            let gone = holder_is_gone(pid, process.as_deref()) || heartbeat.0 + stale <= now;
+            let stale_at = heartbeat.0.checked_add_signed(stale);
+            let gone =
+                holder_is_gone(pid, process.as_deref()) || stale_at.is_some_and(|t| t <= now);
             let leases: Vec<Lease> = tx
                 .prepare(
                     "SELECT name, acquired_at, heartbeat_at FROM locks WHERE worker = ?1

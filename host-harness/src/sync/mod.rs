@@ -345,7 +345,7 @@ pub async fn sync_tenant(
     // The tenant's lock, and its PSA site's: one seatsync at a time talks
     // to a site (whatever the process or machine), so the site sees the
     // pacing of one runtime.
-    let site_lock = site_lock_name(&policy.describe_endpoints());
+    let site_lock = site_lock_name(&policy.site_key());
     let mut lock = store.lock_all(&[&sync_lock_name(tenant), &site_lock])?;
     // Every write to the store from here checks the locks still stand.
     let _fenced = store.fence(lock.fence());
