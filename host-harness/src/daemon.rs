@@ -113,15 +113,41 @@ pub const MAX_RETRIES: u32 = 3;
 
 /// Organizations to try again later the same day.
 #[derive(Debug, Clone)]
-struct SameDayRetry {
+pub(crate) struct SameDayRetry {
     /// The slot whose run left them failed.
-    slot: DateTime<Utc>,
+    pub(crate) slot: DateTime<Utc>,
     /// 1 for the first retry.
-    attempt: u32,
+    pub(crate) attempt: u32,
     /// Their ids.
-    orgs: Vec<String>,
+    pub(crate) orgs: Vec<String>,
     /// When to run it.
-    at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
+}
+
+impl SameDayRetry {
+    /// The retry owed after run `attempt` of `slot` (0: the slot's own
+    /// run) left `failed` failed for a transient reason, at `now`: one
+    /// [`DaemonOptions::retry_every`] later, unless the day's retries are
+    /// used up or it would come at or after the next slot. The daemon and
+    /// the workers both ask this.
+    pub(crate) fn after(
+        options: &DaemonOptions,
+        now: DateTime<Utc>,
+        slot: DateTime<Utc>,
+        attempt: u32,
+        failed: Vec<String>,
+    ) -> Option<SameDayRetry> {
+        let at = now + options.retry_every;
+        (!failed.is_empty()
+            && attempt < options.max_retries
+            && at < schedule::next_fire(slot, options.at))
+        .then_some(SameDayRetry {
+            slot,
+            attempt: attempt + 1,
+            orgs: failed,
+            at,
+        })
+    }
 }
 
 /// Runs the daemon until `stop` resolves (or `max_slots` slots ran).
@@ -208,20 +234,17 @@ pub async fn run<C: Clock>(
             .map(SyncSummary::transiently_failed)
             .unwrap_or_default();
         if !failed.is_empty() {
-            let at = clock.now() + options.retry_every;
-            if attempt < options.max_retries && at < schedule::next_fire(slot, options.at) {
-                tracing::warn!(
-                    orgs = ?failed, %at, attempt = attempt + 1, of = options.max_retries,
-                    "organizations failed for a transient reason; trying them again later today"
-                );
-                retry = Some(SameDayRetry {
-                    slot,
-                    attempt: attempt + 1,
-                    orgs: failed,
-                    at,
-                });
-            } else {
-                tracing::warn!(orgs = ?failed, "organizations still failed; the next slot tries them again");
+            match SameDayRetry::after(options, clock.now(), slot, attempt, failed.clone()) {
+                Some(next) => {
+                    tracing::warn!(
+                        orgs = ?next.orgs, at = %next.at, attempt = next.attempt, of = options.max_retries,
+                        "organizations failed for a transient reason; trying them again later today"
+                    );
+                    retry = Some(next);
+                }
+                None => {
+                    tracing::warn!(orgs = ?failed, "organizations still failed; the next slot tries them again")
+                }
             }
         }
         if options.max_slots.is_some_and(|max| slots >= max) {
@@ -274,18 +297,19 @@ async fn run_slot<C: Clock>(
     slot: Option<DateTime<Utc>>,
     orgs: Vec<String>,
 ) -> SlotResult {
-    let mut sync_options = run_options(options, &runtime, clock, orgs);
-    sync_options.slot = slot;
+    let sync_options = run_options(options, &runtime, clock, slot, orgs);
     let result = sync_tenant(store, runtime, &options.tenant, &sync_options, &mut ()).await;
     slot_result(store, options, result).await
 }
 
 /// The options of a daemon's (or a worker's) run of every organization
-/// (`orgs` empty) or of a same-day retry of `orgs`.
+/// (`orgs` empty; `slot`: the slot it is the run of, if any) or of a
+/// same-day retry of `orgs`.
 pub(crate) fn run_options(
     options: &DaemonOptions,
     runtime: &Runtime,
     clock: &impl Clock,
+    slot: Option<DateTime<Utc>>,
     orgs: Vec<String>,
 ) -> SyncOptions {
     let trigger = if orgs.is_empty() {
@@ -300,6 +324,7 @@ pub(crate) fn run_options(
         settle_window: options
             .settle_window
             .unwrap_or_else(|| crate::sync::settle_window(runtime.limits())),
+        slot,
         // The tenant's approval rules decide what the daily run writes.
         ..SyncOptions::new(trigger, clock.now().date_naive())
     }

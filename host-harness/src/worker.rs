@@ -4,7 +4,7 @@
 //!
 //! Workers share nothing but the store. Each job of a worker (a thread
 //! with its own store connection) looks for a due tenant, one whose latest
-//! slot passed with no completed run at or after it (`schedule::missed_slot`),
+//! slot passed with no completed run at or after it (`TenantSchedule::due_slot`),
 //! and syncs it. The sync takes the tenant's lock and its PSA site's lock
 //! in one transaction (`sync::sync_tenant`), so a tenant is synced by one
 //! worker, a site sees one worker at a time, and a job that finds them
@@ -30,10 +30,9 @@ use chrono::{DateTime, NaiveTime, Utc};
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
-use crate::daemon::{self, DaemonOptions, SlotResult};
+use crate::daemon::{self, DaemonOptions, SameDayRetry, SlotResult};
 use crate::runtime::Runtime;
-use crate::schedule;
-use crate::store::{KeySource, Store, StoreError, sync_lock_name};
+use crate::store::{KeySource, Store, StoreError, site_of_lock, sync_lock_name};
 use crate::sync::{SyncError, SyncSummary, sync_tenant};
 
 /// How often an idle job looks for due tenants, and how often the worker
@@ -74,13 +73,9 @@ pub type OnRun = Arc<dyn Fn(&str, DateTime<Utc>, &SlotResult) + Send + Sync>;
 #[derive(Debug, Clone)]
 struct Retry {
     tenant: String,
-    slot: DateTime<Utc>,
-    /// 1 for the first.
-    attempt: u32,
-    orgs: Vec<String>,
-    at: DateTime<Utc>,
     /// The tenant's time of day.
     daily: NaiveTime,
+    retry: SameDayRetry,
 }
 
 /// Work a job may take.
@@ -128,8 +123,10 @@ pub async fn run(
     on_run: OnRun,
 ) -> Result<(), StoreError> {
     let jobs = options.jobs.max(1);
+    // As the workers' table records it.
+    let recorded_jobs = u32::try_from(jobs).unwrap_or(u32::MAX);
     let mut store = open(&setup)?;
-    let worker = store.register_worker(u32::try_from(jobs).unwrap_or(u32::MAX))?;
+    let worker = store.register_worker(recorded_jobs)?;
     tracing::info!(%worker, jobs, "worker started");
     let poll = options.poll;
     let shared = Arc::new(Shared {
@@ -157,7 +154,7 @@ pub async fn run(
             _ = tokio::time::sleep(poll) => {}
             _ = stop.wait_for(|s| *s) => break,
         }
-        if let Err(e) = store.worker_heartbeat(&worker, u32::try_from(jobs).unwrap_or(u32::MAX)) {
+        if let Err(e) = store.worker_heartbeat(&worker, recorded_jobs) {
             tracing::warn!(error = %e, "cannot refresh the worker's heartbeat");
         }
     }
@@ -231,7 +228,7 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
     while let Some(job) = jobs.next() {
         let (tenant, slot) = match &job {
             Job::Slot { tenant, slot, .. } => (tenant.clone(), *slot),
-            Job::Retry(r) => (r.tenant.clone(), r.slot),
+            Job::Retry(r) => (r.tenant.clone(), r.retry.slot),
         };
         let site_taken = locked(&shared.sites)
             .get(&tenant)
@@ -259,29 +256,21 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
             tenant: tenant.clone(),
             ..shared.options.template.clone()
         };
-        let result = match &job {
-            Job::Slot { at, .. } => {
-                options.at = *at;
-                let mut run = daemon::run_options(
-                    &options,
-                    &shared.setup.runtime,
-                    &shared.setup.clock,
-                    Vec::new(),
-                );
-                run.slot = Some(slot);
-                sync_tenant(store, shared.setup.runtime.clone(), &tenant, &run, &mut ()).await
-            }
-            Job::Retry(retry) => {
-                options.at = retry.daily;
-                let run = daemon::run_options(
-                    &options,
-                    &shared.setup.runtime,
-                    &shared.setup.clock,
-                    retry.orgs.clone(),
-                );
-                sync_tenant(store, shared.setup.runtime.clone(), &tenant, &run, &mut ()).await
-            }
+        // A slot's run re-checks its slot under the locks; a retry's does
+        // not (its slot already ran).
+        let (daily, orgs, slot_of_run) = match &job {
+            Job::Slot { at, .. } => (*at, Vec::new(), Some(slot)),
+            Job::Retry(retry) => (retry.daily, retry.retry.orgs.clone(), None),
         };
+        options.at = daily;
+        let run = daemon::run_options(
+            &options,
+            &shared.setup.runtime,
+            &shared.setup.clock,
+            slot_of_run,
+            orgs,
+        );
+        let result = sync_tenant(store, shared.setup.runtime.clone(), &tenant, &run, &mut ()).await;
         match result {
             // Another worker has it, or the tenant's site: try another.
             Err(SyncError::Store(StoreError::LockBusy(holder))) => {
@@ -294,7 +283,7 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
                         None => handled.remove(&tenant),
                     };
                 }
-                if holder.name.starts_with("site:") {
+                if site_of_lock(&holder.name).is_some() {
                     locked(&shared.sites).insert(tenant.clone(), holder.name.clone());
                 }
                 if let Job::Retry(retry) = job {
@@ -316,10 +305,10 @@ async fn take_work(store: &Store, shared: &Shared) -> Result<bool, StoreError> {
                     Job::Slot { .. } => 0,
                     Job::Retry(retry) => {
                         slot_result = SlotResult::Retried {
-                            attempt: retry.attempt,
+                            attempt: retry.retry.attempt,
                             result: Box::new(slot_result),
                         };
-                        retry.attempt
+                        retry.retry.attempt
                     }
                 };
                 (shared.on_run)(&tenant, slot, &slot_result);
@@ -340,15 +329,15 @@ fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
     let schedules = store.tenant_schedules()?;
     let mut jobs: Vec<Job> = {
         let mut retries = locked(&shared.retries);
-        let (due, later): (Vec<Retry>, Vec<Retry>) = retries.drain(..).partition(|r| r.at <= now);
+        let (due, later): (Vec<Retry>, Vec<Retry>) =
+            retries.drain(..).partition(|r| r.retry.at <= now);
         *retries = later;
         due.into_iter().map(Job::Retry).collect()
     };
     let mut slots = Vec::new();
     for tenant in schedules {
         let at = tenant.at.unwrap_or(shared.options.default_at);
-        let since = tenant.last_run.or(tenant.first_started);
-        if since.is_none() {
+        if tenant.since().is_none() {
             // First seen: from now on, a slot that passes is due (a tenant
             // connected at 09:00 is not synced at once for 06:00). A
             // failure is tried again at the next look.
@@ -357,7 +346,7 @@ fn due_jobs(store: &Store, shared: &Shared) -> Result<Vec<Job>, StoreError> {
             }
             continue;
         }
-        if let Some(slot) = schedule::missed_slot(since, now, at)
+        if let Some(slot) = tenant.due_slot(now, at)
             && locked(&shared.handled)
                 .get(&tenant.tenant)
                 .is_none_or(|handled| *handled < slot)
@@ -390,24 +379,18 @@ fn plan_retry(
     attempt: u32,
     failed: Vec<String>,
 ) {
-    if failed.is_empty() {
-        return;
-    }
-    let at = shared.setup.clock.now() + options.retry_every;
-    if attempt < options.max_retries && at < schedule::next_fire(slot, options.at) {
+    let now = shared.setup.clock.now();
+    if let Some(retry) = SameDayRetry::after(options, now, slot, attempt, failed) {
         tracing::warn!(
-            %tenant, orgs = ?failed, %at, attempt = attempt + 1,
+            %tenant, orgs = ?retry.orgs, at = %retry.at, attempt = retry.attempt,
             "organizations failed for a transient reason; trying them again later today"
         );
         owe(
             shared,
             Retry {
                 tenant: tenant.to_owned(),
-                slot,
-                attempt: attempt + 1,
-                orgs: failed,
-                at,
                 daily: options.at,
+                retry,
             },
         );
     }

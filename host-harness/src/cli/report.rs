@@ -85,7 +85,7 @@ pub async fn run_sync(
 /// syncs it) or its PSA site's (another process syncs a tenant on the same
 /// site, which sees one seatsync at a time).
 fn busy(tenant: &str, holder: &crate::store::LockInfo, outcome: &str) -> anyhow::Error {
-    match holder.name.strip_prefix("site:") {
+    match crate::store::site_of_lock(&holder.name) {
         Some(site) => anyhow::anyhow!(
             "another seatsync process is syncing a tenant on the same PSA site ({site}), which is synced \
              by one process at a time, so {outcome}: {holder}"

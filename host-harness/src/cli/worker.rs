@@ -97,7 +97,8 @@ pub fn schedule(ctx: &Context, command: &ScheduleCommand) -> anyhow::Result<()> 
                 .iter()
                 .map(|s| {
                     let at = s.at.unwrap_or(DEFAULT_AT);
-                    let next = schedule::missed_slot(s.last_run.or(s.first_started), now, at)
+                    let next = s
+                        .due_slot(now, at)
                         .unwrap_or_else(|| schedule::next_fire(now, at));
                     (at, next)
                 })

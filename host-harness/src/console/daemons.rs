@@ -90,13 +90,12 @@ async fn connected_tenants(schedule: &Schedule) -> Result<Vec<String>, crate::st
     let (db, keys) = (schedule.db.clone(), schedule.keys.clone());
     tokio::task::spawn_blocking(move || {
         let store = Store::open_with_key(&db, keys)?;
-        let mut out = Vec::new();
-        for tenant in store.tenants()? {
-            if store.connection(&tenant)?.is_some() {
-                out.push(tenant);
-            }
-        }
-        Ok(out)
+        // One read of the connected tenants (no connection unsealed).
+        Ok(store
+            .tenant_schedules()?
+            .into_iter()
+            .map(|s| s.tenant)
+            .collect())
     })
     .await
     .unwrap_or_else(|e| Err(crate::store::StoreError::InvalidInput(e.to_string())))

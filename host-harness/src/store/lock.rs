@@ -41,6 +41,12 @@ pub fn site_lock_name(endpoints: &str) -> String {
     format!("site:{endpoints}")
 }
 
+/// The site a lock named by [`site_lock_name`] is for; `None` for any
+/// other lock.
+pub fn site_of_lock(name: &str) -> Option<&str> {
+    name.strip_prefix("site:")
+}
+
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockInfo {
@@ -397,9 +403,15 @@ impl Store {
             // A holder whose process is gone (killed, crashed) cannot
             // heartbeat again: take its lock now rather than make the
             // operator wait out the stale timeout after a crash.
-            let dead = holder_is_gone(holder.pid, holder.process.as_deref());
+            let live = self.is_live(
+                holder.pid,
+                holder.process.as_deref(),
+                holder.heartbeat_at,
+                now,
+            );
+            let dead = !live && holder_is_gone(holder.pid, holder.process.as_deref());
             let info = self.info(name, holder);
-            if info.stale_at > now && !dead {
+            if live {
                 return Ok(Err(info));
             }
             tracing::warn!(
@@ -479,10 +491,23 @@ impl Store {
     /// heartbeat is fresh and whose process is not known to be gone (a
     /// lock that is not would be taken over by the next taker).
     pub fn lock_is_held(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.read_holder(&self.conn, name)?.is_some_and(|h| {
-            !holder_is_gone(h.pid, h.process.as_deref())
-                && stale_at(h.heartbeat_at, self.lock_stale_after) > self.now()
-        }))
+        Ok(self
+            .read_holder(&self.conn, name)?
+            .is_some_and(|h| self.is_live(h.pid, h.process.as_deref(), h.heartbeat_at, self.now())))
+    }
+
+    /// Whether a holder (of a lock, or a worker's row) is still there: it
+    /// heart-beat within the stale timeout, and its process (`pid`,
+    /// recorded as `process`) is not known to be gone. The one rule for
+    /// taking a lock over, for live locks and for live workers.
+    pub(super) fn is_live(
+        &self,
+        pid: u32,
+        process: Option<&str>,
+        heartbeat: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        stale_at(heartbeat, self.lock_stale_after) > now && !holder_is_gone(pid, process)
     }
 
     /// The names of every lock a live holder has ([`Store::lock_is_held`]
@@ -501,8 +526,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter(|(_, pid, process, heartbeat)| {
-                !holder_is_gone(*pid, process.as_deref())
-                    && stale_at(heartbeat.0, self.lock_stale_after) > now
+                self.is_live(*pid, process.as_deref(), heartbeat.0, now)
             })
             .map(|(name, ..)| name)
             .collect())

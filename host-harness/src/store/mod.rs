@@ -109,7 +109,7 @@ pub use console::{Account, Role, RunStats, Session};
 pub use ends::{Confirmation, EndState, LatestConflict, LineEnd, NewLineEnd};
 pub use journal::{JournalEntry, NewWrite, WriteResolution, WriteState};
 pub use lock::{
-    DEFAULT_LOCK_STALE_AFTER, Fence, FenceScope, LockGuard, LockInfo, site_lock_name,
+    DEFAULT_LOCK_STALE_AFTER, Fence, FenceScope, LockGuard, LockInfo, site_lock_name, site_of_lock,
     sync_lock_name,
 };
 pub use mappings::{

@@ -11,7 +11,7 @@
 use chrono::{DateTime, NaiveTime, Utc};
 
 use super::db::{Conn, DbError, OptionalExtension, params};
-use super::lock::{holder_is_gone, hostname, new_token, this_process};
+use super::lock::{hostname, new_token, this_process};
 use super::{Store, StoreError, Ts, check_tenant};
 
 /// How long a worker's row stays after its last heartbeat before a new
@@ -29,6 +29,20 @@ pub struct TenantSchedule {
     pub last_run: Option<DateTime<Utc>>,
     /// When a daemon or worker first looked after it.
     pub first_started: Option<DateTime<Utc>>,
+}
+
+impl TenantSchedule {
+    /// What a missed slot is compared with: its last completed run's start,
+    /// else when it was first scheduled (`None`: never scheduled yet).
+    pub fn since(&self) -> Option<DateTime<Utc>> {
+        self.last_run.or(self.first_started)
+    }
+
+    /// The slot due at `now` for the time of day `at`: the latest one,
+    /// if it passed with nothing completed since ([`crate::schedule::missed_slot`]).
+    pub fn due_slot(&self, now: DateTime<Utc>, at: NaiveTime) -> Option<DateTime<Utc>> {
+        crate::schedule::missed_slot(self.since(), now, at)
+    }
 }
 
 /// Whether a worker still runs.
@@ -238,8 +252,6 @@ impl Store {
         let e = |e| self.err(ctx, e);
         let tx = self.read_tx(ctx)?;
         let now = self.now();
-        let stale =
-            chrono::TimeDelta::from_std(self.lock_stale_after).unwrap_or(chrono::TimeDelta::MAX);
         type WorkerRow = (String, u32, String, Option<String>, u32, Ts, Ts);
         let rows: Vec<WorkerRow> = tx
             .prepare(
@@ -263,9 +275,7 @@ impl Store {
             .map_err(e)?;
         let mut workers = Vec::with_capacity(rows.len());
         for (id, pid, hostname, process, jobs, started, heartbeat) in rows {
-            let stale_at = heartbeat.0.checked_add_signed(stale);
-            let gone =
-                holder_is_gone(pid, process.as_deref()) || stale_at.is_some_and(|t| t <= now);
+            let gone = !self.is_live(pid, process.as_deref(), heartbeat.0, now);
             let leases: Vec<Lease> = tx
                 .prepare(
                     "SELECT name, acquired_at, heartbeat_at FROM locks WHERE worker = ?1
