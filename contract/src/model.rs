@@ -42,10 +42,15 @@ impl fmt::Display for Decimal {
 
 /// Setting values by key, secrets included.
 ///
+/// Kept as (key, value) pairs sorted by key, each key once: the shape the
+/// WIT's `settings` list has, so that a host passes them to a component
+/// ([`Settings::as_pairs`]) and a component takes them from the host
+/// without copying each string or building a map on every call.
+///
 /// `Debug` shows the keys only: a value may be a secret, and only the
 /// connector's description says which.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Settings(BTreeMap<String, String>);
+pub struct Settings(Vec<(String, String)>);
 
 impl Settings {
     /// No settings.
@@ -53,19 +58,30 @@ impl Settings {
         Settings::default()
     }
 
+    /// Where `key` is, or would be inserted.
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        let i = self.position(key).ok()?;
+        Some(self.0[i].1.as_str())
     }
 
     /// Sets `key` to `value`.
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(key.into(), value.into());
+        let key = key.into();
+        match self.position(&key) {
+            Ok(i) => self.0[i].1 = value.into(),
+            Err(i) => self.0.insert(i, (key, value.into())),
+        }
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        self.0.remove(key)
+        let i = self.position(key).ok()?;
+        Some(self.0.remove(i).1)
     }
 
     /// Every (key, value), by key.
@@ -73,9 +89,16 @@ impl Settings {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Every (key, value) as owned pairs, by key, each key once: the WIT
+    /// `settings` list. (A `Vec` because that is what generated bindings
+    /// take for a `list` parameter.)
+    pub fn as_pairs(&self) -> &Vec<(String, String)> {
+        &self.0
+    }
+
     /// The keys, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.0.iter().map(|(k, _)| k.as_str())
     }
 
     /// Whether no setting is set.
@@ -86,17 +109,32 @@ impl Settings {
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
+        f.debug_set().entries(self.keys()).finish()
     }
 }
 
+/// A later pair with the same key wins, as it would in a map.
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Settings {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Settings {
-        Settings(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        let mut pairs: Vec<(String, String)> = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        // What a host sends is already sorted, each key once: kept as is.
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Settings(pairs);
+        }
+        // A stable sort keeps pairs of one key in their order, so the
+        // last of each run is the later one.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut unique: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            match unique.last_mut() {
+                Some(last) if last.0 == key => last.1 = value,
+                _ => unique.push((key, value)),
+            }
+        }
+        Settings(unique)
     }
 }
 
@@ -272,7 +310,7 @@ impl ConnectionInfo {
 impl Serialize for Settings {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Only ever the keys: values may be secrets.
-        serializer.collect_seq(self.0.keys())
+        serializer.collect_seq(self.keys())
     }
 }
 
@@ -437,6 +475,47 @@ mod tests {
             .collect();
         assert_eq!(format!("{settings:?}"), r#"{"private-key", "site"}"#);
         assert_eq!(settings.get("private-key"), Some("s3cret"));
+    }
+
+    #[test]
+    fn settings_are_kept_sorted_by_key_and_a_later_value_wins() {
+        let mut settings: Settings = [
+            ("site", "a"),
+            ("codebase", "v1"),
+            ("site", "b"),
+            ("company-id", "x"),
+            ("codebase", "v2"),
+            ("site", "c"),
+        ]
+        .into_iter()
+        .collect();
+        let pairs = |s: &Settings| -> Vec<(String, String)> { s.as_pairs().to_vec() };
+        let owned = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            pairs(&settings),
+            owned(&[("codebase", "v2"), ("company-id", "x"), ("site", "c")])
+        );
+        settings.set("public-key", "p");
+        settings.set("codebase", "v3");
+        assert_eq!(settings.remove("company-id").as_deref(), Some("x"));
+        assert_eq!(settings.remove("company-id"), None);
+        assert_eq!(
+            pairs(&settings),
+            owned(&[("codebase", "v3"), ("public-key", "p"), ("site", "c")])
+        );
+        assert_eq!(settings.get("public-key"), Some("p"));
+        assert_eq!(settings.get("client-id"), None);
+        // Sorted input, as a host sends it, is taken as it is.
+        let again: Settings = settings.as_pairs().iter().cloned().collect();
+        assert_eq!(again, settings);
+        assert_eq!(
+            settings.keys().collect::<Vec<_>>(),
+            ["codebase", "public-key", "site"]
+        );
     }
 
     #[test]

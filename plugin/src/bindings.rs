@@ -45,6 +45,15 @@ pub struct Connector;
 #[cfg(feature = "component")]
 export!(Connector with_types_in crate::bindings);
 
+/// The component's allocator: talc instead of the standard library's
+/// default (wasi-libc's dlmalloc). A re-sync allocates a few hundred times
+/// an organization (strings lowered into the component, JSON, waki's
+/// header maps), and dlmalloc's `malloc` and `free` were a quarter of the
+/// component's instructions (docs/performance.md).
+#[cfg(all(feature = "component", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// HTTP through wasi:http, logging through the host's `log` import.
 pub fn transport() -> WasiHttp<fn(Level, &str)> {
     WasiHttp::new(emit)

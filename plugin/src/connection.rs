@@ -34,8 +34,32 @@ pub mod keys {
 /// are checked by [`Endpoint::new`] (an empty or malformed value gets the
 /// same message as ever). Keys the connector does not know are ignored.
 pub fn from_settings(settings: &Settings) -> Result<Connection, ConnectorError> {
-    let required = |key: &str| -> Result<String, ConnectorError> {
-        settings.get(key).map(str::to_string).ok_or_else(|| {
+    // One pass over the settings (every call starts here): a key is
+    // compared with the few this connector knows rather than looked up
+    // once for each of them.
+    let mut values: [Option<&str>; 6] = [None; 6];
+    for (key, value) in settings.iter() {
+        let slot = match key {
+            keys::SITE => 0,
+            keys::COMPANY_ID => 1,
+            keys::PUBLIC_KEY => 2,
+            keys::PRIVATE_KEY => 3,
+            keys::CLIENT_ID => 4,
+            keys::CODEBASE => 5,
+            _ => continue,
+        };
+        values[slot] = Some(value);
+    }
+    let [
+        site,
+        company_id,
+        public_key,
+        private_key,
+        client_id,
+        codebase,
+    ] = values;
+    let required = |key: &str, value: Option<&str>| -> Result<String, ConnectorError> {
+        value.map(str::to_string).ok_or_else(|| {
             let description = crate::description();
             let help = description
                 .setting(key)
@@ -45,12 +69,12 @@ pub fn from_settings(settings: &Settings) -> Result<Connection, ConnectorError> 
         })
     };
     Ok(Connection {
-        site: required(keys::SITE)?,
-        company_id: required(keys::COMPANY_ID)?,
-        public_key: required(keys::PUBLIC_KEY)?,
-        private_key: required(keys::PRIVATE_KEY)?,
-        client_id: required(keys::CLIENT_ID)?,
-        codebase: settings.get(keys::CODEBASE).map(str::to_string),
+        site: required(keys::SITE, site)?,
+        company_id: required(keys::COMPANY_ID, company_id)?,
+        public_key: required(keys::PUBLIC_KEY, public_key)?,
+        private_key: required(keys::PRIVATE_KEY, private_key)?,
+        client_id: required(keys::CLIENT_ID, client_id)?,
+        codebase: codebase.map(str::to_string),
     })
 }
 

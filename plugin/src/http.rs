@@ -112,20 +112,33 @@ pub struct Request {
     pub body: Option<String>,
 }
 
+/// The response headers the connector reads ([`Response::header`]), in
+/// lower case. A transport may leave every other header out of
+/// [`Response::headers`]: the component's does, because converting each
+/// header of each response into strings showed in its profile.
+pub const READ_HEADERS: &[&str] = &["content-type", "link", "retry-after"];
+
 /// A response as the connector needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Response {
     /// The HTTP status.
     pub status: u16,
-    /// Response headers; names compared case-insensitively.
+    /// Response headers, at least those of [`READ_HEADERS`]; names compared
+    /// case-insensitively.
     pub headers: Vec<(String, String)>,
     /// The body bytes.
     pub body: Vec<u8>,
 }
 
 impl Response {
-    /// The first header named `name`, compared case-insensitively.
+    /// The first header named `name`, compared case-insensitively. `name`
+    /// must be one of [`READ_HEADERS`] (checked in debug builds, so that the
+    /// native tests catch a header the component would not pass on).
     pub fn header(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            READ_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)),
+            "the connector reads the header {name:?}: add it to READ_HEADERS"
+        );
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))

@@ -240,10 +240,14 @@ pub fn sync_request(r: &contract::SyncRequest) -> Result<model::SyncRequest, Con
             let (bill_customer, taxable) = line_options(&l.package_key, &l.options)?;
             Ok(model::SyncLine {
                 package_key: l.package_key.clone(),
-                product_id: connectwise_id(
-                    l.product_id,
-                    &format!("product of package {:?}", l.package_key),
-                )?,
+                // The name is only needed for the message: built when the
+                // id is refused, not for every line.
+                product_id: u32::try_from(l.product_id).or_else(|_| {
+                    connectwise_id(
+                        l.product_id,
+                        &format!("product of package {:?}", l.package_key),
+                    )
+                })?,
                 quantity: l.quantity,
                 bill_customer,
                 taxable,
@@ -275,15 +279,16 @@ pub fn line_options(
     let invalid = |message: String| {
         ConnectorError::InvalidConfig(format!("the package {package_key:?}: {message}"))
     };
-    let value = |key: &str| -> Result<String, ConnectorError> {
-        let option = description
-            .option(key)
-            .expect("the connector describes its own options");
-        let value = values.get(key).unwrap_or(&option.default_value);
-        option.check(value).map_err(invalid)?;
-        Ok(value.clone())
-    };
-    if let Some(unknown) = values.keys().find(|k| description.option(k).is_none()) {
+    // Every line of every sync passes here: the keys are looked for one by
+    // one only when some key is not one of the described options.
+    let described = description
+        .line_options
+        .iter()
+        .filter(|o| values.contains_key(&o.key))
+        .count();
+    if described < values.len()
+        && let Some(unknown) = values.keys().find(|k| description.option(k).is_none())
+    {
         let known: Vec<&str> = description
             .line_options
             .iter()
@@ -294,6 +299,14 @@ pub fn line_options(
             known.join(", ")
         )));
     }
+    let value = |key: &str| -> Result<&str, ConnectorError> {
+        let option = description
+            .option(key)
+            .expect("the connector describes its own options");
+        let value = values.get(key).unwrap_or(&option.default_value);
+        option.check(value).map_err(invalid)?;
+        Ok(value)
+    };
     let bill_method = value(options::BILL_METHOD)?;
     let bill_customer = options::BILL_METHODS
         .iter()

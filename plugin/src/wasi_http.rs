@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::client::MAX_BODY_BYTES;
-use crate::http::{Level, Method, Request, Response, Transport, TransportError};
+use crate::http::{Level, Method, READ_HEADERS, Request, Response, Transport, TransportError};
 
 /// How long to wait for a TCP connection. The host clamps it further.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,19 +59,25 @@ impl<L: FnMut(Level, &str)> Transport for WasiHttp<L> {
             }
         })?;
         let status = response.status_code();
+        // Only the headers the connector reads: waki has already checked
+        // and stored them all, and copying each of them again into strings
+        // cost more than the rest of reading a small response. (One pass
+        // over the headers: a lookup by name hashes and probes, which cost
+        // more again in the guest than comparing a few short names.)
         let headers = response
             .headers()
             .iter()
+            .filter(|(name, _)| READ_HEADERS.contains(&name.as_str()))
             .map(|(name, value)| {
-                // Header values are visible ASCII in practice: checking
-                // that is a few instructions a byte in the guest, where a
-                // lossy UTF-8 conversion costs about ten times more (it
-                // showed in the profile of every response).
-                let value = match value.to_str() {
-                    Ok(ascii) => ascii.to_owned(),
+                // UTF-8 is all a `String` needs, and checking it runs a
+                // word at a time over ASCII, where `to_str`'s visible-ASCII
+                // check goes byte by byte: a `Link` header with its URLs
+                // cost thousands of instructions a response that way.
+                let value = match std::str::from_utf8(value.as_bytes()) {
+                    Ok(text) => text.to_owned(),
                     Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 };
-                (name.as_str().to_string(), value)
+                (name.as_str().to_owned(), value)
             })
             .collect();
         let mut body = Vec::new();

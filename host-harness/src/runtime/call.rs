@@ -86,7 +86,7 @@ impl Runtime {
         &self,
         policy: &NetworkPolicy,
         settings: &Settings,
-        op: Op,
+        op: Op<'_>,
         journal: Option<Arc<dyn WriteJournal>>,
     ) -> Result<Call<Output>, CallFailed> {
         let started = Instant::now();
@@ -122,8 +122,7 @@ impl Runtime {
         };
         let sender = self.net.sender(policy)?;
         let limits = &self.limits;
-        let key = warm::WarmKey::new(policy, settings);
-        let warm = self.idle.take(&key);
+        let warm = self.idle.take(policy, settings);
         // The redactor depends on the settings and the policy only, as the
         // key does: a kept instance has it (and the description is not
         // cloned for it on every call).
@@ -151,7 +150,7 @@ impl Runtime {
         );
         let cpu = CpuMeter::new(self.ticks.clone(), limits.cpu_ticks());
 
-        let (mut store, plugin, stdout, stderr, calls) = match warm {
+        let (mut store, plugin, stdout, stderr, calls, key) = match warm {
             Some(warm) => {
                 let mut store = warm.store;
                 // Everything that belongs to one call is replaced; the
@@ -167,6 +166,7 @@ impl Runtime {
                     warm.stdout,
                     warm.stderr,
                     warm.calls,
+                    warm.key,
                 )
             }
             None => {
@@ -181,7 +181,9 @@ impl Runtime {
                 let stdout = CappedPipe::new(limits.max_stdio_bytes);
                 let stderr = CappedPipe::new(limits.max_stdio_bytes);
                 let store = self.new_store(&stdout, &stderr, hooks, cpu, log);
-                (store, None, stdout, stderr, 0)
+                // Built once per instance: a kept instance keeps its key.
+                let key = warm::WarmKey::new(policy, settings);
+                (store, None, stdout, stderr, 0, key)
             }
         };
         store.set_epoch_deadline(1);

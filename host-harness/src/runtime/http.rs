@@ -149,7 +149,7 @@ impl CallAbort {
 /// reset, a refused connection outside an interactive call).
 pub(crate) fn unreachable(
     error: &HttpError,
-    policy: &NetworkPolicy,
+    interactive: bool,
     authority: &str,
 ) -> Option<RuntimeError> {
     let site = authority.to_string();
@@ -160,13 +160,12 @@ pub(crate) fn unreachable(
         })
     };
     match error {
-        HttpError::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            policy.interactive.then(|| RuntimeError::Unreachable {
+        HttpError::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => interactive
+            .then(|| RuntimeError::Unreachable {
                 site: site.clone(),
                 reason: UnreachableReason::Refused,
-            })
-        }
-        HttpError::Connect(io) if policy.interactive && is_name_lookup_failure(io) => {
+            }),
+        HttpError::Connect(io) if interactive && is_name_lookup_failure(io) => {
             hint(UnreachableReason::NameNotFound)
         }
         HttpError::Tls(io) => {
@@ -336,7 +335,7 @@ impl WasiHttpHooks for HttpHooks {
         let sender = self.sender.clone();
         let rec = self.record.clone();
         let limits = self.limits;
-        let policy = self.policy.clone();
+        let interactive = self.policy.interactive;
         let abort = self.abort.clone();
         let journal = self.journal.clone().filter(|_| is_write);
         // Before returning: the future may not be polled before the guest
@@ -399,7 +398,7 @@ impl WasiHttpHooks for HttpHooks {
             let fatal = result
                 .as_ref()
                 .err()
-                .and_then(|e| unreachable(e, &policy, &authority));
+                .and_then(|e| unreachable(e, interactive, &authority));
             match (status, &error) {
                 (Some(status), _) => tracing::info!(
                     target: "seatsync::http",

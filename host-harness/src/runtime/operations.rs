@@ -127,7 +127,7 @@ impl Runtime {
     ) -> Result<Call<Result<SyncReport, ConnectorError>>, CallFailed> {
         // `run` checks the report against the request (`check_report`).
         let call = self
-            .run(policy, settings, Op::Sync(request.clone()), journal)
+            .run(policy, settings, Op::Sync(request), journal)
             .await?;
         Ok(call.map(|o| match o {
             Output::Report(v) => v,
@@ -158,7 +158,7 @@ impl Runtime {
         let op = Op::EndLine {
             contract_id,
             line_id,
-            day: day.to_string(),
+            day,
         };
         let call = self.run(policy, settings, op, journal).await?;
         Ok(call.map(|o| match o {

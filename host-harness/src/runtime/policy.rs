@@ -135,25 +135,33 @@ impl NetworkPolicy {
     /// Whether a request to `scheme://authority` is allowed, and what the
     /// endpoint is for; the error says why not.
     pub fn check(&self, scheme: &str, authority: &str) -> Result<EndpointRole, String> {
-        let scheme = scheme.to_ascii_lowercase();
-        match scheme.as_str() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            "http" => return Err("plain http is not allowed for this connection".into()),
-            other => return Err(format!("the scheme {other:?} is not allowed")),
-        }
+        // Every request of every call is checked: compared in place, with
+        // nothing allocated unless it is refused.
+        let scheme = if scheme.eq_ignore_ascii_case("https") {
+            "https"
+        } else if scheme.eq_ignore_ascii_case("http") {
+            if !self.allow_http {
+                return Err("plain http is not allowed for this connection".into());
+            }
+            "http"
+        } else {
+            return Err(format!(
+                "the scheme {:?} is not allowed",
+                scheme.to_ascii_lowercase()
+            ));
+        };
         if authority.contains('@') {
             return Err("URLs with user information are not allowed".into());
         }
-        let asked = normalize_authority(&scheme, authority);
+        let asked = bare_authority(scheme, authority);
         // An authority planned both as the API and for signing in is the
         // API: its writes are counted, journaled and refused in a dry run.
         let role = self
             .endpoints
             .iter()
             .filter(|e| {
-                e.scheme.eq_ignore_ascii_case(&scheme)
-                    && normalize_authority(&scheme, &e.authority) == asked
+                e.scheme.eq_ignore_ascii_case(scheme)
+                    && bare_authority(scheme, &e.authority).eq_ignore_ascii_case(asked)
             })
             .map(|e| e.role)
             .reduce(|found, role| {
@@ -234,11 +242,18 @@ fn ip_of(authority: &str) -> Option<IpAddr> {
 
 /// Lower-cases an authority and drops the scheme's default port.
 pub(super) fn normalize_authority(scheme: &str, authority: &str) -> String {
-    let lower = authority.trim().to_ascii_lowercase();
+    bare_authority(scheme, authority).to_ascii_lowercase()
+}
+
+/// An authority without surrounding space and without the default port of
+/// `scheme` (lower case): what [`normalize_authority`] lower-cases, and
+/// what [`NetworkPolicy::check`] compares ignoring case.
+fn bare_authority<'a>(scheme: &str, authority: &'a str) -> &'a str {
+    let trimmed = authority.trim();
     let default_port = if scheme == "https" { ":443" } else { ":80" };
-    match lower.strip_suffix(default_port) {
-        Some(bare) if !bare.is_empty() => bare.to_string(),
-        _ => lower,
+    match trimmed.strip_suffix(default_port) {
+        Some(bare) if !bare.is_empty() => bare,
+        _ => trimmed,
     }
 }
 

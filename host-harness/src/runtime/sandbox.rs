@@ -175,19 +175,31 @@ impl LogCollector {
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the
 /// cut, and makes it one line.
+///
+/// Every log line of every call passes here twice, so it copies the text
+/// once and replaces line breaks in place rather than re-collecting it a
+/// character at a time (that showed in the profile of a re-sync).
 fn truncate(text: &str, max: usize) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
-    if one_line.len() <= max {
-        return one_line;
+    let fits = text.len() <= max;
+    let end = if fits {
+        text.len()
+    } else {
+        let mut end = max.saturating_sub('…'.len_utf8());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        end
+    };
+    let mut line = text[..end].to_string();
+    if memchr::memchr2(b'\n', b'\r', line.as_bytes()).is_some() {
+        // Both are single bytes that never occur inside a multi-byte
+        // character, so replacing them keeps the text valid UTF-8.
+        line = line.replace(['\n', '\r'], " ");
     }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !one_line.is_char_boundary(end) {
-        end -= 1;
+    if !fits {
+        line.push('…');
     }
-    format!("{}…", &one_line[..end])
+    line
 }
 
 fn forward(source: LogSource, level: LogLevel, message: &str) {
@@ -465,6 +477,19 @@ mod tests {
             r.redact("1 xxabcdefyy 2 abcdef"),
             "1 [redacted] 2 [redacted]"
         );
+    }
+
+    #[test]
+    fn log_lines_become_one_line_cut_on_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("a\nb\r\nc", 10), "a b  c");
+        assert_eq!(truncate("0123456789", 10), "0123456789");
+        // '…' takes 3 of the 10 bytes.
+        assert_eq!(truncate("0123456789a", 10), "0123456…");
+        // 'é' is 2 bytes: the cut moves back rather than split it.
+        assert_eq!(truncate("012345éxyz", 10), "012345…");
+        assert_eq!(truncate("01\n3456789abc", 10), "01 3456…");
+        assert!(truncate(&"é\n".repeat(100), 64).len() <= 64);
     }
 
     #[test]

@@ -47,7 +47,6 @@ pub(crate) const MAX_MEMORY_SHARE: usize = 4;
 
 /// Which calls may share an instance: the same settings (secrets
 /// included) under the same network policy.
-#[derive(PartialEq, Eq)]
 pub(crate) struct WarmKey {
     settings: Settings,
     policy: NetworkPolicy,
@@ -59,6 +58,12 @@ impl WarmKey {
             settings: settings.clone(),
             policy: policy.clone(),
         }
+    }
+
+    /// Whether calls with `policy` and `settings` may use an instance of
+    /// this key (compared in place: no key is built for a lookup).
+    pub(crate) fn matches(&self, policy: &NetworkPolicy, settings: &Settings) -> bool {
+        self.settings == *settings && self.policy == *policy
     }
 }
 
@@ -106,10 +111,11 @@ impl IdleInstances {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The most recently used idle instance for `key`, if any.
-    pub(crate) fn take(&self, key: &WarmKey) -> Option<Warm> {
+    /// The most recently used idle instance for `policy` and `settings`,
+    /// if any.
+    pub(crate) fn take(&self, policy: &NetworkPolicy, settings: &Settings) -> Option<Warm> {
         let mut idle = self.lock();
-        let i = idle.iter().rposition(|w| &w.key == key)?;
+        let i = idle.iter().rposition(|w| w.key.matches(policy, settings))?;
         idle.remove(i)
     }
 

@@ -179,21 +179,22 @@ impl PluginPre {
     }
 }
 
-/// What a call asks the connector to do.
-#[derive(Debug, Clone)]
-pub(super) enum Op {
+/// What a call asks the connector to do. It borrows the request: the
+/// bindings convert it to the version's own types anyway.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Op<'a> {
     Describe,
     PlanNetwork,
     TestConnection,
     ListProducts,
     ListCompanies,
     ListContracts(Option<RecordId>),
-    Sync(SyncRequest),
+    Sync(&'a SyncRequest),
     /// `end-line`: end `line_id` of `contract_id` on `day` (`YYYY-MM-DD`).
     EndLine {
         contract_id: RecordId,
         line_id: RecordId,
-        day: String,
+        day: &'a str,
     },
 }
 
@@ -215,7 +216,7 @@ pub(super) async fn invoke(
     plugin: &Plugin,
     store: &mut Store<CallState>,
     settings: &Settings,
-    op: &Op,
+    op: &Op<'_>,
 ) -> wasmtime::Result<Output> {
     match plugin {
         Plugin::V0_1(p) => v0_1::invoke(p.seatsync_psa_connector(), store, settings, op).await,
@@ -225,7 +226,7 @@ pub(super) async fn invoke(
 
 /// Why `version` cannot do `op` at all (an operation a later contract
 /// added), before anything is sent; `None` when it can.
-pub(super) fn not_in_contract(version: ContractVersion, op: &Op) -> Option<RuntimeError> {
+pub(super) fn not_in_contract(version: ContractVersion, op: &Op<'_>) -> Option<RuntimeError> {
     match (version, op) {
         (ContractVersion::V0_1, Op::EndLine { line_id, .. }) => {
             // 0.1 connectors are ConnectWise's, and say nothing of
@@ -247,7 +248,7 @@ pub(super) fn not_in_contract(version: ContractVersion, op: &Op) -> Option<Runti
 pub(super) fn answered_by_host(
     version: ContractVersion,
     settings: &Settings,
-    op: &Op,
+    op: &Op<'_>,
 ) -> Option<Output> {
     match version {
         ContractVersion::V0_1 => v0_1::answered_by_host(settings, op),

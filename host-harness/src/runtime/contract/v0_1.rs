@@ -135,7 +135,7 @@ pub(crate) fn describe() -> ConnectorDescription {
 
 /// What the host answers for a 0.1 component; `None` when it must be
 /// called.
-pub(super) fn answered_by_host(settings: &Settings, op: &Op) -> Option<Output> {
+pub(super) fn answered_by_host(settings: &Settings, op: &Op<'_>) -> Option<Output> {
     match op {
         Op::Describe => Some(Output::Description(describe())),
         Op::PlanNetwork => Some(Output::Plan(plan_network(settings))),
@@ -282,7 +282,7 @@ pub(super) async fn invoke(
     guest: &Guest,
     store: &mut Store<CallState>,
     settings: &Settings,
-    op: &Op,
+    op: &Op<'_>,
 ) -> wasmtime::Result<Output> {
     if let Some(output) = answered_by_host(settings, op) {
         return Ok(output);

@@ -29,13 +29,10 @@ pub(super) async fn invoke(
     guest: &Exports,
     store: &mut Store<CallState>,
     settings: &Settings,
-    op: &Op,
+    op: &Op<'_>,
 ) -> wasmtime::Result<Output> {
-    let wit_settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let s = &wit_settings;
+    // The contract's settings are the WIT list already: lowered as they are.
+    let s = settings.as_pairs();
     Ok(match op {
         Op::Describe => Output::Description(description(guest.call_describe(store).await?)),
         Op::PlanNetwork => Output::Plan(
@@ -105,7 +102,7 @@ pub(super) async fn invoke(
             day,
         } => Output::Ended(
             guest
-                .call_end_line(store, s, *contract_id, *line_id, day)
+                .call_end_line(store, s, *contract_id, *line_id, &day.to_string())
                 .await?
                 .map_err(error),
         ),
