@@ -1,7 +1,7 @@
 //! The component glue: the WIT bindings of `seatsync:psa@0.2.0`, world
-//! `guest` (waki brings its own `wasi:http` bindings, so the component
-//! imports `wasi:http/outgoing-handler` as the `plugin` world says),
-//! conversions between the generated types and the contract's types
+//! `plugin` (the connector's exports, the host's log, and the
+//! `wasi:http/outgoing-handler@0.2.2` import that [`crate::wasi_http`]
+//! sends through), conversions between the generated types and the contract's types
 //! (`seatsync-contract`), and [`Connector`], the connector as a WIT `Guest`.
 //!
 //! Nothing here decides anything; it only translates, so that all behaviour
@@ -26,7 +26,10 @@ use crate::wasi_http::WasiHttp;
 
 wit_bindgen::generate!({
     path: "../wit",
-    world: "guest",
+    world: "plugin",
+    // The WASI interfaces the world reaches (wasi:http and what its types
+    // use) are generated here too: no WASI crate pins another version.
+    generate_all,
     // Other crates can export their own guest with these bindings.
     pub_export_macro: true,
     default_bindings_module: "seatsync_plugin::bindings",
@@ -47,8 +50,8 @@ export!(Connector with_types_in crate::bindings);
 
 /// The component's allocator: talc instead of the standard library's
 /// default (wasi-libc's dlmalloc). A re-sync allocates a few hundred times
-/// an organization (strings lowered into the component, JSON, waki's
-/// header maps), and dlmalloc's `malloc` and `free` were a quarter of the
+/// an organization (strings lowered into the component, JSON, the
+/// response), and dlmalloc's `malloc` and `free` were a quarter of the
 /// component's instructions (docs/performance.md).
 #[cfg(all(feature = "component", not(target_feature = "atomics")))]
 #[global_allocator]

@@ -2,7 +2,7 @@
 //! [`Transport`] that carries them.
 //!
 //! Everything above this module is pure logic over these values. The
-//! component sends them with waki over `wasi:http`; native tests replay
+//! component sends them over `wasi:http` (`wasi_http`); native tests replay
 //! scripted responses and record every request; a native host can plug in
 //! any client. That is what lets the connector be tested without a network
 //! and measured against a native baseline behind the same interface.

@@ -4,7 +4,7 @@
 //! `seatsync:psa/plugin@0.2.0` (see `wit/psa.wit`; it exports
 //! `seatsync:psa/connector@0.2.0`): the glue in `bindings` turns WIT calls
 //! into calls of [`describe`], [`plan_network`] and the operations of
-//! [`psa`], and sends HTTP through `wasi:http` with waki. Built natively, the
+//! [`psa`], and sends HTTP through `wasi:http` (`wasi_http`). Built natively, the
 //! same functions run over any [`http::Transport`]: that is how they are
 //! tested, request by request, and how a native baseline measures the
 //! sandbox's cost.
@@ -47,7 +47,7 @@ pub use seatsync_contract::error;
 
 #[cfg(all(target_arch = "wasm32", feature = "bindings"))]
 pub mod bindings;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "bindings"))]
 pub mod wasi_http;
 
 use client::Client;
