@@ -1,8 +1,9 @@
 //! The component glue: the WIT bindings of `seatsync:psa@0.2.0`, world
 //! `plugin` (the connector's exports, the host's log, and the
 //! `wasi:http/outgoing-handler@0.2.2` import that [`crate::wasi_http`]
-//! sends through), conversions between the generated types and the contract's types
-//! (`seatsync-contract`), and [`Connector`], the connector as a WIT `Guest`.
+//! sends through), conversions between the generated types and the
+//! contract's types (`seatsync-contract`), and [`Connector`], the connector
+//! as a WIT `Guest`.
 //!
 //! Nothing here decides anything; it only translates, so that all behaviour
 //! stays in the natively tested functions ([`crate::describe`],

@@ -37,27 +37,20 @@ pub fn from_settings(settings: &Settings) -> Result<Connection, ConnectorError> 
     // One pass over the settings (every call starts here): a key is
     // compared with the few this connector knows rather than looked up
     // once for each of them.
-    let mut values: [Option<&str>; 6] = [None; 6];
+    let (mut site, mut company_id, mut public_key) = (None, None, None);
+    let (mut private_key, mut client_id, mut codebase) = (None, None, None);
     for (key, value) in settings.iter() {
         let slot = match key {
-            keys::SITE => 0,
-            keys::COMPANY_ID => 1,
-            keys::PUBLIC_KEY => 2,
-            keys::PRIVATE_KEY => 3,
-            keys::CLIENT_ID => 4,
-            keys::CODEBASE => 5,
+            keys::SITE => &mut site,
+            keys::COMPANY_ID => &mut company_id,
+            keys::PUBLIC_KEY => &mut public_key,
+            keys::PRIVATE_KEY => &mut private_key,
+            keys::CLIENT_ID => &mut client_id,
+            keys::CODEBASE => &mut codebase,
             _ => continue,
         };
-        values[slot] = Some(value);
+        *slot = Some(value);
     }
-    let [
-        site,
-        company_id,
-        public_key,
-        private_key,
-        client_id,
-        codebase,
-    ] = values;
     let required = |key: &str, value: Option<&str>| -> Result<String, ConnectorError> {
         value.map(str::to_string).ok_or_else(|| {
             let description = crate::description();

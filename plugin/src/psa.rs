@@ -118,7 +118,11 @@ pub fn end_line<T: Transport>(
 /// The ConnectWise id `id` of a `what` (`company`, `agreement`, ...), or
 /// `invalid-config` when it does not fit ConnectWise's ids. Zero passes
 /// here: the operations refuse it with their own messages, as before.
-pub fn connectwise_id(id: RecordId, what: &str) -> Result<u32, ConnectorError> {
+///
+/// `what` is only formatted when the id is refused: a sync checks every
+/// line's product id, and a name built for each of them showed in the
+/// component's profile.
+pub fn connectwise_id(id: RecordId, what: impl std::fmt::Display) -> Result<u32, ConnectorError> {
     u32::try_from(id).map_err(|_| {
         ConnectorError::InvalidConfig(format!(
             "the {what} id {id} is not a ConnectWise id: ConnectWise ids are whole numbers from 1 to {}",
@@ -240,14 +244,10 @@ pub fn sync_request(r: &contract::SyncRequest) -> Result<model::SyncRequest, Con
             let (bill_customer, taxable) = line_options(&l.package_key, &l.options)?;
             Ok(model::SyncLine {
                 package_key: l.package_key.clone(),
-                // The name is only needed for the message: built when the
-                // id is refused, not for every line.
-                product_id: u32::try_from(l.product_id).or_else(|_| {
-                    connectwise_id(
-                        l.product_id,
-                        &format!("product of package {:?}", l.package_key),
-                    )
-                })?,
+                product_id: connectwise_id(
+                    l.product_id,
+                    format_args!("product of package {:?}", l.package_key),
+                )?,
                 quantity: l.quantity,
                 bill_customer,
                 taxable,
